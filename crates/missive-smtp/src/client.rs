@@ -1,0 +1,792 @@
+//! The client side of an SMTP session, as a state machine without I/O.
+//!
+//! # The conversation
+//!
+//! ```text
+//! greeting ─▶ EHLO ─┬─▶ STARTTLS ─▶ (handshake) ─▶ EHLO ─┐
+//!    (HELO on 500/502) └───────────────────────────────────┴─▶ [AUTH …] ─▶ Ready
+//! Ready ─▶ MAIL ─▶ RCPT × n ─▶ DATA ─▶ (body) ─▶ "." ─▶ Ready ─▶ … ─▶ QUIT ─▶ Closed
+//! ```
+//!
+//! With PIPELINING (RFC 2920) MAIL, every RCPT and DATA leave in one write and
+//! their replies are matched in order. When some recipients are refused the
+//! message goes to the others; when none is accepted the body is never sent
+//! and the transaction is reset.
+//!
+//! # Driving it
+//!
+//! The caller owns the socket, the TLS library and the clock. It loops:
+//!
+//! 1. [`Client::poll`] says what to do next ([`Next`]):
+//!    - `Write(bytes)`: write them, all in one write (one command group).
+//!    - `Read { timeout, .. }`: read from the socket and pass what arrives to
+//!      [`Client::receive`]; give up after `timeout` (RFC 5321 §4.5.3.2).
+//!      At end of stream call [`Client::connection_closed`].
+//!    - `StartTls`: discard anything still unread, run the TLS handshake,
+//!      then call [`Client::tls_established`].
+//!    - `Ready`: the session is set up, or a transaction has ended (take its
+//!      [`TransactionOutcome`] with [`Client::take_outcome`]). Call
+//!      [`Client::send_mail`] for a transaction or [`Client::quit`] to end.
+//!    - `SendBody`: DATA got 354. Stream the message through a
+//!      [`crate::data::DataEncoder`] (its `finish` writes the terminator), then
+//!      call [`Client::body_sent`].
+//!    - `Closed`: QUIT was answered; close the socket.
+//! 2. [`Client::poll_event`] yields what to show in a transcript: commands as
+//!    sent (AUTH data replaced by `<redacted>`) and replies as received.
+//!
+//! Errors are sticky: once `poll` returns an [`Error`], it returns it again.
+//!
+//! Implicit TLS (RFC 8314) is the caller's business: it handshakes before
+//! the greeting and builds the client with [`TlsMode::Implicit`].
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::time::Duration;
+
+use crate::auth::{self, Credentials, SaslClient};
+use crate::capabilities::{Capabilities, Mechanism};
+use crate::command::Command;
+use crate::envelope::Envelope;
+use crate::reply::{Reply, ReplyCode, ReplyParser};
+use crate::Error;
+
+/// How the session gets TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Never: plaintext throughout.
+    None,
+    /// STARTTLS when offered, plaintext otherwise (port-25 style delivery).
+    Opportunistic,
+    /// STARTTLS is required: without it nothing more is sent.
+    StartTls,
+    /// TLS from the first byte (RFC 8314), set up by the caller.
+    Implicit,
+}
+
+/// What the state machine needs to know before it starts.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// The EHLO/HELO argument: an FQDN or an address literal (RFC 5321 §4.1.4).
+    pub ehlo_name: String,
+    pub tls: TlsMode,
+    /// Credentials for AUTH; `None` skips AUTH.
+    pub credentials: Option<Credentials>,
+    /// The mechanism to use; `None` picks the best offered one that fits.
+    pub mechanism: Option<Mechanism>,
+    /// Permit AUTH on a connection that is not encrypted.
+    pub allow_plaintext_auth: bool,
+    /// The server's host name and port, for OAUTHBEARER's GS2 header.
+    pub server_host: String,
+    pub server_port: u16,
+}
+
+/// What the caller should do next. See the module docs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    Write(Vec<u8>),
+    Read { stage: Stage, timeout: Duration },
+    StartTls,
+    Ready,
+    SendBody,
+    Closed,
+}
+
+/// Something worth showing in a transcript.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// A command line as sent, without CRLF; credentials are `<redacted>`.
+    Sent(String),
+    /// A reply as received.
+    Received(Reply),
+}
+
+/// Where the session is, for timeouts and error messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stage {
+    Greeting,
+    Ehlo,
+    StartTls,
+    Auth,
+    Mail,
+    Rcpt,
+    Data,
+    /// Writing the body; the timeout is per write.
+    DataBlock,
+    DataEnd,
+    Rset,
+    Quit,
+}
+
+impl Stage {
+    /// The RFC 5321 §4.5.3.2 timeout for this stage.
+    pub fn timeout(self) -> Duration {
+        let mins = match self {
+            Stage::Greeting | Stage::Ehlo | Stage::StartTls | Stage::Auth => 5,
+            Stage::Mail | Stage::Rcpt | Stage::Rset => 5,
+            Stage::Data => 2,
+            Stage::DataBlock => 3,
+            Stage::DataEnd => 10,
+            Stage::Quit => return Duration::from_secs(30),
+        };
+        Duration::from_secs(mins * 60)
+    }
+}
+
+impl fmt::Display for Stage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Stage::Greeting => "the session (greeting)",
+            Stage::Ehlo => "EHLO",
+            Stage::StartTls => "STARTTLS",
+            Stage::Auth => "AUTH",
+            Stage::Mail => "the sender (MAIL FROM)",
+            Stage::Rcpt => "the recipient (RCPT TO)",
+            Stage::Data => "DATA",
+            Stage::DataBlock => "the message body",
+            Stage::DataEnd => "the message (end of DATA)",
+            Stage::Rset => "RSET",
+            Stage::Quit => "QUIT",
+        })
+    }
+}
+
+/// What happened to one mail transaction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TransactionOutcome {
+    pub envelope: Envelope,
+    /// The reply to MAIL FROM.
+    pub mail: Option<Reply>,
+    /// The reply to each RCPT TO, in envelope order (`None`: never sent).
+    pub rcpt: Vec<Option<Reply>>,
+    /// The reply to DATA (354, or a refusal).
+    pub data: Option<Reply>,
+    /// The reply after the body's terminator: the message's fate.
+    pub final_reply: Option<Reply>,
+}
+
+/// One recipient's result, derived from a [`TransactionOutcome`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecipientResult<'a> {
+    pub address: &'a str,
+    /// The server took responsibility for delivering to this recipient.
+    pub accepted: bool,
+    /// The reply that decided: the RCPT refusal, else MAIL's, DATA's or the final one.
+    pub reply: Option<&'a Reply>,
+}
+
+impl TransactionOutcome {
+    /// Each recipient with the reply that decided its fate.
+    pub fn recipients(&self) -> Vec<RecipientResult<'_>> {
+        fn failed(r: &Option<Reply>) -> Option<&Reply> {
+            r.as_ref().filter(|r| !r.code.is_positive())
+        }
+        let is_354 = |r: &Reply| r.code == ReplyCode::START_DATA;
+        self.envelope
+            .to
+            .iter()
+            .zip(&self.rcpt)
+            .map(|(address, rcpt)| {
+                let decisive = failed(&self.mail)
+                    .or(failed(rcpt))
+                    .or(self.data.as_ref().filter(|r| !is_354(r)))
+                    .or(self.final_reply.as_ref())
+                    .or(rcpt.as_ref());
+                let accepted = self
+                    .final_reply
+                    .as_ref()
+                    .is_some_and(|r| r.code.is_positive())
+                    && rcpt.as_ref().is_some_and(|r| r.code.is_positive());
+                RecipientResult {
+                    address,
+                    accepted,
+                    reply: decisive,
+                }
+            })
+            .collect()
+    }
+}
+
+/// A reply the client is waiting for, in the order the commands went out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Expect {
+    Greeting,
+    Ehlo,
+    Helo,
+    StartTls,
+    Auth,
+    Mail,
+    Rcpt(usize),
+    Data,
+    DataEnd,
+    Rset,
+    Quit,
+}
+
+impl Expect {
+    fn stage(self) -> Stage {
+        match self {
+            Expect::Greeting => Stage::Greeting,
+            Expect::Ehlo | Expect::Helo => Stage::Ehlo,
+            Expect::StartTls => Stage::StartTls,
+            Expect::Auth => Stage::Auth,
+            Expect::Mail => Stage::Mail,
+            Expect::Rcpt(_) => Stage::Rcpt,
+            Expect::Data => Stage::Data,
+            Expect::DataEnd => Stage::DataEnd,
+            Expect::Rset => Stage::Rset,
+            Expect::Quit => Stage::Quit,
+        }
+    }
+}
+
+/// Where the session is between replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Replies are due; see `expect`.
+    Waiting,
+    /// STARTTLS was accepted; the caller must handshake.
+    Handshake,
+    Ready,
+    /// DATA got 354; the caller streams the body.
+    Body,
+    Closed,
+}
+
+/// The SMTP client state machine. See the module docs for the order of calls.
+#[derive(Debug)]
+pub struct Client {
+    config: ClientConfig,
+    phase: Phase,
+    expect: VecDeque<Expect>,
+    parser: ReplyParser,
+    out: Vec<u8>,
+    events: VecDeque<Event>,
+    error: Option<Error>,
+    secure: bool,
+    greeting: Option<Reply>,
+    caps: Capabilities,
+    /// EHLO was refused and HELO used: no extensions.
+    helo_only: bool,
+    authenticated: bool,
+    sasl: Option<SaslClient>,
+    txn: Option<TransactionOutcome>,
+    /// The next recipient to send RCPT for.
+    next_rcpt: usize,
+    done: Option<TransactionOutcome>,
+}
+
+/// Most RCPT commands in one pipelined group.
+const PIPELINE_GROUP: usize = 100;
+
+impl Client {
+    /// A client that waits for the server's greeting.
+    pub fn new(config: ClientConfig) -> Client {
+        let secure = config.tls == TlsMode::Implicit;
+        Client {
+            config,
+            phase: Phase::Waiting,
+            expect: VecDeque::from([Expect::Greeting]),
+            parser: ReplyParser::new(),
+            out: Vec::new(),
+            events: VecDeque::new(),
+            error: None,
+            secure,
+            greeting: None,
+            caps: Capabilities::default(),
+            helo_only: false,
+            authenticated: false,
+            sasl: None,
+            txn: None,
+            next_rcpt: 0,
+            done: None,
+        }
+    }
+
+    // ---- state -------------------------------------------------------------
+
+    /// The server's greeting, once received.
+    pub fn greeting(&self) -> Option<&Reply> {
+        self.greeting.as_ref()
+    }
+
+    /// The capabilities of the latest EHLO (empty after HELO, and reset by STARTTLS).
+    pub fn capabilities(&self) -> &Capabilities {
+        &self.caps
+    }
+
+    /// True when the session runs over TLS.
+    pub fn is_secure(&self) -> bool {
+        self.secure
+    }
+
+    /// True once AUTH succeeded.
+    pub fn is_authenticated(&self) -> bool {
+        self.authenticated
+    }
+
+    /// True when EHLO was refused and the session fell back to HELO.
+    pub fn used_helo(&self) -> bool {
+        self.helo_only
+    }
+
+    /// The stage whose reply is awaited, if any.
+    pub fn stage(&self) -> Option<Stage> {
+        match self.phase {
+            Phase::Body => Some(Stage::DataBlock),
+            _ => self.expect.front().map(|e| e.stage()),
+        }
+    }
+
+    // ---- output ------------------------------------------------------------
+
+    /// What to do next. See the module docs.
+    pub fn poll(&mut self) -> Result<Next, Error> {
+        if let Some(e) = &self.error {
+            return Err(e.clone());
+        }
+        if !self.out.is_empty() {
+            return Ok(Next::Write(std::mem::take(&mut self.out)));
+        }
+        Ok(match self.phase {
+            Phase::Handshake => Next::StartTls,
+            Phase::Body => Next::SendBody,
+            Phase::Ready => Next::Ready,
+            Phase::Closed => Next::Closed,
+            Phase::Waiting => {
+                let stage = self
+                    .expect
+                    .front()
+                    .map(|e| e.stage())
+                    .ok_or(Error::Misuse("waiting with nothing expected"))?;
+                Next::Read {
+                    stage,
+                    timeout: stage.timeout(),
+                }
+            }
+        })
+    }
+
+    /// The next transcript event.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// The outcome of the transaction that just ended, once `poll` says `Ready`.
+    pub fn take_outcome(&mut self) -> Option<TransactionOutcome> {
+        self.done.take()
+    }
+
+    // ---- input -------------------------------------------------------------
+
+    /// Bytes read from the server.
+    pub fn receive(&mut self, bytes: &[u8]) {
+        if self.error.is_some() {
+            return;
+        }
+        if let Err(e) = self.parser.feed(bytes) {
+            self.error = Some(e);
+            return;
+        }
+        while let Some(reply) = self.parser.next_reply() {
+            self.events.push_back(Event::Received(reply.clone()));
+            if let Err(e) = self.handle(reply) {
+                self.error = Some(e);
+                return;
+            }
+        }
+    }
+
+    /// The server closed the connection (end of stream).
+    pub fn connection_closed(&mut self) {
+        if self.error.is_some() {
+            return;
+        }
+        match self.expect.front() {
+            Some(Expect::Quit) | None if self.phase != Phase::Body => {
+                self.phase = Phase::Closed;
+                self.expect.clear();
+            }
+            _ => {
+                let stage = self.stage().unwrap_or(Stage::Quit);
+                self.error = Some(Error::ConnectionLost { stage });
+            }
+        }
+    }
+
+    /// The TLS handshake the caller ran after `Next::StartTls` succeeded.
+    pub fn tls_established(&mut self) {
+        if self.phase != Phase::Handshake {
+            self.error
+                .get_or_insert(Error::Misuse("tls_established without STARTTLS"));
+            return;
+        }
+        // RFC 3207 §4.2: forget everything learnt before TLS.
+        self.secure = true;
+        self.caps = Capabilities::default();
+        self.parser = ReplyParser::new();
+        self.send_ehlo();
+    }
+
+    /// Starts a mail transaction. Only when `poll` says `Ready`.
+    ///
+    /// Refuses, without sending anything, an envelope with an invalid path,
+    /// an internationalised one the server cannot take, or a size over the
+    /// server's limit; the session stays ready.
+    pub fn send_mail(&mut self, envelope: Envelope) -> Result<(), Error> {
+        if self.error.is_some() || self.phase != Phase::Ready {
+            return Err(Error::Misuse("send_mail while not ready"));
+        }
+        let utf8 = envelope.validate()?;
+        if utf8 && !self.caps.smtputf8 {
+            let addr = std::iter::once(&envelope.from)
+                .chain(&envelope.to)
+                .find(|a| !a.is_ascii())
+                .cloned()
+                .unwrap_or_default();
+            return Err(Error::Utf8NotSupported(addr));
+        }
+        let mut params = Vec::new();
+        if let (Some(limit), Some(size)) = (self.caps.size, envelope.size) {
+            if limit > 0 && size > limit {
+                return Err(Error::MessageTooBig { size, limit });
+            }
+            params.push(format!("SIZE={size}"));
+        }
+        if envelope.eight_bit && self.caps.eight_bit_mime {
+            params.push("BODY=8BITMIME".into());
+        }
+        if utf8 {
+            params.push("SMTPUTF8".into());
+        }
+        let mail = Command::Mail {
+            from: envelope.from.clone(),
+            params,
+        };
+        let n = envelope.to.len();
+        self.next_rcpt = 0;
+        self.txn = Some(TransactionOutcome {
+            envelope,
+            mail: None,
+            rcpt: vec![None; n],
+            data: None,
+            final_reply: None,
+        });
+        self.phase = Phase::Waiting;
+        self.send(&mail, Expect::Mail);
+        if self.caps.pipelining {
+            self.pump_rcpts();
+        }
+        Ok(())
+    }
+
+    /// The body and its terminator have been written after `Next::SendBody`.
+    pub fn body_sent(&mut self) {
+        if self.phase != Phase::Body {
+            self.error
+                .get_or_insert(Error::Misuse("body_sent without SendBody"));
+            return;
+        }
+        self.phase = Phase::Waiting;
+        self.expect.push_back(Expect::DataEnd);
+    }
+
+    /// Ends the session politely. Only when `poll` says `Ready`.
+    pub fn quit(&mut self) {
+        if self.phase == Phase::Ready && self.error.is_none() {
+            self.phase = Phase::Waiting;
+            self.send(&Command::Quit, Expect::Quit);
+        }
+    }
+
+    // ---- internals ---------------------------------------------------------
+
+    fn send(&mut self, cmd: &Command, expect: Expect) {
+        self.events.push_back(Event::Sent(cmd.redacted()));
+        self.out.extend_from_slice(&cmd.to_bytes());
+        self.expect.push_back(expect);
+    }
+
+    fn send_ehlo(&mut self) {
+        self.phase = Phase::Waiting;
+        self.send(&Command::Ehlo(self.config.ehlo_name.clone()), Expect::Ehlo);
+    }
+
+    fn send_rcpt(&mut self, i: usize) {
+        let to = self
+            .txn
+            .as_ref()
+            .map(|t| t.envelope.to[i].clone())
+            .unwrap_or_default();
+        self.send(
+            &Command::Rcpt {
+                to,
+                params: Vec::new(),
+            },
+            Expect::Rcpt(i),
+        );
+    }
+
+    fn handle(&mut self, reply: Reply) -> Result<(), Error> {
+        let Some(expect) = self.expect.pop_front() else {
+            if reply.code == ReplyCode::SERVICE_UNAVAILABLE {
+                return Err(Error::ServiceClosing(reply));
+            }
+            return Err(Error::Protocol(format!("unexpected reply: {reply}")));
+        };
+        if reply.code == ReplyCode::SERVICE_UNAVAILABLE && expect != Expect::Quit {
+            return Err(Error::ServiceClosing(reply));
+        }
+        match expect {
+            Expect::Greeting => {
+                if reply.code != ReplyCode::SERVICE_READY {
+                    return Err(Error::Rejected {
+                        stage: Stage::Greeting,
+                        reply,
+                    });
+                }
+                self.greeting = Some(reply);
+                self.send_ehlo();
+            }
+            Expect::Ehlo => match reply.code.value() {
+                250 => {
+                    self.caps = Capabilities::from_ehlo(&reply);
+                    self.after_hello()?;
+                }
+                // RFC 5321 §3.2: a server that does not know EHLO.
+                500 | 502 => {
+                    let helo = Command::Helo(self.config.ehlo_name.clone());
+                    self.send(&helo, Expect::Helo);
+                }
+                _ => {
+                    return Err(Error::Rejected {
+                        stage: Stage::Ehlo,
+                        reply,
+                    })
+                }
+            },
+            Expect::Helo => {
+                if reply.code != ReplyCode::OK {
+                    return Err(Error::Rejected {
+                        stage: Stage::Ehlo,
+                        reply,
+                    });
+                }
+                self.helo_only = true;
+                self.caps = Capabilities {
+                    domain: reply.lines.first().cloned().unwrap_or_default(),
+                    ..Capabilities::default()
+                };
+                self.after_hello()?;
+            }
+            Expect::StartTls => {
+                if reply.code == ReplyCode::SERVICE_READY {
+                    // Anything already buffered was sent before the handshake:
+                    // it must not be read as if it came over TLS.
+                    if self.parser.has_buffered() {
+                        return Err(Error::DataBeforeTls);
+                    }
+                    self.phase = Phase::Handshake;
+                } else if self.config.tls == TlsMode::StartTls {
+                    return Err(Error::StartTlsRefused(reply));
+                } else {
+                    self.after_tls_decision()?;
+                }
+            }
+            Expect::Auth => self.on_auth_reply(reply)?,
+            Expect::Mail => {
+                let ok = reply.code.is_positive();
+                self.txn_mut()?.mail = Some(reply);
+                if ok || self.caps.pipelining {
+                    self.pump_rcpts();
+                } else {
+                    self.finish_transaction(false);
+                }
+            }
+            Expect::Rcpt(i) => {
+                self.txn_mut()?.rcpt[i] = Some(reply);
+                self.pump_rcpts();
+            }
+            Expect::Data => {
+                let go = reply.code == ReplyCode::START_DATA;
+                let mail_ok = self.mail_accepted();
+                self.txn_mut()?.data = Some(reply);
+                if go && mail_ok && self.any_accepted() {
+                    self.phase = Phase::Body;
+                } else if go {
+                    // RFC 2920 §3.1: a pipelined DATA got 354 though no
+                    // recipient was accepted; end it with an empty body.
+                    self.events.push_back(Event::Sent(".".into()));
+                    self.out.extend_from_slice(b".\r\n");
+                    self.expect.push_back(Expect::DataEnd);
+                } else {
+                    self.finish_transaction(mail_ok);
+                }
+            }
+            Expect::DataEnd => {
+                if self.any_accepted() && self.mail_accepted() {
+                    self.txn_mut()?.final_reply = Some(reply);
+                }
+                self.finish_transaction(false);
+            }
+            Expect::Rset => {
+                if self.expect.is_empty() {
+                    self.phase = Phase::Ready;
+                }
+            }
+            Expect::Quit => {
+                self.phase = Phase::Closed;
+            }
+        }
+        Ok(())
+    }
+
+    fn txn_mut(&mut self) -> Result<&mut TransactionOutcome, Error> {
+        self.txn.as_mut().ok_or(Error::Protocol(
+            "transaction reply with no transaction".into(),
+        ))
+    }
+
+    fn any_accepted(&self) -> bool {
+        self.txn.as_ref().is_some_and(|t| {
+            t.rcpt
+                .iter()
+                .any(|r| r.as_ref().is_some_and(|r| r.code.is_positive()))
+        })
+    }
+
+    fn mail_accepted(&self) -> bool {
+        self.txn
+            .as_ref()
+            .and_then(|t| t.mail.as_ref())
+            .is_some_and(|m| m.code.is_positive())
+    }
+
+    fn outstanding_rcpts(&self) -> bool {
+        self.expect.iter().any(|e| matches!(e, Expect::Rcpt(_)))
+    }
+
+    /// Sends the next RCPT commands, then DATA. Without PIPELINING one at a
+    /// time; with it, groups of [`PIPELINE_GROUP`] so unread replies cannot
+    /// fill the TCP window (RFC 2920 §3.1), DATA closing the last group.
+    fn pump_rcpts(&mut self) {
+        if self.outstanding_rcpts() {
+            return;
+        }
+        let Some(txn) = self.txn.as_ref() else { return };
+        let n = txn.rcpt.len();
+        let pipelining = self.caps.pipelining;
+        if pipelining && txn.mail.as_ref().is_some_and(|m| !m.code.is_positive()) {
+            // MAIL failed: send no more; replies still due finish the transaction.
+            self.next_rcpt = n;
+        }
+        if self.next_rcpt < n {
+            let group = if pipelining { PIPELINE_GROUP } else { 1 };
+            let end = (self.next_rcpt + group).min(n);
+            for i in self.next_rcpt..end {
+                self.send_rcpt(i);
+            }
+            self.next_rcpt = end;
+            if end < n || !pipelining {
+                return;
+            }
+            self.send(&Command::Data, Expect::Data);
+        } else if self.expect.contains(&Expect::Data) {
+            // pipelined: DATA's reply finishes the transaction
+        } else if pipelining && !self.mail_accepted() {
+            self.finish_transaction(false);
+        } else if self.any_accepted() {
+            self.send(&Command::Data, Expect::Data);
+        } else {
+            self.finish_transaction(true);
+        }
+    }
+
+    /// Records the outcome. With `reset`, tidies the server's transaction
+    /// state with RSET before becoming ready again.
+    fn finish_transaction(&mut self, reset: bool) {
+        self.done = self.txn.take();
+        if reset {
+            self.send(&Command::Rset, Expect::Rset);
+        } else if self.expect.is_empty() {
+            self.phase = Phase::Ready;
+        }
+    }
+
+    /// After EHLO/HELO: STARTTLS if wanted and possible, then AUTH.
+    fn after_hello(&mut self) -> Result<(), Error> {
+        if !self.secure {
+            match self.config.tls {
+                TlsMode::StartTls if !self.caps.starttls => return Err(Error::TlsUnavailable),
+                TlsMode::StartTls | TlsMode::Opportunistic if self.caps.starttls => {
+                    self.send(&Command::StartTls, Expect::StartTls);
+                    return Ok(());
+                }
+                _ => {}
+            }
+        }
+        self.after_tls_decision()
+    }
+
+    fn after_tls_decision(&mut self) -> Result<(), Error> {
+        let Some(creds) = self.config.credentials.clone() else {
+            self.phase = Phase::Ready;
+            return Ok(());
+        };
+        if !self.secure && !self.config.allow_plaintext_auth {
+            return Err(Error::PlaintextAuth);
+        }
+        let offered = &self.caps.auth;
+        let mechanism = match &self.config.mechanism {
+            Some(m) if offered.contains(m) && creds.fits(m) => m.clone(),
+            Some(m) => {
+                return Err(Error::AuthUnavailable {
+                    offered: offered.clone(),
+                    wanted: Some(m.clone()),
+                })
+            }
+            None => auth::choose(offered, &creds).ok_or_else(|| Error::AuthUnavailable {
+                offered: offered.clone(),
+                wanted: None,
+            })?,
+        };
+        let mut sasl = SaslClient::new(
+            mechanism.clone(),
+            creds,
+            &self.config.server_host,
+            self.config.server_port,
+        );
+        let initial = sasl.initial_response();
+        self.sasl = Some(sasl);
+        self.send(
+            &Command::Auth {
+                mechanism: mechanism.name().to_string(),
+                initial,
+            },
+            Expect::Auth,
+        );
+        Ok(())
+    }
+
+    fn on_auth_reply(&mut self, reply: Reply) -> Result<(), Error> {
+        let sasl = self
+            .sasl
+            .as_mut()
+            .ok_or(Error::Misuse("AUTH reply without SASL state"))?;
+        if reply.code == ReplyCode::AUTH_CONTINUE {
+            let answer = sasl.respond(&reply.lines.join(""))?;
+            self.events.push_back(Event::Sent("<redacted>".into()));
+            self.out.extend_from_slice(answer.as_bytes());
+            self.out.extend_from_slice(b"\r\n");
+            self.expect.push_back(Expect::Auth);
+        } else if reply.code == ReplyCode::AUTH_OK {
+            self.authenticated = true;
+            self.sasl = None;
+            self.phase = Phase::Ready;
+        } else {
+            let detail = sasl.error_challenge().map(str::to_string);
+            self.sasl = None;
+            return Err(Error::AuthFailed { reply, detail });
+        }
+        Ok(())
+    }
+}
