@@ -1,1 +1,6 @@
-fn main() {}
+//! The `missive` binary: parse the command line, run, print one line per
+//! failure, exit with a sysexits code.
+
+fn main() {
+    std::process::exit(missive::cli::main());
+}

@@ -1,0 +1,105 @@
+//! The application's error type and its sysexits exit codes, in one place.
+
+use missive_smtp::client::Stage;
+use missive_smtp::Error as Smtp;
+
+/// sysexits(3) codes, as documented in the README.
+pub mod exit {
+    pub const OK: i32 = 0;
+    pub const USAGE: i32 = 64;
+    pub const DATAERR: i32 = 65;
+    pub const NOHOST: i32 = 68;
+    pub const UNAVAILABLE: i32 = 69;
+    pub const SOFTWARE: i32 = 70;
+    pub const IOERR: i32 = 74;
+    pub const TEMPFAIL: i32 = 75;
+    pub const PROTOCOL: i32 = 76;
+    pub const NOPERM: i32 = 77;
+    pub const CONFIG: i32 = 78;
+}
+
+/// Everything that can stop missive. Each variant says what went wrong in
+/// words a user can act on; none carries a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// The command line does not make sense.
+    #[error("{0}")]
+    Usage(String),
+
+    /// Bad input: an invalid address, a header with CR/LF, a non-UTF-8 body.
+    #[error("{0}")]
+    Data(String),
+
+    /// A file could not be read or written.
+    #[error("{0}")]
+    Io(String),
+
+    /// A setting is wrong (a password command that fails, an unreadable CA file).
+    #[error("{0}")]
+    Config(String),
+
+    /// The server's name does not resolve.
+    #[error("{0}")]
+    NoHost(String),
+
+    /// Could not connect, or the connection broke.
+    #[error("{0}")]
+    Network(String),
+
+    /// A wait for the server ran out (RFC 5321 §4.5.3.2).
+    #[error("timed out after {secs} s waiting for {stage}; the server did not answer")]
+    Timeout { stage: Stage, secs: u64 },
+
+    /// TLS could not be set up while it is required (handshake, certificate).
+    #[error("{0}")]
+    Tls(String),
+
+    /// The SMTP conversation failed.
+    #[error("{0}")]
+    Smtp(#[from] Smtp),
+
+    /// Recipients were refused; each was already reported. The code is the worst outcome.
+    #[error("{0}")]
+    Refused(String, i32),
+}
+
+impl AppError {
+    /// The sysexits code for this error.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            AppError::Usage(_) => exit::USAGE,
+            AppError::Data(_) => exit::DATAERR,
+            AppError::Io(_) => exit::IOERR,
+            AppError::Config(_) => exit::CONFIG,
+            AppError::NoHost(_) => exit::NOHOST,
+            AppError::Network(_) | AppError::Timeout { .. } => exit::TEMPFAIL,
+            AppError::Tls(_) => exit::NOPERM,
+            AppError::Refused(_, code) => *code,
+            AppError::Smtp(e) => match e {
+                Smtp::Protocol(_) | Smtp::Syntax(_) | Smtp::DataBeforeTls => exit::PROTOCOL,
+                Smtp::InvalidAddress(_) | Smtp::Utf8NotSupported(_) => exit::DATAERR,
+                Smtp::Rejected { reply, .. } => reply_code_exit(reply.code.is_transient()),
+                Smtp::ServiceClosing(_) | Smtp::ConnectionLost { .. } => exit::TEMPFAIL,
+                Smtp::TlsUnavailable | Smtp::StartTlsRefused(_) | Smtp::PlaintextAuth => {
+                    exit::NOPERM
+                }
+                Smtp::AuthUnavailable { .. } => exit::NOPERM,
+                Smtp::AuthFailed { reply, .. } if reply.code.is_transient() => exit::TEMPFAIL,
+                Smtp::AuthFailed { .. } => exit::NOPERM,
+                Smtp::MessageTooBig { .. } => exit::UNAVAILABLE,
+                Smtp::Misuse(_) => exit::SOFTWARE,
+            },
+        }
+    }
+}
+
+/// 4xx is worth retrying (75), 5xx is not (69).
+pub fn reply_code_exit(transient: bool) -> i32 {
+    if transient {
+        exit::TEMPFAIL
+    } else {
+        exit::UNAVAILABLE
+    }
+}
+
+pub type Result<T, E = AppError> = std::result::Result<T, E>;

@@ -1,0 +1,363 @@
+//! A plain UTF-8 text message (RFC 5322, MIME RFC 2045–2047): headers with
+//! encoded words where needed, a Date, a Message-ID, and a body in 7bit or
+//! quoted-printable so no line on the wire passes 998 octets.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+
+use crate::error::{AppError, Result};
+
+/// Header lines are folded to stay within this many columns (RFC 5322 §2.1.1).
+const FOLD_AT: usize = 78;
+
+/// `Display Name <local@domain>` or a bare address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mailbox {
+    pub name: Option<String>,
+    pub addr: String,
+}
+
+impl Mailbox {
+    /// Parses `addr`, `<addr>` or `Name <addr>` (the name may be quoted).
+    pub fn parse(input: &str) -> Result<Mailbox> {
+        reject_crlf("address", input)?;
+        let s = input.trim();
+        let (name, addr) = match (s.rfind('<'), s.ends_with('>')) {
+            (Some(i), true) => {
+                let name = s[..i].trim().trim_matches('"').trim();
+                (Some(name).filter(|n| !n.is_empty()), &s[i + 1..s.len() - 1])
+            }
+            _ => (None, s),
+        };
+        missive_smtp::envelope::validate_address(addr)
+            .map_err(|e| AppError::Data(format!("{e} (in {input:?})")))?;
+        Ok(Mailbox {
+            name: name.map(str::to_string),
+            addr: addr.to_string(),
+        })
+    }
+
+    /// The header form: the name quoted or encoded as needed.
+    pub fn header_form(&self) -> String {
+        match &self.name {
+            None => self.addr.clone(),
+            Some(n) if !n.is_ascii() => format!("{} <{}>", encode_words(n), self.addr),
+            Some(n)
+                if n.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || " !#$%&'*+-/=?^_`{|}~".contains(c)) =>
+            {
+                format!("{n} <{}>", self.addr)
+            }
+            Some(n) => {
+                let quoted = n.replace('\\', "\\\\").replace('"', "\\\"");
+                format!("\"{quoted}\" <{}>", self.addr)
+            }
+        }
+    }
+
+    /// The domain part of the address.
+    pub fn domain(&self) -> &str {
+        self.addr.rsplit_once('@').map_or("localhost", |(_, d)| d)
+    }
+}
+
+/// Parses a list given as repeated flags, each possibly comma-separated.
+pub fn parse_list(values: &[String]) -> Result<Vec<Mailbox>> {
+    let mut out = Vec::new();
+    for v in values {
+        reject_crlf("address", v)?;
+        for part in split_addresses(v) {
+            out.push(Mailbox::parse(&part)?);
+        }
+    }
+    Ok(out)
+}
+
+/// Splits on commas that are not inside quotes or angle brackets.
+fn split_addresses(s: &str) -> Vec<String> {
+    let (mut parts, mut cur, mut quoted, mut angle) = (Vec::new(), String::new(), false, false);
+    for c in s.chars() {
+        match c {
+            '"' => quoted = !quoted,
+            '<' => angle = true,
+            '>' => angle = false,
+            ',' if !quoted && !angle => {
+                parts.push(std::mem::take(&mut cur));
+                continue;
+            }
+            _ => {}
+        }
+        cur.push(c);
+    }
+    parts.push(cur);
+    parts
+        .into_iter()
+        .map(|p| p.trim().to_string())
+        .filter(|p| !p.is_empty())
+        .collect()
+}
+
+/// Refuses a value with CR or LF: it would start a new header (injection).
+pub fn reject_crlf(what: &str, value: &str) -> Result<()> {
+    if value.contains(['\r', '\n']) {
+        return Err(AppError::Data(format!(
+            "the {what} contains a line break (CR or LF), which would inject headers; refusing to send"
+        )));
+    }
+    Ok(())
+}
+
+/// What goes into a plain text message.
+pub struct PlainMessage<'a> {
+    pub from: &'a Mailbox,
+    pub to: &'a [Mailbox],
+    pub cc: &'a [Mailbox],
+    pub subject: Option<&'a str>,
+    pub body: &'a str,
+    pub date: SystemTime,
+    pub message_id: &'a str,
+}
+
+impl PlainMessage<'_> {
+    /// The message in RFC 5322 form with CRLF line endings. Bcc is never a header.
+    pub fn build(&self) -> Result<Vec<u8>> {
+        let mut h = String::new();
+        header(&mut h, "Date", &rfc5322_date(self.date));
+        header(&mut h, "From", &self.from.header_form());
+        let list = |l: &[Mailbox]| {
+            l.iter()
+                .map(Mailbox::header_form)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        if !self.to.is_empty() {
+            header(&mut h, "To", &list(self.to));
+        }
+        if !self.cc.is_empty() {
+            header(&mut h, "Cc", &list(self.cc));
+        }
+        if let Some(s) = self.subject {
+            reject_crlf("subject", s)?;
+            let value = if s.is_ascii() {
+                s.to_string()
+            } else {
+                encode_words(s)
+            };
+            header(&mut h, "Subject", &value);
+        }
+        header(&mut h, "Message-ID", self.message_id);
+        header(&mut h, "MIME-Version", "1.0");
+        let (cte, body) = encode_body(self.body);
+        let charset = if self.body.is_ascii() {
+            "us-ascii"
+        } else {
+            "utf-8"
+        };
+        header(
+            &mut h,
+            "Content-Type",
+            &format!("text/plain; charset={charset}"),
+        );
+        header(&mut h, "Content-Transfer-Encoding", cte);
+        h.push_str("\r\n");
+        h.push_str(&body);
+        Ok(h.into_bytes())
+    }
+}
+
+/// Appends `Name: value` folded at whitespace to stay within [`FOLD_AT`] columns.
+fn header(out: &mut String, name: &str, value: &str) {
+    let mut col = name.len() + 1;
+    out.push_str(name);
+    out.push(':');
+    for word in value.split(' ') {
+        if col + 1 + word.len() > FOLD_AT && col > name.len() + 1 {
+            out.push_str("\r\n");
+            col = 0;
+        }
+        out.push(' ');
+        out.push_str(word);
+        col += 1 + word.len();
+    }
+    out.push_str("\r\n");
+}
+
+/// RFC 2047 `B` encoded words, each at most 75 characters, split at
+/// character boundaries and separated by spaces (ignored between encoded words).
+pub fn encode_words(text: &str) -> String {
+    const MAX_RAW: usize = 45; // 60 base64 characters + 12 of framing = 72
+    let mut words = Vec::new();
+    let mut start = 0;
+    let mut end = 0;
+    for (i, c) in text.char_indices() {
+        if i + c.len_utf8() - start > MAX_RAW {
+            words.push(&text[start..end]);
+            start = i;
+        }
+        end = i + c.len_utf8();
+    }
+    words.push(&text[start..end]);
+    words
+        .iter()
+        .map(|w| format!("=?UTF-8?B?{}?=", B64.encode(w)))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The body and its Content-Transfer-Encoding: 7bit when it is ASCII with
+/// short lines, else quoted-printable (safe whatever the server offers).
+fn encode_body(body: &str) -> (&'static str, String) {
+    let lines: Vec<&str> = body
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .collect();
+    let plain = body.is_ascii()
+        && !body.contains('\0')
+        && lines.iter().all(|l| l.len() <= 998 && !l.contains('\r'));
+    let mut out = String::with_capacity(body.len() + body.len() / 8);
+    let n = if lines.last() == Some(&"") {
+        lines.len() - 1
+    } else {
+        lines.len()
+    };
+    for line in &lines[..n] {
+        if plain {
+            out.push_str(line);
+        } else {
+            quoted_printable_line(line.as_bytes(), &mut out);
+        }
+        out.push_str("\r\n");
+    }
+    (if plain { "7bit" } else { "quoted-printable" }, out)
+}
+
+/// One line in quoted-printable (RFC 2045 §6.7), soft-broken at 76 columns.
+fn quoted_printable_line(line: &[u8], out: &mut String) {
+    let mut col = 0;
+    for (i, &b) in line.iter().enumerate() {
+        let last = i + 1 == line.len();
+        let literal =
+            (b'!'..=b'~').contains(&b) && b != b'=' || (matches!(b, b' ' | b'\t') && !last);
+        let piece = if literal {
+            (b as char).to_string()
+        } else {
+            format!("={b:02X}")
+        };
+        // keep room for the soft break "=" (76 columns in all)
+        if col + piece.len() > 75 {
+            out.push_str("=\r\n");
+            col = 0;
+        }
+        out.push_str(&piece);
+        col += piece.len();
+    }
+}
+
+/// `Sat, 28 Nov 2026 17:00:00 +0000` (RFC 5322 §3.3), in UTC.
+pub fn rfc5322_date(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
+    let (y, m, d) = civil_from_days(days);
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {d} {} {y} {:02}:{:02}:{:02} +0000",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(m - 1) as usize],
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day); H. Hinnant's algorithm.
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// A unique `<…@domain>` Message-ID: the time and 64 random bits.
+pub fn message_id(domain: &str) -> String {
+    let mut rnd = [0u8; 8];
+    getrandom::fill(&mut rnd).unwrap_or_default();
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos());
+    let hex: String = rnd.iter().map(|b| format!("{b:02x}")).collect();
+    format!("<{nanos:x}.{hex}@{domain}>")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn dates() {
+        let t = UNIX_EPOCH + Duration::from_secs(1_795_885_200); // 2026-11-28 17:00:00 UTC
+        assert_eq!(rfc5322_date(t), "Sat, 28 Nov 2026 17:00:00 +0000");
+        assert_eq!(rfc5322_date(UNIX_EPOCH), "Thu, 1 Jan 1970 00:00:00 +0000");
+        let leap = UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert_eq!(rfc5322_date(leap), "Tue, 29 Feb 2000 00:00:00 +0000");
+    }
+
+    #[test]
+    fn mailboxes() {
+        let m = Mailbox::parse("Jörg Müller <jorg@example.test>").unwrap();
+        assert_eq!(m.addr, "jorg@example.test");
+        assert!(m.header_form().starts_with("=?UTF-8?B?"));
+        let m = Mailbox::parse("\"Smith, J.\" <j@x.test>").unwrap();
+        assert_eq!(m.header_form(), "\"Smith, J.\" <j@x.test>");
+        assert!(Mailbox::parse("a@x.test\r\nBcc: evil@x.test").is_err());
+        assert!(Mailbox::parse("nobody").is_err());
+        let l = parse_list(&["a@x.test, \"B, b\" <b@x.test>".into(), "c@x.test".into()]).unwrap();
+        assert_eq!(l.len(), 3);
+    }
+
+    #[test]
+    fn encoded_words_are_short_and_decode() {
+        let s = "Grüße aus Köln — ".repeat(8);
+        let enc = encode_words(&s);
+        let mut decoded = String::new();
+        for w in enc.split(' ') {
+            assert!(w.len() <= 75, "{w}");
+            let b = w.trim_start_matches("=?UTF-8?B?").trim_end_matches("?=");
+            decoded.push_str(std::str::from_utf8(&B64.decode(b).unwrap()).unwrap());
+        }
+        assert_eq!(decoded, s);
+    }
+
+    #[test]
+    fn folded_headers_stay_short() {
+        let mut h = String::new();
+        header(&mut h, "Subject", &"word ".repeat(40));
+        assert!(h.split("\r\n").all(|l| l.len() <= FOLD_AT), "{h}");
+        assert!(h.contains("\r\n word"));
+    }
+
+    #[test]
+    fn body_encodings() {
+        assert_eq!(encode_body("hi\n.\n"), ("7bit", "hi\r\n.\r\n".to_string()));
+        let (cte, body) = encode_body("é\n");
+        assert_eq!((cte, body.as_str()), ("quoted-printable", "=C3=A9\r\n"));
+        let long = "x".repeat(2000);
+        let (cte, body) = encode_body(&long);
+        assert_eq!(cte, "quoted-printable");
+        assert!(body.split("\r\n").all(|l| l.len() <= 76));
+        assert_eq!(body.replace("=\r\n", "").trim_end(), long);
+        // trailing space is encoded, not lost
+        assert_eq!(encode_body("a \n").1.as_str(), "a \r\n");
+        assert_eq!(encode_body("é \n").1.as_str(), "=C3=A9=20\r\n");
+    }
+}

@@ -1,0 +1,306 @@
+//! The I/O shell around [`missive_smtp::Client`]: it owns the socket and the
+//! receive buffer, applies the timeouts, runs TLS, and writes the transcript.
+//! All protocol decisions stay in the client state machine.
+
+use std::io::Read;
+use std::time::Duration;
+
+use missive_smtp::client::{Client, ClientConfig, Event, Next, Stage, TlsMode};
+use missive_smtp::data::{DataEncoder, DataStats};
+use missive_smtp::{Envelope, TransactionOutcome};
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::error::{AppError, Result};
+use crate::net::{self, ServerAddr, Stream};
+use crate::tls::{self, CertSummary, TlsContext};
+use crate::transcript::Transcript;
+
+/// Size of the receive buffer and of each body chunk read from the message.
+const CHUNK: usize = 64 * 1024;
+
+/// How the session is to run.
+pub struct SessionOptions {
+    pub server: ServerAddr,
+    pub smtp: ClientConfig,
+    pub tls: TlsContext,
+    /// `--timeout`: an upper bound on every wait, if given.
+    pub timeout: Option<Duration>,
+}
+
+/// What TLS negotiated, for the transcript and `--json`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TlsInfo {
+    pub version: String,
+    pub cipher: String,
+    /// The certificate verified against the trust anchors for the host name.
+    pub verified: bool,
+    /// Why it did not verify (tolerant modes only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertSummary>,
+}
+
+/// A connected SMTP session.
+pub struct Session {
+    client: Client,
+    stream: Stream,
+    rbuf: Vec<u8>,
+    tls_ctx: TlsContext,
+    server: ServerAddr,
+    timeout: Option<Duration>,
+    pub transcript: Transcript,
+    pub tls: Option<TlsInfo>,
+}
+
+/// The connect timeout (RFC 5321 gives none; 30 s is common practice).
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Session {
+    /// Connects (with implicit TLS when asked) and runs the session up to
+    /// `Ready`: greeting, EHLO, STARTTLS, AUTH.
+    pub async fn open(opts: SessionOptions, transcript: Transcript) -> Result<Session> {
+        let limit = |d: Duration| opts.timeout.map_or(d, |t| t.min(d));
+        let tcp = net::connect(&opts.server, limit(CONNECT_TIMEOUT)).await?;
+        if let Ok(peer) = tcp.peer_addr() {
+            transcript.info(&format!("connected to {} ({peer})", opts.server.display()));
+        }
+        let mut ehlo = opts.smtp;
+        if ehlo.ehlo_name.is_empty() {
+            ehlo.ehlo_name = crate::hostname::ehlo_name(tcp.local_addr().ok());
+        }
+        let implicit = ehlo.tls == TlsMode::Implicit;
+        let mut session = Session {
+            client: Client::new(ehlo),
+            stream: Stream::Plain(tcp),
+            rbuf: vec![0; CHUNK],
+            tls_ctx: opts.tls,
+            server: opts.server,
+            timeout: opts.timeout,
+            transcript,
+            tls: None,
+        };
+        if implicit {
+            session.start_tls(Stage::Greeting).await?;
+        }
+        match session.drive().await? {
+            Next::Ready => Ok(session),
+            other => Err(AppError::Smtp(missive_smtp::Error::Protocol(format!(
+                "session setup ended in {other:?}"
+            )))),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    fn limit(&self, d: Duration) -> Duration {
+        self.timeout.map_or(d, |t| t.min(d))
+    }
+
+    /// Runs the state machine until it needs the application: `Ready`,
+    /// `SendBody` or `Closed`.
+    async fn drive(&mut self) -> Result<Next> {
+        loop {
+            let next = self.client.poll();
+            self.flush_events();
+            match next? {
+                Next::Write(bytes) => self.write(&bytes, Stage::Mail).await?,
+                Next::Read { stage, timeout } => {
+                    let wait = self.limit(timeout);
+                    let n = match tokio::time::timeout(wait, self.stream.read(&mut self.rbuf)).await
+                    {
+                        Err(_) => {
+                            return Err(AppError::Timeout {
+                                stage,
+                                secs: wait.as_secs(),
+                            })
+                        }
+                        Ok(Err(e)) => return Err(lost(stage, &e)),
+                        Ok(Ok(n)) => n,
+                    };
+                    if n == 0 {
+                        self.client.connection_closed();
+                    } else {
+                        self.client.receive(&self.rbuf[..n]);
+                    }
+                }
+                Next::StartTls => {
+                    self.start_tls(Stage::StartTls).await?;
+                    self.client.tls_established();
+                }
+                other => return Ok(other),
+            }
+        }
+    }
+
+    fn flush_events(&mut self) {
+        while let Some(ev) = self.client.poll_event() {
+            match ev {
+                Event::Sent(line) => self.transcript.sent(&line),
+                Event::Received(reply) => self.transcript.received(&reply),
+            }
+        }
+    }
+
+    async fn write(&mut self, bytes: &[u8], stage: Stage) -> Result<()> {
+        let wait = self.limit(Stage::DataBlock.timeout());
+        match tokio::time::timeout(wait, self.stream.write_all(bytes)).await {
+            Err(_) => Err(AppError::Timeout {
+                stage,
+                secs: wait.as_secs(),
+            }),
+            Ok(Err(e)) => Err(lost(stage, &e)),
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+
+    /// Replaces the plain stream by a TLS one. Nothing read before the
+    /// handshake survives: the receive buffer is not carried over, and the
+    /// state machine already refused any bytes it had buffered.
+    async fn start_tls(&mut self, stage: Stage) -> Result<()> {
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Detached) else {
+            return Err(AppError::Smtp(missive_smtp::Error::Misuse(
+                "TLS started twice",
+            )));
+        };
+        let name = ServerName::try_from(self.server.host.clone()).map_err(|_| {
+            AppError::Usage(format!(
+                "{:?} is not a valid TLS server name",
+                self.server.host
+            ))
+        })?;
+        let connector = tokio_rustls::TlsConnector::from(self.tls_ctx.config.clone());
+        let wait = self.limit(stage.timeout());
+        let tls = match tokio::time::timeout(wait, connector.connect(name, tcp)).await {
+            Err(_) => {
+                return Err(AppError::Tls(format!(
+                    "TLS handshake with {} timed out after {} s{}",
+                    self.server.display(),
+                    wait.as_secs(),
+                    if stage == Stage::Greeting {
+                        " (does this port speak implicit TLS? try --tls starttls)"
+                    } else {
+                        ""
+                    }
+                )))
+            }
+            Ok(Err(e)) => return Err(handshake_error(&self.server, &e)),
+            Ok(Ok(t)) => t,
+        };
+        let conn = tls.get_ref().1;
+        let problem = self.tls_ctx.take_problem();
+        let info = TlsInfo {
+            version: conn
+                .protocol_version()
+                .map(|v| format!("{v:?}").replace("TLSv1_", "TLSv1."))
+                .unwrap_or_default(),
+            cipher: conn
+                .negotiated_cipher_suite()
+                .map(|c| format!("{:?}", c.suite()))
+                .unwrap_or_default(),
+            verified: problem.is_none(),
+            problem,
+            certificate: conn
+                .peer_certificates()
+                .and_then(|c| c.first())
+                .and_then(tls::describe_cert),
+        };
+        self.transcript.tls(&info);
+        self.tls = Some(info);
+        self.stream = Stream::Tls(Box::new(tls));
+        Ok(())
+    }
+
+    /// Runs one mail transaction, streaming `body` (the message in RFC 5322
+    /// form, any line endings) when the server is ready for it.
+    pub async fn send_mail(
+        &mut self,
+        envelope: Envelope,
+        body: &mut dyn Read,
+    ) -> Result<TransactionOutcome> {
+        self.client.send_mail(envelope)?;
+        self.flush_events();
+        loop {
+            match self.drive().await? {
+                Next::SendBody => {
+                    let stats = self.send_body(body).await?;
+                    self.transcript.body_done(&stats);
+                    self.client.body_sent();
+                }
+                Next::Ready => {
+                    return self
+                        .client
+                        .take_outcome()
+                        .ok_or(AppError::Smtp(missive_smtp::Error::Misuse("no outcome")));
+                }
+                other => {
+                    return Err(AppError::Smtp(missive_smtp::Error::Protocol(format!(
+                        "unexpected state {other:?} during the transaction"
+                    ))))
+                }
+            }
+        }
+    }
+
+    /// Streams the body in bounded chunks: read, encode, write.
+    async fn send_body(&mut self, body: &mut dyn Read) -> Result<DataStats> {
+        let mut encoder = DataEncoder::new();
+        let mut input = vec![0u8; CHUNK];
+        let mut out = Vec::with_capacity(CHUNK + CHUNK / 16);
+        loop {
+            let n = match body.read(&mut input) {
+                Ok(0) => break,
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(AppError::Io(format!(
+                        "reading the message: {}",
+                        net::short_io(&e)
+                    )))
+                }
+            };
+            encoder.encode(&input[..n], &mut out);
+            self.transcript.body_chunk(&out);
+            self.write(&out, Stage::DataBlock).await?;
+            out.clear();
+        }
+        let stats = encoder.finish(&mut out);
+        self.transcript.body_chunk(&out);
+        self.write(&out, Stage::DataBlock).await?;
+        Ok(stats)
+    }
+
+    /// Sends QUIT and waits briefly for the answer. Failures here do not
+    /// matter: the message's fate was decided at the reply to `.`.
+    pub async fn quit(mut self) {
+        self.client.quit();
+        let wait = self
+            .limit(Stage::Quit.timeout())
+            .min(Duration::from_secs(5));
+        let _ = tokio::time::timeout(wait, self.drive()).await;
+        self.flush_events();
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.stream.shutdown()).await;
+    }
+}
+
+/// A connection error in a stage, as the user should read it.
+fn lost(stage: Stage, e: &std::io::Error) -> AppError {
+    AppError::Network(format!(
+        "connection lost during {stage}: {}",
+        net::short_io(e)
+    ))
+}
+
+fn handshake_error(server: &ServerAddr, e: &std::io::Error) -> AppError {
+    let why = match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
+        Some(tls_err) => tls::describe_tls_error(tls_err),
+        None => net::short_io(e),
+    };
+    AppError::Tls(format!("TLS with {} failed: {why}", server.display()))
+}

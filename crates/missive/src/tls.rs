@@ -1,0 +1,252 @@
+//! TLS client configuration (rustls): the system trust store, extra CAs from
+//! `--cafile`, and a tolerant mode that records certificate problems instead
+//! of failing (for `--insecure` and opportunistic port-25 TLS).
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::WebPkiServerVerifier;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+use crate::error::{AppError, Result};
+
+/// What the user asked of certificate checking.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    /// Extra trust anchors (PEM), on top of the system store.
+    pub cafile: Option<PathBuf>,
+    /// Do not fail on certificate problems (they are still recorded and shown).
+    pub insecure: bool,
+    /// Skip the system store (tests and the sandbox trust only their own CA).
+    pub no_system_roots: bool,
+}
+
+/// A ready rustls configuration and the record of what verification found.
+#[derive(Clone)]
+pub struct TlsContext {
+    pub config: Arc<rustls::ClientConfig>,
+    verifier: Arc<Verifier>,
+}
+
+impl TlsContext {
+    pub fn new(opts: &TlsOptions) -> Result<TlsContext> {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        if !opts.no_system_roots {
+            // Unreadable entries in the system store are skipped, as every client does.
+            let found = rustls_native_certs::load_native_certs();
+            roots.add_parsable_certificates(found.certs);
+        }
+        if let Some(path) = &opts.cafile {
+            for cert in read_pem_certs(path)? {
+                roots.add(cert).map_err(|e| {
+                    AppError::Config(format!(
+                        "{}: not a usable CA certificate: {e}",
+                        path.display()
+                    ))
+                })?;
+            }
+        }
+        if roots.is_empty() && !opts.insecure {
+            return Err(AppError::Config(
+                "no trusted CA certificates: the system store is empty; give one with --cafile"
+                    .into(),
+            ));
+        }
+        let webpki = if roots.is_empty() {
+            None
+        } else {
+            Some(
+                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                    .build()
+                    .map_err(|e| AppError::Config(format!("TLS setup failed: {e}")))?,
+            )
+        };
+        let verifier = Arc::new(Verifier {
+            webpki,
+            provider: provider.clone(),
+            tolerant: opts.insecure,
+            problem: Mutex::new(None),
+        });
+        let config = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| AppError::Config(format!("TLS setup failed: {e}")))?
+            .dangerous()
+            .with_custom_certificate_verifier(verifier.clone())
+            .with_no_client_auth();
+        Ok(TlsContext {
+            config: Arc::new(config),
+            verifier,
+        })
+    }
+
+    /// The same trust, but certificate problems are recorded rather than fatal.
+    pub fn tolerant(&self) -> TlsContext {
+        let verifier = Arc::new(Verifier {
+            webpki: self.verifier.webpki.clone(),
+            provider: self.verifier.provider.clone(),
+            tolerant: true,
+            problem: Mutex::new(None),
+        });
+        let mut config = (*self.config).clone();
+        config
+            .dangerous()
+            .set_certificate_verifier(verifier.clone());
+        TlsContext {
+            config: Arc::new(config),
+            verifier,
+        }
+    }
+
+    /// Why the last certificate did not verify, when it did not (tolerant mode).
+    pub fn take_problem(&self) -> Option<String> {
+        self.verifier.problem.lock().ok()?.take()
+    }
+}
+
+/// Reads every certificate of a PEM file.
+pub fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
+    let certs: Vec<_> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| AppError::Config(format!("cannot read CA file {}: {e}", path.display())))?
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| AppError::Config(format!("{}: invalid PEM: {e}", path.display())))?;
+    if certs.is_empty() {
+        return Err(AppError::Config(format!(
+            "{}: no certificate found (expected PEM 'BEGIN CERTIFICATE')",
+            path.display()
+        )));
+    }
+    Ok(certs)
+}
+
+/// The normal webpki verification, made tolerant on request.
+#[derive(Debug)]
+struct Verifier {
+    webpki: Option<Arc<WebPkiServerVerifier>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+    tolerant: bool,
+    problem: Mutex<Option<String>>,
+}
+
+impl ServerCertVerifier for Verifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let result = match &self.webpki {
+            Some(v) => v.verify_server_cert(end_entity, intermediates, server_name, ocsp, now),
+            None => Err(rustls::Error::General("no trusted CA certificates".into())),
+        };
+        match result {
+            Ok(ok) => Ok(ok),
+            Err(e) if self.tolerant => {
+                if let Ok(mut p) = self.problem.lock() {
+                    *p = Some(describe_tls_error(&e));
+                }
+                Ok(ServerCertVerified::assertion())
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> std::result::Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// A certificate error in words.
+pub fn describe_tls_error(e: &rustls::Error) -> String {
+    use rustls::CertificateError as C;
+    match e {
+        rustls::Error::InvalidCertificate(C::UnknownIssuer) => {
+            "the certificate is not signed by a trusted CA (use --cafile to trust its CA)".into()
+        }
+        rustls::Error::InvalidCertificate(C::NotValidForName)
+        | rustls::Error::InvalidCertificate(C::NotValidForNameContext { .. }) => {
+            "the certificate is not valid for this host name".into()
+        }
+        rustls::Error::InvalidCertificate(C::Expired)
+        | rustls::Error::InvalidCertificate(C::ExpiredContext { .. }) => {
+            "the certificate has expired".into()
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A short description of a certificate: its subject, issuer and SANs.
+pub fn describe_cert(der: &CertificateDer<'_>) -> Option<CertSummary> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).ok()?;
+    let names = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .map(|san| {
+            san.value
+                .general_names
+                .iter()
+                .map(|n| match n {
+                    x509_parser::extensions::GeneralName::DNSName(d) => d.to_string(),
+                    x509_parser::extensions::GeneralName::IPAddress(ip) => format_ip(ip),
+                    other => format!("{other:?}"),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    Some(CertSummary {
+        subject: cert.subject().to_string(),
+        issuer: cert.issuer().to_string(),
+        names,
+    })
+}
+
+fn format_ip(bytes: &[u8]) -> String {
+    match bytes.len() {
+        4 => std::net::Ipv4Addr::from(<[u8; 4]>::try_from(bytes).unwrap()).to_string(),
+        16 => std::net::Ipv6Addr::from(<[u8; 16]>::try_from(bytes).unwrap()).to_string(),
+        _ => format!("{bytes:?}"),
+    }
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CertSummary {
+    pub subject: String,
+    pub issuer: String,
+    pub names: Vec<String>,
+}
