@@ -126,8 +126,10 @@ pub struct DataDecoder {
     line: Vec<u8>,
     /// `line` continues a line whose start was already flushed.
     mid_line: bool,
-    /// Decoded body so far.
+    /// Decoded body not yet taken.
     body: Vec<u8>,
+    /// Octets decoded in all.
+    size: usize,
     error: Option<DataError>,
     done: bool,
 }
@@ -141,6 +143,7 @@ impl DataDecoder {
             line: Vec::new(),
             mid_line: false,
             body: Vec::new(),
+            size: 0,
             error: None,
             done: false,
         }
@@ -206,10 +209,11 @@ impl DataDecoder {
     }
 
     fn append(&mut self, bytes: &[u8]) {
-        if self.body.len() + bytes.len() > self.max_size {
+        if self.size + bytes.len() > self.max_size {
             self.fail(DataError::TooBig);
             return;
         }
+        self.size += bytes.len();
         if self.error.is_none() {
             self.body.extend_from_slice(bytes);
         }
@@ -217,6 +221,22 @@ impl DataDecoder {
 
     fn fail(&mut self, e: DataError) {
         self.error.get_or_insert(e);
+    }
+
+    /// Takes the decoded bytes so far, for a caller that streams them to disk.
+    pub fn take_decoded(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.body)
+    }
+
+    /// Octets decoded so far.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Why the body is refused, if it is (known before the end: the caller
+    /// can stop storing, but must read on to the terminator).
+    pub fn error(&self) -> Option<DataError> {
+        self.error
     }
 
     /// True once the terminator has been read.

@@ -20,6 +20,7 @@ pub mod command;
 pub mod data;
 pub mod envelope;
 pub mod reply;
+pub mod server;
 
 pub use auth::{Credentials, Secret};
 pub use capabilities::{Capabilities, Mechanism};

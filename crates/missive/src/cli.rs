@@ -17,6 +17,54 @@ struct Cli {
 enum Cmd {
     /// Send a message through an SMTP submission server.
     Send(Box<SendArgs>),
+    /// Run a capture server: accept any mail and write it to a Maildir.
+    Serve(Box<ServeArgs>),
+}
+
+#[derive(Args, Debug, Default, Clone)]
+pub struct ServeArgs {
+    /// Listen here (repeatable); STARTTLS is offered.
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub listen: Vec<String>,
+    /// Listen here with implicit TLS (repeatable).
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub tls_listen: Vec<String>,
+    /// Where messages are written.
+    #[arg(long, value_name = "DIR", default_value = "missive-mail")]
+    pub maildir: PathBuf,
+    /// Certificate chain (PEM); without it a throwaway CA and certificate are generated.
+    #[arg(long, value_name = "PEM", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Private key (PEM) for --cert.
+    #[arg(long, value_name = "PEM", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// Require this login, NAME:PASSWORD (repeatable). Without it any login is accepted.
+    #[arg(long, value_name = "NAME:PASSWORD")]
+    pub auth_user: Vec<String>,
+    /// Largest message accepted, in octets.
+    #[arg(long, value_name = "OCTETS", default_value_t = 64 * 1024 * 1024)]
+    pub max_size: u64,
+    /// The server's name in its greeting.
+    #[arg(long, value_name = "NAME", default_value = "localhost")]
+    pub hostname: String,
+    /// Seconds to wait for each command.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    pub timeout: u64,
+    /// Refuse recipients matching PATTERN (`*` wildcards) with CODE, e.g. 'bad*@x.test=550' (repeatable).
+    #[arg(long, value_name = "PATTERN=CODE")]
+    pub reject_rcpt: Vec<String>,
+    /// Answer CODE at STAGE (greeting, ehlo, mail, rcpt, data, end-of-data), e.g. 'rcpt=451' (repeatable).
+    #[arg(long, value_name = "STAGE=CODE")]
+    pub fail_at: Vec<String>,
+    /// Drop the connection at STAGE instead of answering (repeatable).
+    #[arg(long, value_name = "STAGE")]
+    pub drop_at: Vec<String>,
+    /// Wait MS milliseconds before answering at STAGE, e.g. 'data=2000' (repeatable).
+    #[arg(long, value_name = "STAGE=MS")]
+    pub delay: Vec<String>,
+    /// Print nothing per message.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 /// TLS modes for `--tls`.
@@ -45,7 +93,7 @@ pub enum AuthArg {
     None,
 }
 
-#[derive(Args, Debug, Default)]
+#[derive(Args, Debug, Default, Clone)]
 pub struct SendArgs {
     /// The submission server, HOST[:PORT] ([IPv6]:PORT); the port defaults to 587.
     #[arg(long, value_name = "HOST[:PORT]")]
@@ -106,6 +154,13 @@ pub struct SendArgs {
     /// Show the SMTP conversation on stderr (-vv: the message body too).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
+    /// Send to a capture server started in-process on loopback (no account,
+    /// no network): full STARTTLS, AUTH and PIPELINING; the message lands in --maildir.
+    #[arg(long, conflicts_with_all = ["server", "cafile", "insecure", "user", "tls"])]
+    pub sandbox: bool,
+    /// With --sandbox: where the delivered message is written (a Maildir).
+    #[arg(long, value_name = "DIR", requires = "sandbox")]
+    pub maildir: Option<PathBuf>,
     /// Print nothing on success.
     #[arg(short, long)]
     pub quiet: bool,
@@ -142,6 +197,7 @@ pub fn main() -> i32 {
     let result = runtime.block_on(async {
         match cli.cmd {
             Cmd::Send(args) => crate::send::run(*args).await,
+            Cmd::Serve(args) => crate::serve_cmd::run(*args).await,
         }
     });
     match result {

@@ -5,15 +5,21 @@
 //! - [`net`], [`tls`], [`session`]: sockets, rustls, timeouts, the transcript;
 //! - [`message`]: building the message;
 //! - [`send`]: the `missive send` command, from options to per-recipient results;
+//! - [`serve`], [`maildir`], [`certs`], [`sandbox`]: the capture server and `--sandbox`;
 //! - [`error`]: the error type and the sysexits codes, in one place.
 
+pub mod certs;
 pub mod cli;
 pub mod credentials;
 pub mod error;
 pub mod hostname;
+pub mod maildir;
 pub mod message;
 pub mod net;
+pub mod sandbox;
 pub mod send;
+pub mod serve;
+pub mod serve_cmd;
 pub mod session;
 pub mod tls;
 pub mod transcript;

@@ -41,7 +41,7 @@ pub struct RecipientReport {
 }
 
 /// Everything `send` needs, checked, before any connection is made.
-struct Prepared {
+pub struct Prepared {
     server: ServerAddr,
     smtp: ClientConfig,
     tls: TlsContext,
@@ -52,8 +52,16 @@ struct Prepared {
 }
 
 pub async fn run(args: SendArgs) -> Result<()> {
+    if args.sandbox {
+        return crate::sandbox::run(args).await;
+    }
+    let prepared = prepare(&args, None)?;
+    run_prepared(&args, prepared).await
+}
+
+/// Sends a prepared message and reports on it.
+pub async fn run_prepared(args: &SendArgs, prepared: Prepared) -> Result<()> {
     let json = args.json;
-    let prepared = prepare(&args)?;
     let mut report = Report {
         server: prepared.server.display(),
         tls: None,
@@ -158,10 +166,18 @@ fn judge(outcome: &TransactionOutcome, report: &mut Report) -> Result<()> {
     Err(AppError::Refused(msg, worst))
 }
 
-fn prepare(args: &SendArgs) -> Result<Prepared> {
-    let server = match &args.server {
-        Some(s) => ServerAddr::parse(s, 587)?,
-        None => {
+/// The in-process capture server `--sandbox` sends to.
+pub struct Sandbox {
+    pub server: ServerAddr,
+    pub ca: rustls::pki_types::CertificateDer<'static>,
+    pub credentials: Credentials,
+}
+
+pub fn prepare(args: &SendArgs, sandbox: Option<&Sandbox>) -> Result<Prepared> {
+    let server = match (&args.server, sandbox) {
+        (_, Some(sb)) => sb.server.clone(),
+        (Some(s), None) => ServerAddr::parse(s, 587)?,
+        (None, None) => {
             return Err(AppError::Usage(
                 "no server given: use --server HOST[:PORT] (direct delivery to MX hosts is not built yet)".into(),
             ))
@@ -170,6 +186,7 @@ fn prepare(args: &SendArgs) -> Result<Prepared> {
     let from = match (&args.from, &args.user) {
         (Some(f), _) => Mailbox::parse(f)?,
         (None, Some(u)) if u.contains('@') => Mailbox::parse(u)?,
+        (None, _) if sandbox.is_some() => Mailbox::parse(&crate::sandbox::default_from())?,
         _ => return Err(AppError::Usage("no sender: give --from ADDR".into())),
     };
     let (to, cc, bcc) = (
@@ -200,6 +217,7 @@ fn prepare(args: &SendArgs) -> Result<Prepared> {
     .build()?;
 
     let tls_mode = match args.tls {
+        _ if sandbox.is_some() => TlsMode::StartTls,
         Some(TlsArg::Starttls) => TlsMode::StartTls,
         Some(TlsArg::Implicit) => TlsMode::Implicit,
         Some(TlsArg::Opportunistic) => TlsMode::Opportunistic,
@@ -210,18 +228,28 @@ fn prepare(args: &SendArgs) -> Result<Prepared> {
     if args.insecure {
         eprintln!("missive: warning: --insecure: the server's certificate is not verified; anyone on the path can read and change this session");
     }
-    let tls = TlsContext::new(&TlsOptions {
-        cafile: args.cafile.clone(),
-        insecure: args.insecure,
-        no_system_roots: false,
-    })?;
+    let tls = match sandbox {
+        Some(sb) => TlsContext::new(&TlsOptions {
+            no_system_roots: true,
+            extra_roots: vec![sb.ca.clone()],
+            ..TlsOptions::default()
+        })?,
+        None => TlsContext::new(&TlsOptions {
+            cafile: args.cafile.clone(),
+            insecure: args.insecure,
+            ..TlsOptions::default()
+        })?,
+    };
     let tls = if tls_mode == TlsMode::Opportunistic {
         tls.tolerant()
     } else {
         tls
     };
 
-    let (credentials, mechanism) = credentials(args)?;
+    let (credentials, mechanism) = match sandbox {
+        Some(sb) => (Some(sb.credentials.clone()), None),
+        None => credentials(args)?,
+    };
     let envelope = Envelope {
         from: from.addr.clone(),
         to: to

@@ -20,8 +20,10 @@ pub struct TlsOptions {
     pub cafile: Option<PathBuf>,
     /// Do not fail on certificate problems (they are still recorded and shown).
     pub insecure: bool,
-    /// Skip the system store (tests and the sandbox trust only their own CA).
+    /// Skip the system store (the sandbox trusts only its own CA).
     pub no_system_roots: bool,
+    /// More trust anchors, already parsed (the sandbox's generated CA).
+    pub extra_roots: Vec<CertificateDer<'static>>,
 }
 
 /// A ready rustls configuration and the record of what verification found.
@@ -49,6 +51,11 @@ impl TlsContext {
                     ))
                 })?;
             }
+        }
+        for cert in &opts.extra_roots {
+            roots
+                .add(cert.clone())
+                .map_err(|e| AppError::Config(format!("not a usable CA certificate: {e}")))?;
         }
         if roots.is_empty() && !opts.insecure {
             return Err(AppError::Config(

@@ -1,0 +1,860 @@
+//! The server side of an SMTP session, as a state machine without I/O: the
+//! engine of `missive serve`, the sandbox, and test servers.
+//!
+//! # Driving it
+//!
+//! The caller owns the socket, TLS, the clock and the storage. It loops on
+//! [`Server::poll`]:
+//! - `Write(bytes)`: write them (replies to a pipelined group come together).
+//! - `Read { timeout }`: read, pass bytes to [`Server::receive`], or call
+//!   [`Server::connection_closed`] at end of stream; on timeout, close.
+//! - `Delay(d)`: wait `d` before polling again (fault injection).
+//! - `StartTls`: the 220 was written; handshake, then [`Server::tls_established`].
+//! - `Authenticate { .. }`: check the credentials, answer with [`Server::auth_result`].
+//! - `MessageStart` / `MessageData` / `MessageEnd` / `MessageAbort`: store the
+//!   message as it streams in; after `MessageEnd` make it durable, then call
+//!   [`Server::message_stored`]. The 250 is sent only after that.
+//! - `Close`: close the connection.
+//!
+//! Limits (line length, command count, recipients, message size) keep a
+//! misbehaving client from exhausting the server. Bare LF in DATA is refused
+//! as Postfix does, so a client's smuggling bug shows.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+
+use crate::auth::Secret;
+use crate::command::{Command, CommandLine, CommandParser};
+use crate::data::{DataDecoder, DataError};
+
+/// A point in the session where a fault can be injected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FaultStage {
+    Greeting,
+    Ehlo,
+    Mail,
+    Rcpt,
+    Data,
+    EndOfData,
+}
+
+impl FaultStage {
+    pub fn parse(s: &str) -> Option<FaultStage> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "greeting" | "connect" => FaultStage::Greeting,
+            "ehlo" | "helo" => FaultStage::Ehlo,
+            "mail" => FaultStage::Mail,
+            "rcpt" => FaultStage::Rcpt,
+            "data" => FaultStage::Data,
+            "end-of-data" | "eod" | "dot" => FaultStage::EndOfData,
+            _ => return None,
+        })
+    }
+}
+
+/// What goes wrong on purpose.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Answer this code instead of the normal reply.
+    pub fail_at: Vec<(FaultStage, u16)>,
+    /// Close the connection instead of replying.
+    pub drop_at: Vec<FaultStage>,
+    /// Wait before replying.
+    pub delay: Vec<(FaultStage, Duration)>,
+    /// Refuse recipients matching a pattern (`*` wildcards) with a code.
+    pub reject_rcpt: Vec<(String, u16)>,
+}
+
+/// How the server behaves.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// The name in the greeting and EHLO reply.
+    pub hostname: String,
+    /// Largest message accepted, advertised as SIZE.
+    pub max_size: u64,
+    /// STARTTLS can be offered (a certificate is there).
+    pub starttls: bool,
+    /// The connection is TLS from the start (implicit TLS).
+    pub implicit_tls: bool,
+    /// MAIL needs a successful AUTH first.
+    pub auth_required: bool,
+    /// AUTH is offered without TLS too (otherwise only after it, as Postfix's smtpd_tls_auth_only).
+    pub auth_without_tls: bool,
+    pub max_recipients: usize,
+    /// Commands in one session before the server gives up on the client.
+    pub max_commands: usize,
+    /// Wait for each command (RFC 5321 §4.5.3.2.7: at least 5 minutes).
+    pub command_timeout: Duration,
+    pub faults: Faults,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            hostname: "localhost".into(),
+            max_size: 64 * 1024 * 1024,
+            starttls: false,
+            implicit_tls: false,
+            auth_required: false,
+            auth_without_tls: false,
+            max_recipients: 1000,
+            max_commands: 10_000,
+            command_timeout: Duration::from_secs(300),
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// The envelope of a received message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReceivedEnvelope {
+    pub helo: String,
+    pub from: String,
+    pub to: Vec<String>,
+    /// The AUTH identity, when the client logged in.
+    pub auth_user: Option<String>,
+    pub tls: bool,
+}
+
+/// What the caller should do next. See the module docs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    Write(Vec<u8>),
+    Read { timeout: Duration },
+    Delay(Duration),
+    StartTls,
+    Authenticate { user: String, password: Secret },
+    MessageStart(ReceivedEnvelope),
+    MessageData(Vec<u8>),
+    MessageEnd { size: u64 },
+    MessageAbort,
+    Close,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Reading commands.
+    Command,
+    /// Reading a DATA body.
+    Data,
+    /// Reading `remaining` octets of a BDAT chunk.
+    Bdat {
+        remaining: u64,
+        last: bool,
+    },
+    /// Waiting for the caller: TLS handshake, credentials check, storage.
+    Handshake,
+    CheckingAuth,
+    Storing,
+    /// AUTH LOGIN/PLAIN waiting for a response line.
+    AuthStep(AuthStep),
+    Closing,
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AuthStep {
+    PlainResponse,
+    LoginUser,
+    LoginPassword,
+}
+
+/// The SMTP server state machine. See the module docs.
+#[derive(Debug)]
+pub struct Server {
+    config: ServerConfig,
+    state: State,
+    parser: CommandParser,
+    out: Vec<u8>,
+    actions: VecDeque<Action>,
+    tls: bool,
+    helo: Option<String>,
+    auth_user: Option<String>,
+    login_user: String,
+    mail: Option<String>,
+    rcpts: Vec<String>,
+    data: Option<DataDecoder>,
+    /// BDAT: the message has started (MessageStart sent) and its size so far.
+    bdat_size: u64,
+    bdat_error: Option<DataError>,
+    commands: usize,
+    /// A fault that closes the connection once the pending output is written.
+    drop_after_write: bool,
+}
+
+impl Server {
+    /// A server session for a new connection; the greeting is queued.
+    pub fn new(config: ServerConfig) -> Server {
+        let tls = config.implicit_tls;
+        let mut s = Server {
+            config,
+            state: State::Command,
+            parser: CommandParser::new(),
+            out: Vec::new(),
+            actions: VecDeque::new(),
+            tls,
+            helo: None,
+            auth_user: None,
+            login_user: String::new(),
+            mail: None,
+            rcpts: Vec::new(),
+            data: None,
+            bdat_size: 0,
+            bdat_error: None,
+            commands: 0,
+            drop_after_write: false,
+        };
+        let greeting = format!("{} ESMTP missive", s.config.hostname);
+        s.reply_at(FaultStage::Greeting, 220, &greeting);
+        s
+    }
+
+    /// What to do next.
+    pub fn poll(&mut self) -> Action {
+        if let Some(a) = self.actions.pop_front() {
+            return a;
+        }
+        if !self.out.is_empty() {
+            return Action::Write(std::mem::take(&mut self.out));
+        }
+        if self.drop_after_write {
+            self.state = State::Closed;
+            return Action::Close;
+        }
+        match self.state {
+            State::Closing | State::Closed => {
+                self.state = State::Closed;
+                Action::Close
+            }
+            State::Data | State::Bdat { .. } => Action::Read {
+                timeout: self.config.command_timeout * 2,
+            },
+            _ => Action::Read {
+                timeout: self.config.command_timeout,
+            },
+        }
+    }
+
+    /// Bytes from the client.
+    pub fn receive(&mut self, bytes: &[u8]) {
+        self.parser.feed(bytes);
+        self.process();
+    }
+
+    /// End of stream from the client.
+    pub fn connection_closed(&mut self) {
+        if matches!(self.state, State::Data | State::Bdat { .. }) || self.bdat_size > 0 {
+            self.actions.push_back(Action::MessageAbort);
+        }
+        self.state = State::Closed;
+    }
+
+    /// The handshake after `Action::StartTls` succeeded.
+    pub fn tls_established(&mut self) {
+        // RFC 3207 §4.2: the session starts over; nothing sent before counts.
+        self.tls = true;
+        self.helo = None;
+        self.reset_transaction();
+        self.parser = CommandParser::new();
+        self.state = State::Command;
+    }
+
+    /// The caller's verdict on `Action::Authenticate`.
+    pub fn auth_result(&mut self, user: &str, ok: bool) {
+        if ok {
+            self.auth_user = Some(user.to_string());
+            self.reply(235, "2.7.0 Authentication successful");
+        } else {
+            self.reply(535, "5.7.8 Authentication credentials invalid");
+        }
+        self.state = State::Command;
+        self.process();
+    }
+
+    /// The caller stored the message after `Action::MessageEnd` (durably), or could not.
+    pub fn message_stored(&mut self, result: Result<String, String>) {
+        self.state = State::Command;
+        match result {
+            Ok(id) => {
+                let text = format!("2.0.0 Ok: queued as {id}");
+                self.reply_at(FaultStage::EndOfData, 250, &text);
+            }
+            Err(why) => self.reply(451, &format!("4.3.0 cannot store the message: {why}")),
+        }
+        self.reset_transaction();
+        self.process();
+    }
+
+    // ---- internals ---------------------------------------------------------
+
+    fn reply(&mut self, code: u16, text: &str) {
+        self.out
+            .extend_from_slice(format!("{code} {text}\r\n").as_bytes());
+    }
+
+    /// Replies, unless a fault is configured for this stage.
+    fn reply_at(&mut self, stage: FaultStage, code: u16, text: &str) {
+        let f = &self.config.faults;
+        if let Some(&(_, d)) = f.delay.iter().find(|(s, _)| *s == stage) {
+            if !self.out.is_empty() {
+                self.actions
+                    .push_back(Action::Write(std::mem::take(&mut self.out)));
+            }
+            self.actions.push_back(Action::Delay(d));
+        }
+        if f.drop_at.contains(&stage) {
+            self.drop_after_write = true;
+            self.state = State::Closing;
+            return;
+        }
+        if let Some(&(_, fail)) = f.fail_at.iter().find(|(s, _)| *s == stage) {
+            let class = fail / 100;
+            self.reply(
+                fail,
+                &format!("{class}.0.0 missive: injected failure at {stage:?}"),
+            );
+            if stage == FaultStage::Greeting || fail == 421 {
+                self.state = State::Closing;
+            }
+            if stage == FaultStage::EndOfData {
+                self.reset_transaction();
+            }
+            return;
+        }
+        self.reply(code, text);
+    }
+
+    fn reset_transaction(&mut self) {
+        self.mail = None;
+        self.rcpts.clear();
+        self.data = None;
+        self.bdat_size = 0;
+        self.bdat_error = None;
+    }
+
+    fn envelope(&self) -> ReceivedEnvelope {
+        ReceivedEnvelope {
+            helo: self.helo.clone().unwrap_or_default(),
+            from: self.mail.clone().unwrap_or_default(),
+            to: self.rcpts.clone(),
+            auth_user: self.auth_user.clone(),
+            tls: self.tls,
+        }
+    }
+
+    /// Handles whatever complete input there is, as long as the state allows.
+    fn process(&mut self) {
+        loop {
+            match self.state {
+                State::Data => {
+                    if !self.process_data() {
+                        return;
+                    }
+                }
+                State::Bdat { .. } => {
+                    if !self.process_bdat() {
+                        return;
+                    }
+                }
+                State::Command | State::AuthStep(_) => {
+                    let Some(line) = self.parser.next_line() else {
+                        return;
+                    };
+                    self.commands += 1;
+                    if self.commands > self.config.max_commands {
+                        self.reply(421, "4.7.0 too many commands; closing");
+                        self.state = State::Closing;
+                        return;
+                    }
+                    match line {
+                        CommandLine::TooLong => self.reply(500, "5.5.6 line too long"),
+                        CommandLine::BareLf => self.reply(500, "5.5.2 bare <LF> received"),
+                        CommandLine::Line(l) => match self.state {
+                            State::AuthStep(step) => self.auth_step(step, &l),
+                            _ => self.command(&l),
+                        },
+                    }
+                }
+                _ => return,
+            }
+        }
+    }
+
+    fn process_data(&mut self) -> bool {
+        let input = self.parser.take_buffered();
+        if input.is_empty() {
+            return false;
+        }
+        let Some(dec) = self.data.as_mut() else {
+            return false;
+        };
+        let used = dec.feed(&input);
+        let chunk = dec.take_decoded();
+        let done = dec.is_done();
+        if !chunk.is_empty() && dec.error().is_none() {
+            self.actions.push_back(Action::MessageData(chunk));
+        }
+        self.parser.feed(&input[used..]);
+        if !done {
+            return false;
+        }
+        let dec = self.data.take().expect("decoder present");
+        let size = dec.size() as u64;
+        match dec.into_result() {
+            Ok(_) => {
+                self.actions.push_back(Action::MessageEnd { size });
+                self.state = State::Storing;
+                false
+            }
+            Err(e) => {
+                self.actions.push_back(Action::MessageAbort);
+                self.refuse_data(e);
+                self.state = State::Command;
+                true
+            }
+        }
+    }
+
+    fn refuse_data(&mut self, e: DataError) {
+        match e {
+            DataError::BareLf => self.reply(550, "5.5.2 Error: bare <LF> received"),
+            DataError::BareCr => self.reply(550, "5.5.2 Error: bare <CR> received"),
+            DataError::TooBig => self.reply(552, "5.3.4 Message size exceeds fixed limit"),
+        }
+        self.reset_transaction();
+    }
+
+    fn process_bdat(&mut self) -> bool {
+        let State::Bdat { remaining, last } = self.state else {
+            return false;
+        };
+        let mut input = self.parser.take_buffered();
+        if input.is_empty() && remaining > 0 {
+            return false;
+        }
+        let take = (remaining as usize).min(input.len());
+        let rest = input.split_off(take);
+        self.parser.feed(&rest);
+        self.bdat_size += take as u64;
+        if self.bdat_size > self.config.max_size {
+            self.bdat_error = Some(DataError::TooBig);
+        }
+        if self.bdat_error.is_none() && !input.is_empty() {
+            self.actions.push_back(Action::MessageData(input));
+        }
+        let remaining = remaining - take as u64;
+        if remaining > 0 {
+            self.state = State::Bdat { remaining, last };
+            return false;
+        }
+        self.state = State::Command;
+        if let Some(e) = self.bdat_error {
+            if last {
+                self.actions.push_back(Action::MessageAbort);
+                self.refuse_data(e);
+            } else {
+                self.reply(552, "5.3.4 Message size exceeds fixed limit");
+            }
+            return true;
+        }
+        if last {
+            self.actions.push_back(Action::MessageEnd {
+                size: self.bdat_size,
+            });
+            self.state = State::Storing;
+            return false;
+        }
+        let text = format!("2.0.0 {} octets received", self.bdat_size);
+        self.reply(250, &text);
+        true
+    }
+
+    fn auth_offered(&self) -> bool {
+        self.tls || self.config.auth_without_tls
+    }
+
+    fn command(&mut self, line: &[u8]) {
+        let cmd = match Command::parse(line) {
+            Ok(c) => c,
+            Err(e) => {
+                self.reply(501, &format!("5.5.4 {e}"));
+                return;
+            }
+        };
+        match cmd {
+            Command::Ehlo(name) => {
+                self.helo = Some(name);
+                self.reset_transaction();
+                let mut lines = vec![
+                    self.config.hostname.clone(),
+                    "PIPELINING".into(),
+                    format!("SIZE {}", self.config.max_size),
+                    "8BITMIME".into(),
+                    "SMTPUTF8".into(),
+                    "CHUNKING".into(),
+                    "ENHANCEDSTATUSCODES".into(),
+                ];
+                if self.config.starttls && !self.tls {
+                    lines.push("STARTTLS".into());
+                }
+                if self.auth_offered() {
+                    lines.push("AUTH PLAIN LOGIN".into());
+                }
+                let f = &self.config.faults;
+                if f.fail_at.iter().any(|(s, _)| *s == FaultStage::Ehlo)
+                    || f.drop_at.contains(&FaultStage::Ehlo)
+                    || f.delay.iter().any(|(s, _)| *s == FaultStage::Ehlo)
+                {
+                    return self.reply_at(FaultStage::Ehlo, 250, &lines[0].clone());
+                }
+                let n = lines.len();
+                for (i, l) in lines.iter().enumerate() {
+                    let sep = if i + 1 == n { ' ' } else { '-' };
+                    self.out
+                        .extend_from_slice(format!("250{sep}{l}\r\n").as_bytes());
+                }
+            }
+            Command::Helo(name) => {
+                self.helo = Some(name);
+                self.reset_transaction();
+                let host = self.config.hostname.clone();
+                self.reply_at(FaultStage::Ehlo, 250, &host);
+            }
+            Command::StartTls => {
+                if !self.config.starttls || self.tls {
+                    return self.reply(502, "5.5.1 STARTTLS not available");
+                }
+                self.reply(220, "2.0.0 Ready to start TLS");
+                // Anything pipelined after STARTTLS was sent in plaintext:
+                // drop it (CVE-2011-0411).
+                self.parser.take_buffered();
+                self.actions
+                    .push_back(Action::Write(std::mem::take(&mut self.out)));
+                self.actions.push_back(Action::StartTls);
+                self.state = State::Handshake;
+            }
+            Command::Auth { mechanism, initial } => self.auth(&mechanism, initial),
+            Command::Mail { from, params } => {
+                if self.helo.is_none() {
+                    return self.reply(503, "5.5.1 Error: send HELO/EHLO first");
+                }
+                if self.mail.is_some() {
+                    return self.reply(503, "5.5.1 Error: nested MAIL command");
+                }
+                if self.config.auth_required && self.auth_user.is_none() {
+                    return self.reply(530, "5.7.0 Authentication required");
+                }
+                for p in &params {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    match k.to_ascii_uppercase().as_str() {
+                        "SIZE" => {
+                            if v.parse::<u64>().is_ok_and(|n| n > self.config.max_size) {
+                                return self.reply(552, "5.3.4 Message size exceeds fixed limit");
+                            }
+                        }
+                        "BODY" | "SMTPUTF8" | "AUTH" => {}
+                        _ => return self.reply(555, "5.5.4 Unsupported option"),
+                    }
+                }
+                self.mail = Some(from);
+                self.reply_at(FaultStage::Mail, 250, "2.1.0 Ok");
+            }
+            Command::Rcpt { to, .. } => {
+                if self.mail.is_none() {
+                    return self.reply(503, "5.5.1 Error: need MAIL command");
+                }
+                if self.rcpts.len() >= self.config.max_recipients {
+                    return self.reply(452, "4.5.3 Error: too many recipients");
+                }
+                let rejected = self
+                    .config
+                    .faults
+                    .reject_rcpt
+                    .iter()
+                    .find(|(p, _)| glob(p, &to))
+                    .map(|(_, c)| *c);
+                if let Some(code) = rejected {
+                    let class = code / 100;
+                    let text = format!("{class}.1.1 <{to}>: recipient rejected");
+                    return self.reply(code, &text);
+                }
+                self.rcpts.push(to);
+                self.reply_at(FaultStage::Rcpt, 250, "2.1.5 Ok");
+            }
+            Command::Data => {
+                if self.mail.is_none() || self.rcpts.is_empty() {
+                    return self.reply(554, "5.5.1 Error: no valid recipients");
+                }
+                let before = self.out.len();
+                self.reply_at(FaultStage::Data, 354, "End data with <CR><LF>.<CR><LF>");
+                if self.out[before..].starts_with(b"354") {
+                    self.actions
+                        .push_back(Action::Write(std::mem::take(&mut self.out)));
+                    self.actions
+                        .push_back(Action::MessageStart(self.envelope()));
+                    self.data = Some(DataDecoder::new(self.config.max_size as usize));
+                    self.state = State::Data;
+                }
+            }
+            Command::Bdat { size, last } => {
+                if self.mail.is_none() || self.rcpts.is_empty() {
+                    // the chunk must still be read and discarded to stay in step
+                    self.reply(554, "5.5.1 Error: no valid recipients");
+                    self.bdat_error = Some(DataError::TooBig);
+                    self.state = State::Bdat {
+                        remaining: size,
+                        last: false,
+                    };
+                    return;
+                }
+                if self.bdat_size == 0 && self.bdat_error.is_none() {
+                    self.actions
+                        .push_back(Action::MessageStart(self.envelope()));
+                }
+                self.state = State::Bdat {
+                    remaining: size,
+                    last,
+                };
+            }
+            Command::Rset => {
+                if self.bdat_size > 0 {
+                    self.actions.push_back(Action::MessageAbort);
+                }
+                self.reset_transaction();
+                self.reply(250, "2.0.0 Ok");
+            }
+            Command::Noop => self.reply(250, "2.0.0 Ok"),
+            Command::Vrfy(_) => self.reply(252, "2.0.0 Cannot VRFY user"),
+            Command::Quit => {
+                self.reply(221, "2.0.0 Bye");
+                self.state = State::Closing;
+            }
+            Command::Unknown(_) => self.reply(502, "5.5.2 Error: command not recognized"),
+        }
+    }
+
+    fn auth(&mut self, mechanism: &str, initial: Option<String>) {
+        if !self.auth_offered() {
+            return self.reply(503, "5.5.1 Error: authentication not enabled");
+        }
+        if self.auth_user.is_some() {
+            return self.reply(503, "5.5.1 Error: already authenticated");
+        }
+        match (mechanism, initial) {
+            ("PLAIN", Some(r)) => self.auth_step(AuthStep::PlainResponse, r.as_bytes()),
+            ("PLAIN", None) => {
+                self.reply(334, "");
+                self.state = State::AuthStep(AuthStep::PlainResponse);
+            }
+            ("LOGIN", Some(r)) => self.auth_step(AuthStep::LoginUser, r.as_bytes()),
+            ("LOGIN", None) => {
+                self.reply(334, "VXNlcm5hbWU6");
+                self.state = State::AuthStep(AuthStep::LoginUser);
+            }
+            _ => self.reply(504, "5.5.4 Unrecognized authentication type"),
+        }
+    }
+
+    fn auth_step(&mut self, step: AuthStep, line: &[u8]) {
+        self.state = State::Command;
+        if line == b"*" {
+            return self.reply(501, "5.7.0 Authentication aborted");
+        }
+        let Some(decoded) = B64
+            .decode(line)
+            .ok()
+            .and_then(|d| String::from_utf8(d).ok())
+        else {
+            return self.reply(501, "5.5.2 Cannot decode response");
+        };
+        match step {
+            AuthStep::PlainResponse => {
+                let mut parts = decoded.splitn(3, '\0');
+                let (_authz, user, pass) = (parts.next(), parts.next(), parts.next());
+                match (user, pass) {
+                    (Some(u), Some(p)) => self.check_auth(u.to_string(), p.to_string()),
+                    _ => self.reply(501, "5.5.2 Invalid PLAIN response"),
+                }
+            }
+            AuthStep::LoginUser => {
+                self.login_user = decoded;
+                self.reply(334, "UGFzc3dvcmQ6");
+                self.state = State::AuthStep(AuthStep::LoginPassword);
+            }
+            AuthStep::LoginPassword => {
+                let user = std::mem::take(&mut self.login_user);
+                self.check_auth(user, decoded);
+            }
+        }
+    }
+
+    fn check_auth(&mut self, user: String, password: String) {
+        self.actions
+            .push_back(Action::Write(std::mem::take(&mut self.out)));
+        self.actions.push_back(Action::Authenticate {
+            user,
+            password: Secret::new(password),
+        });
+        self.state = State::CheckingAuth;
+    }
+}
+
+/// `*` matches any run of characters; case-insensitive.
+pub fn glob(pattern: &str, text: &str) -> bool {
+    let (p, t) = (pattern.to_ascii_lowercase(), text.to_ascii_lowercase());
+    let parts: Vec<&str> = p.split('*').collect();
+    if parts.len() == 1 {
+        return p == t;
+    }
+    let mut rest = t.as_str();
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
+            rest = r;
+        } else if i + 1 == parts.len() {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(j) => rest = &rest[j + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs a client script through a server, answering storage and auth.
+    fn run(config: ServerConfig, input: &[&[u8]]) -> (String, Vec<Action>) {
+        let mut s = Server::new(config);
+        let mut out = String::new();
+        let mut seen = Vec::new();
+        let mut inputs = input.iter();
+        loop {
+            match s.poll() {
+                Action::Write(b) => out.push_str(&String::from_utf8_lossy(&b)),
+                Action::Read { .. } => match inputs.next() {
+                    Some(i) => s.receive(i),
+                    None => break,
+                },
+                Action::Authenticate { user, password } => {
+                    let ok = password.expose() == "pw";
+                    s.auth_result(&user, ok)
+                }
+                Action::MessageEnd { size } => {
+                    seen.push(Action::MessageEnd { size });
+                    s.message_stored(Ok("Q1".into()))
+                }
+                Action::StartTls => s.tls_established(),
+                Action::Close => break,
+                a => seen.push(a),
+            }
+        }
+        (out, seen)
+    }
+
+    #[test]
+    fn pipelined_session_with_dot_unstuffing() {
+        let (out, seen) = run(
+            ServerConfig::default(),
+            &[
+                b"EHLO c\r\n",
+                b"MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n",
+                b"..x\r\nhi\r\n.\r\nQUIT\r\n",
+            ],
+        );
+        assert!(out.starts_with("220 localhost ESMTP"));
+        assert!(out.contains("250-PIPELINING"));
+        assert!(out.contains("354 "));
+        assert!(out.contains("250 2.0.0 Ok: queued as Q1"));
+        assert!(out.ends_with("221 2.0.0 Bye\r\n"));
+        let data: Vec<u8> = seen
+            .iter()
+            .filter_map(|a| match a {
+                Action::MessageData(d) => Some(d.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        assert_eq!(data, b".x\r\nhi\r\n");
+        assert!(seen.contains(&Action::MessageEnd { size: 8 }));
+    }
+
+    #[test]
+    fn bare_lf_refused_and_auth() {
+        let cfg = ServerConfig {
+            auth_required: true,
+            auth_without_tls: true,
+            ..ServerConfig::default()
+        };
+        let plain = B64.encode("\0u\0pw");
+        let bad = B64.encode("\0u\0nope");
+        let script = format!(
+            "EHLO c\r\nMAIL FROM:<a@x>\r\nAUTH PLAIN {bad}\r\nAUTH PLAIN {plain}\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"
+        );
+        let (out, seen) = run(cfg, &[script.as_bytes(), b"a\nb\r\n.\r\nQUIT\r\n"]);
+        assert!(out.contains("530 5.7.0"));
+        assert!(out.contains("535 5.7.8"));
+        assert!(out.contains("235 2.7.0"));
+        assert!(out.contains("550 5.5.2 Error: bare <LF>"));
+        assert!(seen.contains(&Action::MessageAbort));
+    }
+
+    #[test]
+    fn bdat_and_faults() {
+        let cfg = ServerConfig {
+            faults: Faults {
+                reject_rcpt: vec![("bad*@y".into(), 550)],
+                fail_at: vec![(FaultStage::EndOfData, 451)],
+                ..Faults::default()
+            },
+            ..ServerConfig::default()
+        };
+        let (out, seen) = run(
+            cfg,
+            &[b"EHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<bad1@y>\r\nRCPT TO:<ok@y>\r\nBDAT 3\r\nabcBDAT 2 LAST\r\nde"],
+        );
+        assert!(out.contains("550 5.1.1 <bad1@y>"));
+        assert!(out.contains("250 2.0.0 3 octets received"));
+        assert!(out.contains("451 4.0.0 missive: injected failure"));
+        assert!(seen.contains(&Action::MessageEnd { size: 5 }));
+    }
+
+    #[test]
+    fn starttls_drops_pipelined_plaintext() {
+        let cfg = ServerConfig {
+            starttls: true,
+            ..ServerConfig::default()
+        };
+        let (out, _) = run(
+            cfg,
+            &[
+                b"EHLO c\r\nSTARTTLS\r\nMAIL FROM:<evil@x>\r\n",
+                b"EHLO c\r\n",
+            ],
+        );
+        assert!(out.contains("220 2.0.0 Ready"));
+        assert!(!out.contains("2.1.0"), "injected MAIL was answered: {out}");
+        assert!(out.matches("250-").count() > 0);
+        // after TLS, no STARTTLS offered and AUTH is
+        let after = out.rsplit("220 2.0.0 Ready").next().unwrap();
+        assert!(!after.contains("STARTTLS") && after.contains("AUTH PLAIN LOGIN"));
+    }
+
+    #[test]
+    fn globs() {
+        assert!(glob("reject*", "reject+1@x"));
+        assert!(glob("*@bad.test", "a@BAD.test"));
+        assert!(glob("a*b*c", "axxbyyc"));
+        assert!(!glob("a*b", "ac"));
+        assert!(glob("x@y", "X@y"));
+    }
+}

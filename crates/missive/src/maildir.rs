@@ -1,0 +1,121 @@
+//! A Maildir (tmp/ → new/) where the capture server stores messages. A
+//! message is written to tmp/, synced, renamed into new/, and the directory
+//! synced, before the server says 250: a reader never sees half a file, and
+//! an acknowledged message survives a crash.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use missive_smtp::server::ReceivedEnvelope;
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+#[derive(Debug, Clone)]
+pub struct Maildir {
+    root: PathBuf,
+}
+
+impl Maildir {
+    /// Opens (creating) a Maildir at `root`.
+    pub fn create(root: &Path) -> std::io::Result<Maildir> {
+        for sub in ["tmp", "new", "cur"] {
+            fs::create_dir_all(root.join(sub))?;
+        }
+        Ok(Maildir {
+            root: root.to_path_buf(),
+        })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Starts a message: the envelope goes first, as `Return-Path` and
+    /// `X-Missive-Envelope-To` headers (as delivery agents record it).
+    pub fn begin(&self, env: &ReceivedEnvelope) -> std::io::Result<Incoming> {
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!(
+            "{}.M{}P{}Q{n}.missive",
+            now.as_secs(),
+            now.subsec_micros(),
+            std::process::id()
+        );
+        let tmp = self.root.join("tmp").join(&name);
+        let mut file = File::create(&tmp)?;
+        let head = format!(
+            "Return-Path: <{}>\r\nX-Missive-Envelope-To: {}\r\n",
+            env.from,
+            env.to.join(", ")
+        );
+        file.write_all(head.as_bytes())?;
+        Ok(Incoming {
+            file,
+            tmp,
+            new: self.root.join("new").join(&name),
+            dir: self.root.join("new"),
+            id: format!("{:X}{n:X}", now.as_micros() & 0xFFFF_FFFF),
+            head: Vec::new(),
+        })
+    }
+}
+
+/// A message being received.
+pub struct Incoming {
+    file: File,
+    tmp: PathBuf,
+    new: PathBuf,
+    dir: PathBuf,
+    pub id: String,
+    /// The first octets, kept to read the Subject for the log line.
+    head: Vec<u8>,
+}
+
+impl Incoming {
+    pub fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        if self.head.len() < 16 * 1024 {
+            let take = chunk.len().min(16 * 1024 - self.head.len());
+            self.head.extend_from_slice(&chunk[..take]);
+        }
+        self.file.write_all(chunk)
+    }
+
+    /// Makes the message durable and visible; returns its path in new/.
+    pub fn commit(self) -> std::io::Result<PathBuf> {
+        self.file.sync_all()?;
+        drop(self.file);
+        fs::rename(&self.tmp, &self.new)?;
+        File::open(&self.dir)?.sync_all()?;
+        Ok(self.new)
+    }
+
+    pub fn abort(self) {
+        drop(self.file);
+        let _ = fs::remove_file(&self.tmp);
+    }
+
+    /// The Subject header, unfolded, if it is among the first octets.
+    pub fn subject(&self) -> Option<String> {
+        let text = String::from_utf8_lossy(&self.head);
+        let headers = text.split("\r\n\r\n").next()?;
+        let mut subject: Option<String> = None;
+        for line in headers.split("\r\n") {
+            if let Some(s) = subject.as_mut() {
+                if line.starts_with([' ', '\t']) {
+                    s.push_str(line);
+                    continue;
+                }
+                break;
+            }
+            if line.len() > 8 && line[..8].eq_ignore_ascii_case("subject:") {
+                subject = Some(line[8..].trim().to_string());
+            }
+        }
+        subject
+    }
+}

@@ -1,0 +1,258 @@
+//! `missive serve`: the capture server. The I/O shell around
+//! [`missive_smtp::server::Server`]: listeners, TLS, timeouts, the Maildir.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use missive_smtp::server::{Action, Server, ServerConfig};
+use missive_smtp::Secret;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio_rustls::TlsAcceptor;
+
+use crate::certs;
+use crate::error::{AppError, Result};
+use crate::maildir::{Incoming, Maildir};
+
+/// Where the server's certificate comes from.
+pub enum CertSource {
+    Files {
+        cert: PathBuf,
+        key: PathBuf,
+    },
+    /// Generated at start for these names.
+    Generate(Vec<String>),
+}
+
+pub struct ServeOptions {
+    /// Plain listeners (STARTTLS offered on them).
+    pub listen: Vec<SocketAddr>,
+    /// Implicit-TLS listeners.
+    pub tls_listen: Vec<SocketAddr>,
+    pub maildir: PathBuf,
+    pub cert: CertSource,
+    /// Required logins; empty: any login is accepted (after TLS), none required.
+    pub users: Vec<(String, Secret)>,
+    pub config: ServerConfig,
+}
+
+/// One stored message, as reported on the log line.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub from: String,
+    pub to: Vec<String>,
+    pub subject: Option<String>,
+    pub size: u64,
+    pub path: PathBuf,
+}
+
+/// A server that is listening.
+pub struct Running {
+    pub addrs: Vec<SocketAddr>,
+    pub tls_addrs: Vec<SocketAddr>,
+    /// The generated CA in PEM, when the certificate was generated.
+    pub ca_pem: Option<String>,
+    pub ca_der: Option<CertificateDer<'static>>,
+    /// Every message stored, as it is stored.
+    pub stored: mpsc::UnboundedReceiver<Stored>,
+}
+
+struct Shared {
+    maildir: Maildir,
+    users: Vec<(String, Secret)>,
+    config: ServerConfig,
+    acceptor: TlsAcceptor,
+    stored: mpsc::UnboundedSender<Stored>,
+}
+
+/// Binds every listener and starts accepting in the background.
+pub async fn start(opts: ServeOptions) -> Result<Running> {
+    let maildir = Maildir::create(&opts.maildir).map_err(|e| {
+        AppError::Io(format!(
+            "cannot create the Maildir {}: {e}",
+            opts.maildir.display()
+        ))
+    })?;
+    let (chain, key, ca_pem, ca_der) = match &opts.cert {
+        CertSource::Files { cert, key } => {
+            let chain = crate::tls::read_pem_certs(cert)?;
+            let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
+                AppError::Config(format!("cannot read the key {}: {e}", key.display()))
+            })?;
+            (chain, key, None, None)
+        }
+        CertSource::Generate(names) => {
+            let g = certs::generate(names)?;
+            (g.chain, g.key, Some(g.ca_pem), Some(g.ca_der))
+        }
+    };
+    let tls_config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .and_then(|b| b.with_no_client_auth().with_single_cert(chain, key))
+    .map_err(|e| AppError::Config(format!("TLS setup failed: {e}")))?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let mut config = opts.config;
+    config.starttls = true;
+    config.auth_required = !opts.users.is_empty();
+    let shared = Arc::new(Shared {
+        maildir,
+        users: opts.users,
+        config,
+        acceptor: TlsAcceptor::from(Arc::new(tls_config)),
+        stored: tx,
+    });
+    let mut running = Running {
+        addrs: Vec::new(),
+        tls_addrs: Vec::new(),
+        ca_pem,
+        ca_der,
+        stored: rx,
+    };
+    for (addrs, implicit) in [(&opts.listen, false), (&opts.tls_listen, true)] {
+        for addr in addrs {
+            let listener = TcpListener::bind(addr).await.map_err(|e| {
+                AppError::Network(format!(
+                    "cannot listen on {addr}: {}",
+                    crate::net::short_io(&e)
+                ))
+            })?;
+            let local = listener.local_addr().unwrap_or(*addr);
+            if implicit {
+                running.tls_addrs.push(local);
+            } else {
+                running.addrs.push(local);
+            }
+            tokio::spawn(accept_loop(listener, shared.clone(), implicit));
+        }
+    }
+    Ok(running)
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, implicit: bool) {
+    loop {
+        let Ok((tcp, _peer)) = listener.accept().await else {
+            // Out of descriptors and the like: wait rather than spin.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        tcp.set_nodelay(true).ok();
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            let _ = connection(tcp, shared, implicit).await;
+        });
+    }
+}
+
+/// Why a connection's plain phase ended.
+enum Phase {
+    Closed,
+    StartTls,
+}
+
+async fn connection(tcp: TcpStream, shared: Arc<Shared>, implicit: bool) -> std::io::Result<()> {
+    let mut config = shared.config.clone();
+    config.implicit_tls = implicit;
+    let handshake_timeout = config.command_timeout;
+    let mut server = Server::new(config);
+    let mut incoming = None;
+    if implicit {
+        let mut tls =
+            tokio::time::timeout(handshake_timeout, shared.acceptor.accept(tcp)).await??;
+        run(&mut server, &mut tls, &shared, &mut incoming).await?;
+        return Ok(());
+    }
+    let mut tcp = tcp;
+    if let Phase::StartTls = run(&mut server, &mut tcp, &shared, &mut incoming).await? {
+        let mut tls =
+            tokio::time::timeout(handshake_timeout, shared.acceptor.accept(tcp)).await??;
+        server.tls_established();
+        run(&mut server, &mut tls, &shared, &mut incoming).await?;
+    }
+    Ok(())
+}
+
+/// Drives the state machine over one stream until it closes or asks for TLS.
+async fn run<S: AsyncRead + AsyncWrite + Unpin>(
+    server: &mut Server,
+    io: &mut S,
+    shared: &Shared,
+    incoming: &mut Option<Incoming>,
+) -> std::io::Result<Phase> {
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut envelope = None;
+    loop {
+        match server.poll() {
+            Action::Write(bytes) => {
+                tokio::time::timeout(Duration::from_secs(180), io.write_all(&bytes)).await??;
+            }
+            Action::Read { timeout } => {
+                match tokio::time::timeout(timeout, io.read(&mut buf)).await {
+                    Ok(Ok(0)) | Ok(Err(_)) => server.connection_closed(),
+                    Ok(Ok(n)) => server.receive(&buf[..n]),
+                    Err(_) => {
+                        let _ = io.write_all(b"421 4.4.2 timeout exceeded\r\n").await;
+                        server.connection_closed();
+                    }
+                }
+            }
+            Action::Delay(d) => tokio::time::sleep(d).await,
+            Action::StartTls => return Ok(Phase::StartTls),
+            Action::Authenticate { user, password } => {
+                let ok = shared.users.is_empty()
+                    || shared
+                        .users
+                        .iter()
+                        .any(|(u, p)| *u == user && p.expose() == password.expose());
+                server.auth_result(&user, ok);
+            }
+            Action::MessageStart(env) => {
+                *incoming = shared.maildir.begin(&env).ok();
+                envelope = Some(env);
+            }
+            Action::MessageData(chunk) => {
+                if let Some(m) = incoming.as_mut() {
+                    if m.write(&chunk).is_err() {
+                        incoming.take().map(Incoming::abort);
+                    }
+                }
+            }
+            Action::MessageEnd { size } => {
+                let result = match incoming.take() {
+                    None => Err("the Maildir is not writable".to_string()),
+                    Some(m) => {
+                        let (id, subject) = (m.id.clone(), m.subject());
+                        match m.commit() {
+                            Ok(path) => {
+                                let env = envelope.take().unwrap_or_default();
+                                let _ = shared.stored.send(Stored {
+                                    from: env.from,
+                                    to: env.to,
+                                    subject,
+                                    size,
+                                    path,
+                                });
+                                Ok(id)
+                            }
+                            Err(e) => Err(e.to_string()),
+                        }
+                    }
+                };
+                server.message_stored(result);
+            }
+            Action::MessageAbort => {
+                incoming.take().map(Incoming::abort);
+            }
+            Action::Close => {
+                let _ = tokio::time::timeout(Duration::from_secs(1), io.shutdown()).await;
+                return Ok(Phase::Closed);
+            }
+        }
+    }
+}

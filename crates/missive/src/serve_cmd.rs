@@ -1,0 +1,150 @@
+//! `missive serve`: options to a running capture server, one line per message.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use missive_smtp::server::{FaultStage, Faults, ServerConfig};
+use missive_smtp::Secret;
+
+use crate::cli::ServeArgs;
+use crate::error::{AppError, Result};
+use crate::serve::{self, CertSource, ServeOptions};
+
+pub async fn run(args: ServeArgs) -> Result<()> {
+    let listen = addrs(&args.listen, &["127.0.0.1:2525"])?;
+    let tls_listen = addrs(&args.tls_listen, &[])?;
+    let cert = match (&args.cert, &args.key) {
+        (Some(cert), Some(key)) => CertSource::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        },
+        _ => CertSource::Generate(vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]),
+    };
+    let users = args
+        .auth_user
+        .iter()
+        .map(|u| {
+            u.split_once(':')
+                .map(|(n, p)| (n.to_string(), Secret::new(p)))
+                .ok_or_else(|| AppError::Usage("--auth-user takes NAME:PASSWORD".into()))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let config = ServerConfig {
+        hostname: args.hostname.clone(),
+        max_size: args.max_size,
+        command_timeout: Duration::from_secs(args.timeout.max(1)),
+        faults: faults(&args)?,
+        ..ServerConfig::default()
+    };
+    let mut running = serve::start(ServeOptions {
+        listen,
+        tls_listen,
+        maildir: args.maildir.clone(),
+        cert,
+        users,
+        config,
+    })
+    .await?;
+    for a in &running.addrs {
+        eprintln!("missive: listening on {a} (STARTTLS offered)");
+    }
+    for a in &running.tls_addrs {
+        eprintln!("missive: listening on {a} (implicit TLS)");
+    }
+    if let Some(pem) = &running.ca_pem {
+        let path = args.maildir.join("missive-ca.pem");
+        std::fs::write(&path, pem)
+            .map_err(|e| AppError::Io(format!("cannot write {}: {e}", path.display())))?;
+        eprintln!(
+            "missive: throwaway CA certificate: {} (give it to clients with --cafile)",
+            path.display()
+        );
+    }
+    eprintln!("missive: writing messages to {}", args.maildir.display());
+    loop {
+        tokio::select! {
+            m = running.stored.recv() => match m {
+                Some(m) if !args.quiet => println!(
+                    "{} -> {} subject={:?} size={} file={}",
+                    if m.from.is_empty() { "<>" } else { &m.from },
+                    m.to.join(","),
+                    m.subject.unwrap_or_default(),
+                    m.size,
+                    m.path.display()
+                ),
+                Some(_) => {}
+                None => return Ok(()),
+            },
+            // Every acknowledged message is already on disk: stopping loses none.
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("missive: stopping");
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn addrs(given: &[String], default: &[&str]) -> Result<Vec<SocketAddr>> {
+    let list: Vec<String> = if given.is_empty() {
+        default.iter().map(|s| s.to_string()).collect()
+    } else {
+        given.to_vec()
+    };
+    list.iter()
+        .map(|s| {
+            s.parse().map_err(|_| {
+                AppError::Usage(format!(
+                    "invalid listen address {s:?}: expected ADDR:PORT or [IPv6]:PORT"
+                ))
+            })
+        })
+        .collect()
+}
+
+fn stage(s: &str) -> Result<FaultStage> {
+    FaultStage::parse(s).ok_or_else(|| {
+        AppError::Usage(format!(
+            "unknown stage {s:?}: greeting, ehlo, mail, rcpt, data or end-of-data"
+        ))
+    })
+}
+
+fn pair<'a>(s: &'a str, flag: &str) -> Result<(&'a str, u64)> {
+    let (a, b) = s
+        .rsplit_once('=')
+        .ok_or_else(|| AppError::Usage(format!("{flag} takes X=N, got {s:?}")))?;
+    let n = b
+        .parse()
+        .map_err(|_| AppError::Usage(format!("{flag}: {b:?} is not a number")))?;
+    Ok((a, n))
+}
+
+fn code(n: u64, flag: &str) -> Result<u16> {
+    match n {
+        400..=599 => Ok(n as u16),
+        _ => Err(AppError::Usage(format!(
+            "{flag}: {n} is not a 4xx or 5xx reply code"
+        ))),
+    }
+}
+
+fn faults(args: &ServeArgs) -> Result<Faults> {
+    let mut f = Faults::default();
+    for s in &args.fail_at {
+        let (st, n) = pair(s, "--fail-at")?;
+        f.fail_at.push((stage(st)?, code(n, "--fail-at")?));
+    }
+    for s in &args.drop_at {
+        f.drop_at.push(stage(s)?);
+    }
+    for s in &args.delay {
+        let (st, ms) = pair(s, "--delay")?;
+        f.delay.push((stage(st)?, Duration::from_millis(ms)));
+    }
+    for s in &args.reject_rcpt {
+        let (p, n) = pair(s, "--reject-rcpt")?;
+        f.reject_rcpt
+            .push((p.to_string(), code(n, "--reject-rcpt")?));
+    }
+    Ok(f)
+}
