@@ -55,8 +55,17 @@ pub async fn run(args: SendArgs) -> Result<()> {
     if args.sandbox {
         return crate::sandbox::run(args).await;
     }
-    let prepared = prepare(&args, None)?;
-    run_prepared(&args, prepared).await
+    match prepare(&args, None) {
+        Ok(prepared) => run_prepared(&args, prepared).await,
+        Err(e) => {
+            if args.json {
+                let report =
+                    serde_json::json!({ "error": e.to_string(), "exit_code": e.exit_code() });
+                println!("{report:#}");
+            }
+            Err(e)
+        }
+    }
 }
 
 /// Sends a prepared message and reports on it.

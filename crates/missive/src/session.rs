@@ -107,7 +107,10 @@ impl Session {
             let next = self.client.poll();
             self.flush_events();
             match next? {
-                Next::Write(bytes) => self.write(&bytes, Stage::Mail).await?,
+                Next::Write(bytes) => {
+                    let stage = self.client.stage().unwrap_or(Stage::Quit);
+                    self.write(&bytes, stage).await?
+                }
                 Next::Read { stage, timeout } => {
                     let wait = self.limit(timeout);
                     let n = match tokio::time::timeout(wait, self.stream.read(&mut self.rbuf)).await
@@ -147,7 +150,12 @@ impl Session {
 
     async fn write(&mut self, bytes: &[u8], stage: Stage) -> Result<()> {
         let wait = self.limit(Stage::DataBlock.timeout());
-        match tokio::time::timeout(wait, self.stream.write_all(bytes)).await {
+        let stream = &mut self.stream;
+        let write = async move {
+            stream.write_all(bytes).await?;
+            stream.flush().await
+        };
+        match tokio::time::timeout(wait, write).await {
             Err(_) => Err(AppError::Timeout {
                 stage,
                 secs: wait.as_secs(),
