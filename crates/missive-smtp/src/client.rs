@@ -253,7 +253,6 @@ enum Phase {
 }
 
 /// The SMTP client state machine. See the module docs for the order of calls.
-#[derive(Debug)]
 pub struct Client {
     config: ClientConfig,
     phase: Phase,
@@ -273,6 +272,24 @@ pub struct Client {
     /// The next recipient to send RCPT for.
     next_rcpt: usize,
     done: Option<TransactionOutcome>,
+}
+
+/// Shows the state, never the pending output (it may hold AUTH data).
+impl fmt::Debug for Client {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Client")
+            .field("phase", &self.phase)
+            .field("expect", &self.expect)
+            .field("secure", &self.secure)
+            .field("authenticated", &self.authenticated)
+            .field("capabilities", &self.caps)
+            .field(
+                "pending_output",
+                &format_args!("<{} octets>", self.out.len()),
+            )
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Most RCPT commands in one pipelined group.

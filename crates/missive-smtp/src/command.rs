@@ -204,6 +204,8 @@ impl fmt::Display for Command {
 #[derive(Debug, Default)]
 pub struct CommandParser {
     buf: Vec<u8>,
+    /// The current line was already reported as too long: drop up to its LF.
+    discarding: bool,
 }
 
 /// One line taken from a [`CommandParser`].
@@ -223,7 +225,16 @@ impl CommandParser {
     }
 
     /// Appends received bytes.
-    pub fn feed(&mut self, input: &[u8]) {
+    pub fn feed(&mut self, mut input: &[u8]) {
+        if self.discarding {
+            match input.iter().position(|&b| b == b'\n') {
+                Some(i) => {
+                    self.discarding = false;
+                    input = &input[i + 1..];
+                }
+                None => return,
+            }
+        }
         self.buf.extend_from_slice(input);
     }
 
@@ -242,7 +253,9 @@ impl CommandParser {
                 Some(CommandLine::Line(line))
             }
             None if self.buf.len() > MAX_COMMAND_LINE => {
+                // The rest of this line, whenever it comes, is part of it.
                 self.buf.clear();
+                self.discarding = true;
                 Some(CommandLine::TooLong)
             }
             None => None,

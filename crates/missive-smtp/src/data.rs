@@ -156,15 +156,11 @@ impl DataDecoder {
         while used < input.len() && !self.done {
             let b = input[used];
             used += 1;
-            if self.line.len() <= 1000 {
-                self.line.push(b);
-            } else if b == b'\n' {
-                self.line.push(b);
-            } else {
-                // an over-long line: keep the body going, remember nothing more of it
+            if self.line.len() > 1000 && b != b'\n' {
+                // an over-long line: pass on what is held, keep going
                 self.flush_partial();
-                self.line.push(b);
             }
+            self.line.push(b);
             if b == b'\n' {
                 self.line_done();
             }

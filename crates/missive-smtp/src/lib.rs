@@ -46,7 +46,8 @@ pub enum Error {
     #[error("invalid address {0}")]
     InvalidAddress(String),
 
-    /// The server refused the session itself: a negative greeting, EHLO/HELO, or MAIL reply.
+    /// The server refused the session itself: a negative greeting or EHLO/HELO
+    /// reply. (A refused MAIL ends only the transaction: see [`TransactionOutcome`].)
     #[error("the server refused {stage}: {reply}")]
     Rejected { stage: Stage, reply: Reply },
 
