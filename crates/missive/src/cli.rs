@@ -19,6 +19,21 @@ enum Cmd {
     Send(Box<SendArgs>),
     /// Run a capture server: accept any mail and write it to a Maildir.
     Serve(Box<ServeArgs>),
+    /// Show the MX hosts of domains, in the order missive would try them.
+    Mx(MxArgs),
+}
+
+#[derive(Args, Debug, Default, Clone)]
+pub struct MxArgs {
+    /// The domains to look up.
+    #[arg(required = true, value_name = "DOMAIN")]
+    pub domains: Vec<String>,
+    /// Use this DNS server, IP[:PORT], instead of the system's.
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub dns_server: Option<String>,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Args, Debug, Default, Clone)]
@@ -98,6 +113,15 @@ pub struct SendArgs {
     /// The submission server, HOST[:PORT] ([IPv6]:PORT); the port defaults to 587.
     #[arg(long, value_name = "HOST[:PORT]")]
     pub server: Option<String>,
+    /// Deliver straight to each recipient domain's MX hosts (the default when no --server is given).
+    #[arg(long)]
+    pub direct: bool,
+    /// Direct delivery: use this DNS server, IP[:PORT], instead of the system's.
+    #[arg(long, value_name = "IP[:PORT]")]
+    pub dns_server: Option<String>,
+    /// Direct delivery: the port of the MX hosts (25; for tests and unusual networks).
+    #[arg(long, value_name = "PORT", default_value_t = 25)]
+    pub mx_port: u16,
     /// The sender: an address, or `Name <address>`.
     #[arg(long, value_name = "ADDR")]
     pub from: Option<String>,
@@ -198,6 +222,7 @@ pub fn main() -> i32 {
         match cli.cmd {
             Cmd::Send(args) => crate::send::run(*args).await,
             Cmd::Serve(args) => crate::serve_cmd::run(*args).await,
+            Cmd::Mx(args) => crate::mx_cmd::run(args).await,
         }
     });
     match result {

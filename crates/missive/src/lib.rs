@@ -11,10 +11,14 @@
 pub mod certs;
 pub mod cli;
 pub mod credentials;
+pub mod direct;
+pub mod dns;
 pub mod error;
 pub mod hostname;
 pub mod maildir;
 pub mod message;
+pub mod mx;
+pub mod mx_cmd;
 pub mod net;
 pub mod sandbox;
 pub mod send;

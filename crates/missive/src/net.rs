@@ -68,26 +68,35 @@ impl ServerAddr {
 
 /// Resolves and connects, trying each address in turn within `timeout` each.
 pub async fn connect(server: &ServerAddr, timeout: Duration) -> Result<TcpStream> {
+    let addrs = resolve(server, timeout).await?;
+    connect_any(server, &addrs, timeout).await
+}
+
+/// The addresses of `server` through the system resolver.
+pub async fn resolve(server: &ServerAddr, timeout: Duration) -> Result<Vec<SocketAddr>> {
     let target = (server.host.as_str(), server.port);
-    let addrs: Vec<SocketAddr> =
-        match tokio::time::timeout(timeout, tokio::net::lookup_host(target)).await {
-            Err(_) => {
-                return Err(AppError::Network(format!(
-                    "looking up {} timed out",
-                    server.host
-                )))
-            }
-            Ok(Err(e)) => {
-                return Err(AppError::NoHost(format!(
-                    "cannot resolve {}: {}",
-                    server.host,
-                    short_io(&e)
-                )))
-            }
-            Ok(Ok(a)) => a.collect(),
-        };
+    match tokio::time::timeout(timeout, tokio::net::lookup_host(target)).await {
+        Err(_) => Err(AppError::Network(format!(
+            "looking up {} timed out",
+            server.host
+        ))),
+        Ok(Err(e)) => Err(AppError::NoHost(format!(
+            "cannot resolve {}: {}",
+            server.host,
+            short_io(&e)
+        ))),
+        Ok(Ok(a)) => Ok(a.collect()),
+    }
+}
+
+/// Connects to the first of `addrs` that answers, each within `timeout`.
+pub async fn connect_any(
+    server: &ServerAddr,
+    addrs: &[SocketAddr],
+    timeout: Duration,
+) -> Result<TcpStream> {
     let mut last = None;
-    for addr in &addrs {
+    for addr in addrs {
         match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
             Ok(Ok(s)) => {
                 // Each command group goes out in one write; without NODELAY a

@@ -20,7 +20,8 @@ use crate::transcript::Transcript;
 /// The `--json` report.
 #[derive(Debug, Serialize)]
 pub struct Report {
-    pub server: String,
+    /// The relay, or `null` for direct delivery (each recipient names its MX host).
+    pub server: Option<String>,
     pub tls: Option<TlsInfo>,
     pub authenticated: bool,
     pub message_id: String,
@@ -31,24 +32,45 @@ pub struct Report {
     pub exit_code: i32,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Default)]
 pub struct RecipientReport {
     pub address: String,
     pub accepted: bool,
     pub code: Option<u16>,
     pub enhanced: Option<String>,
     pub text: Option<String>,
+    /// Direct delivery: how this recipient's domain was reached.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    pub direct: Option<crate::direct::DirectDetail>,
+}
+
+impl RecipientReport {
+    /// A recipient's line from a reply (or none).
+    pub fn from_reply(address: &str, accepted: bool, reply: Option<&Reply>) -> RecipientReport {
+        RecipientReport {
+            address: address.to_string(),
+            accepted,
+            code: reply.map(|x| x.code.value()),
+            enhanced: reply.and_then(|x| x.enhanced).map(|e| e.to_string()),
+            text: reply.map(Reply::text),
+            direct: None,
+        }
+    }
 }
 
 /// Everything `send` needs, checked, before any connection is made.
 pub struct Prepared {
-    server: ServerAddr,
-    smtp: ClientConfig,
-    tls: TlsContext,
-    timeout: Option<Duration>,
-    envelope: Envelope,
-    message: Vec<u8>,
-    message_id: String,
+    /// The relay; `None`: direct delivery to each domain's MX hosts.
+    pub server: Option<ServerAddr>,
+    pub smtp: ClientConfig,
+    pub tls: TlsContext,
+    pub timeout: Option<Duration>,
+    pub envelope: Envelope,
+    pub message: Vec<u8>,
+    pub message_id: String,
+    /// Direct delivery: `--dns-server` and `--mx-port`.
+    pub dns_server: Option<String>,
+    pub mx_port: u16,
 }
 
 pub async fn run(args: SendArgs) -> Result<()> {
@@ -72,7 +94,7 @@ pub async fn run(args: SendArgs) -> Result<()> {
 pub async fn run_prepared(args: &SendArgs, prepared: Prepared) -> Result<()> {
     let json = args.json;
     let mut report = Report {
-        server: prepared.server.display(),
+        server: prepared.server.as_ref().map(ServerAddr::display),
         tls: None,
         authenticated: false,
         message_id: prepared.message_id.clone(),
@@ -82,7 +104,11 @@ pub async fn run_prepared(args: &SendArgs, prepared: Prepared) -> Result<()> {
         exit_code: exit::OK,
     };
     let quiet = args.quiet || json;
-    let result = deliver(prepared, Transcript::new(args.verbose), &mut report, quiet).await;
+    let transcript = Transcript::new(args.verbose);
+    let result = match prepared.server.is_some() {
+        true => deliver(prepared, transcript, &mut report, quiet).await,
+        false => crate::direct::deliver(prepared, transcript, &mut report, quiet).await,
+    };
     if let Err(e) = &result {
         report.error = Some(e.to_string());
         report.exit_code = e.exit_code();
@@ -102,8 +128,11 @@ async fn deliver(
     report: &mut Report,
     quiet: bool,
 ) -> Result<()> {
+    let server = p.server.ok_or(AppError::Usage("no server".into()))?;
     let opts = SessionOptions {
-        server: p.server,
+        server,
+        addrs: Vec::new(),
+        connect_timeout: crate::session::CONNECT_TIMEOUT,
         smtp: p.smtp,
         tls: p.tls,
         timeout: p.timeout,
@@ -131,7 +160,7 @@ async fn deliver(
             "sent {} to {} via {}{queued}",
             report.message_id,
             to.join(", "),
-            report.server
+            report.server.as_deref().unwrap_or("?")
         );
     }
     Ok(())
@@ -145,13 +174,9 @@ fn judge(outcome: &TransactionOutcome, report: &mut Report) -> Result<()> {
     let mut refused = 0;
     let results = outcome.recipients();
     for r in &results {
-        report.recipients.push(RecipientReport {
-            address: r.address.to_string(),
-            accepted: r.accepted,
-            code: r.reply.map(|x| x.code.value()),
-            enhanced: r.reply.and_then(|x| x.enhanced).map(|e| e.to_string()),
-            text: r.reply.map(Reply::text),
-        });
+        report
+            .recipients
+            .push(RecipientReport::from_reply(r.address, r.accepted, r.reply));
         if !r.accepted {
             refused += 1;
             let why = r.reply.map_or("no reply".to_string(), Reply::summary);
@@ -184,14 +209,16 @@ pub struct Sandbox {
 
 pub fn prepare(args: &SendArgs, sandbox: Option<&Sandbox>) -> Result<Prepared> {
     let server = match (&args.server, sandbox) {
-        (_, Some(sb)) => sb.server.clone(),
-        (Some(s), None) => ServerAddr::parse(s, 587)?,
-        (None, None) => {
+        (_, Some(sb)) => Some(sb.server.clone()),
+        (Some(_), None) if args.direct => {
             return Err(AppError::Usage(
-                "no server given: use --server HOST[:PORT] (direct delivery to MX hosts is not built yet)".into(),
+                "--direct and --server exclude each other".into(),
             ))
         }
+        (Some(s), None) => Some(ServerAddr::parse(s, 587)?),
+        (None, None) => None,
     };
+    let direct = server.is_none();
     let from = match (&args.from, &args.user) {
         (Some(f), _) => Mailbox::parse(f)?,
         (None, Some(u)) if u.contains('@') => Mailbox::parse(u)?,
@@ -231,7 +258,8 @@ pub fn prepare(args: &SendArgs, sandbox: Option<&Sandbox>) -> Result<Prepared> {
         Some(TlsArg::Implicit) => TlsMode::Implicit,
         Some(TlsArg::Opportunistic) => TlsMode::Opportunistic,
         Some(TlsArg::None) => TlsMode::None,
-        None if server.port == 465 => TlsMode::Implicit,
+        None if direct => TlsMode::Opportunistic,
+        None if server.as_ref().is_some_and(|s| s.port == 465) => TlsMode::Implicit,
         None => TlsMode::StartTls,
     };
     if args.insecure {
@@ -277,9 +305,11 @@ pub fn prepare(args: &SendArgs, sandbox: Option<&Sandbox>) -> Result<Prepared> {
             credentials,
             mechanism,
             allow_plaintext_auth: args.allow_plaintext_auth,
-            server_host: server.host.clone(),
-            server_port: server.port,
+            server_host: server.as_ref().map(|s| s.host.clone()).unwrap_or_default(),
+            server_port: server.as_ref().map_or(25, |s| s.port),
         },
+        dns_server: args.dns_server.clone(),
+        mx_port: args.mx_port,
         server,
         tls,
         timeout: args.timeout.map(Duration::from_secs),

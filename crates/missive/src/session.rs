@@ -21,7 +21,13 @@ const CHUNK: usize = 64 * 1024;
 
 /// How the session is to run.
 pub struct SessionOptions {
+    /// The server's name (verified in its certificate) and port.
     pub server: ServerAddr,
+    /// Addresses to connect to, already resolved (direct delivery); empty:
+    /// resolve `server.host` with the system resolver.
+    pub addrs: Vec<std::net::SocketAddr>,
+    /// Timeout for each connection attempt (bounded by `timeout` too).
+    pub connect_timeout: Duration,
     pub smtp: ClientConfig,
     pub tls: TlsContext,
     /// `--timeout`: an upper bound on every wait, if given.
@@ -62,7 +68,12 @@ impl Session {
     /// `Ready`: greeting, EHLO, STARTTLS, AUTH.
     pub async fn open(opts: SessionOptions, transcript: Transcript) -> Result<Session> {
         let limit = |d: Duration| opts.timeout.map_or(d, |t| t.min(d));
-        let tcp = net::connect(&opts.server, limit(CONNECT_TIMEOUT)).await?;
+        let wait = limit(opts.connect_timeout);
+        let addrs = match opts.addrs.is_empty() {
+            true => net::resolve(&opts.server, wait).await?,
+            false => opts.addrs.clone(),
+        };
+        let tcp = net::connect_any(&opts.server, &addrs, wait).await?;
         if let Ok(peer) = tcp.peer_addr() {
             transcript.info(&format!("connected to {} ({peer})", opts.server.display()));
         }
