@@ -78,6 +78,8 @@ pub struct ClientConfig {
     /// The server's host name and port, for OAUTHBEARER's GS2 header.
     pub server_host: String,
     pub server_port: u16,
+    /// Send bodies with BDAT when the server offers CHUNKING (RFC 3030).
+    pub chunking: bool,
 }
 
 /// What the caller should do next. See the module docs.
@@ -135,15 +137,15 @@ impl Stage {
 impl fmt::Display for Stage {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            Stage::Greeting => "the session (greeting)",
+            Stage::Greeting => "the greeting",
             Stage::Ehlo => "EHLO",
             Stage::StartTls => "STARTTLS",
             Stage::Auth => "AUTH",
-            Stage::Mail => "the sender (MAIL FROM)",
-            Stage::Rcpt => "the recipient (RCPT TO)",
+            Stage::Mail => "MAIL FROM",
+            Stage::Rcpt => "RCPT TO",
             Stage::Data => "DATA",
             Stage::DataBlock => "the message body",
-            Stage::DataEnd => "the message (end of DATA)",
+            Stage::DataEnd => "the end of the message",
             Stage::Rset => "RSET",
             Stage::Quit => "QUIT",
         })
@@ -218,6 +220,10 @@ enum Expect {
     Rcpt(usize),
     Data,
     DataEnd,
+    /// The reply to a BDAT chunk (RFC 3030).
+    Bdat {
+        last: bool,
+    },
     Rset,
     Quit,
 }
@@ -232,7 +238,7 @@ impl Expect {
             Expect::Mail => Stage::Mail,
             Expect::Rcpt(_) => Stage::Rcpt,
             Expect::Data => Stage::Data,
-            Expect::DataEnd => Stage::DataEnd,
+            Expect::DataEnd | Expect::Bdat { .. } => Stage::DataEnd,
             Expect::Rset => Stage::Rset,
             Expect::Quit => Stage::Quit,
         }
@@ -262,6 +268,8 @@ pub struct Client {
     events: VecDeque<Event>,
     error: Option<Error>,
     secure: bool,
+    /// The TLS peer's certificate verified (always, unless opportunistic).
+    verified: bool,
     greeting: Option<Reply>,
     caps: Capabilities,
     /// EHLO was refused and HELO used: no extensions.
@@ -271,6 +279,8 @@ pub struct Client {
     txn: Option<TransactionOutcome>,
     /// The next recipient to send RCPT for.
     next_rcpt: usize,
+    /// This transaction sends its body with BDAT (CHUNKING offered and allowed).
+    bdat: bool,
     done: Option<TransactionOutcome>,
 }
 
@@ -308,6 +318,7 @@ impl Client {
             events: VecDeque::new(),
             error: None,
             secure,
+            verified: secure,
             greeting: None,
             caps: Capabilities::default(),
             helo_only: false,
@@ -315,6 +326,7 @@ impl Client {
             sasl: None,
             txn: None,
             next_rcpt: 0,
+            bdat: false,
             done: None,
         }
     }
@@ -430,7 +442,17 @@ impl Client {
         }
     }
 
-    /// The TLS handshake the caller ran after `Next::StartTls` succeeded.
+    /// The TLS handshake after `Next::StartTls` succeeded, but the
+    /// certificate did not verify (opportunistic TLS goes on regardless).
+    /// The session is encrypted, not authenticated: no credentials are sent
+    /// on it unless plaintext AUTH is allowed.
+    pub fn tls_established_unverified(&mut self) {
+        self.tls_established();
+        self.verified = false;
+    }
+
+    /// The TLS handshake the caller ran after `Next::StartTls` succeeded,
+    /// with the server's certificate verified.
     pub fn tls_established(&mut self) {
         if self.phase != Phase::Handshake {
             self.error
@@ -439,6 +461,7 @@ impl Client {
         }
         // RFC 3207 §4.2: forget everything learnt before TLS.
         self.secure = true;
+        self.verified = true;
         self.caps = Capabilities::default();
         self.parser = ReplyParser::new();
         self.send_ehlo();
@@ -475,6 +498,15 @@ impl Client {
         if utf8 {
             params.push("SMTPUTF8".into());
         }
+        if self.caps.dsn {
+            if let Some(ret) = &envelope.dsn.ret {
+                params.push(format!("RET={ret}"));
+            }
+            if let Some(id) = &envelope.dsn.envid {
+                params.push(format!("ENVID={}", crate::envelope::xtext(id)));
+            }
+        }
+        self.bdat = self.config.chunking && self.caps.chunking;
         let mail = Command::Mail {
             from: envelope.from.clone(),
             params,
@@ -494,6 +526,24 @@ impl Client {
             self.pump_rcpts();
         }
         Ok(())
+    }
+
+    /// True when the body goes with BDAT chunks rather than DATA.
+    pub fn uses_bdat(&self) -> bool {
+        self.bdat
+    }
+
+    /// With BDAT, after `Next::SendBody`: the command for the next chunk of
+    /// `size` octets. Write it and the chunk together, then poll for the reply.
+    pub fn bdat_command(&mut self, size: u64, last: bool) -> Result<Vec<u8>, Error> {
+        if self.phase != Phase::Body || !self.bdat {
+            return Err(Error::Misuse("bdat_command outside a BDAT body"));
+        }
+        let cmd = Command::Bdat { size, last };
+        self.events.push_back(Event::Sent(cmd.to_string()));
+        self.expect.push_back(Expect::Bdat { last });
+        self.phase = Phase::Waiting;
+        Ok(cmd.to_bytes())
     }
 
     /// The body and its terminator have been written after `Next::SendBody`.
@@ -529,23 +579,28 @@ impl Client {
     }
 
     fn send_rcpt(&mut self, i: usize) {
-        let to = self
-            .txn
-            .as_ref()
-            .map(|t| t.envelope.to[i].clone())
-            .unwrap_or_default();
-        self.send(
-            &Command::Rcpt {
-                to,
-                params: Vec::new(),
-            },
-            Expect::Rcpt(i),
-        );
+        let Some(txn) = self.txn.as_ref() else { return };
+        let to = txn.envelope.to[i].clone();
+        let mut params = Vec::new();
+        if let (true, Some(notify)) = (self.caps.dsn, &txn.envelope.dsn.notify) {
+            params.push(format!("NOTIFY={notify}"));
+            let orcpt = crate::envelope::xtext(&to);
+            let kind = if to.is_ascii() { "rfc822" } else { "utf-8" };
+            params.push(format!("ORCPT={kind};{orcpt}"));
+        }
+        self.send(&Command::Rcpt { to, params }, Expect::Rcpt(i));
     }
 
     fn handle(&mut self, reply: Reply) -> Result<(), Error> {
         let Some(expect) = self.expect.pop_front() else {
             if reply.code == ReplyCode::SERVICE_UNAVAILABLE {
+                // RFC 5321 §3.8: a server may close at any time. Right after
+                // a transaction (in the same read as its last reply) that ends
+                // the session, not the transaction: its outcome stands.
+                if self.phase == Phase::Ready && self.done.is_some() {
+                    self.phase = Phase::Closed;
+                    return Ok(());
+                }
                 return Err(Error::ServiceClosing(reply));
             }
             return Err(Error::Protocol(format!("unexpected reply: {reply}")));
@@ -645,6 +700,16 @@ impl Client {
                 }
                 self.finish_transaction(false);
             }
+            Expect::Bdat { last } => {
+                let ok = reply.code.is_positive();
+                if ok && !last {
+                    self.phase = Phase::Body;
+                } else {
+                    self.txn_mut()?.final_reply = Some(reply);
+                    // A refused chunk ends the transaction; RSET tidies the server.
+                    self.finish_transaction(!last);
+                }
+            }
             Expect::Rset => {
                 if self.expect.is_empty() {
                     self.phase = Phase::Ready;
@@ -703,7 +768,7 @@ impl Client {
                 self.send_rcpt(i);
             }
             self.next_rcpt = end;
-            if end < n || !pipelining {
+            if end < n || !pipelining || self.bdat {
                 return;
             }
             self.send(&Command::Data, Expect::Data);
@@ -711,6 +776,8 @@ impl Client {
             // pipelined: DATA's reply finishes the transaction
         } else if pipelining && !self.mail_accepted() {
             self.finish_transaction(false);
+        } else if self.any_accepted() && self.bdat {
+            self.phase = Phase::Body;
         } else if self.any_accepted() {
             self.send(&Command::Data, Expect::Data);
         } else {
@@ -749,8 +816,13 @@ impl Client {
             self.phase = Phase::Ready;
             return Ok(());
         };
-        if !self.secure && !self.config.allow_plaintext_auth {
-            return Err(Error::PlaintextAuth);
+        if !self.config.allow_plaintext_auth {
+            if !self.secure {
+                return Err(Error::PlaintextAuth);
+            }
+            if !self.verified {
+                return Err(Error::UnverifiedTlsAuth);
+            }
         }
         let offered = &self.caps.auth;
         let mechanism = match &self.config.mechanism {

@@ -22,6 +22,8 @@ pub struct DataEncoder {
     /// Longest line seen so far, CRLF excluded.
     longest_line: usize,
     line_len: usize,
+    /// Dot-stuffing is for DATA; BDAT chunks are sent as they are (RFC 3030).
+    stuff: bool,
 }
 
 impl Default for DataEncoder {
@@ -38,6 +40,16 @@ impl DataEncoder {
             written: 0,
             longest_line: 0,
             line_len: 0,
+            stuff: true,
+        }
+    }
+
+    /// An encoder for BDAT: line endings normalised, no dot-stuffing, no
+    /// terminator (end with [`DataEncoder::finish_chunked`]).
+    pub fn for_bdat() -> DataEncoder {
+        DataEncoder {
+            stuff: false,
+            ..DataEncoder::new()
         }
     }
 
@@ -57,7 +69,7 @@ impl DataEncoder {
                 b'\r' => self.pending_cr = true,
                 b'\n' => self.end_line(out),
                 _ => {
-                    if self.at_line_start && b == b'.' {
+                    if self.at_line_start && b == b'.' && self.stuff {
                         out.push(b'.');
                     }
                     self.at_line_start = false;
@@ -77,7 +89,14 @@ impl DataEncoder {
     }
 
     /// Ends the body: a CRLF if the last line is unterminated, then `.` CRLF.
-    pub fn finish(mut self, out: &mut Vec<u8>) -> DataStats {
+    pub fn finish(self, out: &mut Vec<u8>) -> DataStats {
+        let stats = self.finish_chunked(out);
+        out.extend_from_slice(b".\r\n");
+        stats
+    }
+
+    /// Ends a BDAT body: a CRLF if the last line is unterminated, nothing more.
+    pub fn finish_chunked(mut self, out: &mut Vec<u8>) -> DataStats {
         if self.pending_cr {
             self.pending_cr = false;
             self.end_line(out);
@@ -87,7 +106,6 @@ impl DataEncoder {
             self.end_line(out);
             self.written += 2;
         }
-        out.extend_from_slice(b".\r\n");
         DataStats {
             octets: self.written,
             longest_line: self.longest_line,
@@ -282,6 +300,15 @@ mod tests {
         assert_eq!(encode(&[b"a\r", b"\n.b"]), b"a\r\n..b\r\n.\r\n");
         assert_eq!(encode(&[b"a\r", b"b"]), b"a\r\nb\r\n.\r\n");
         assert_eq!(encode(&[b"a\n", b".", b"\r", b"\n"]), b"a\r\n..\r\n.\r\n");
+    }
+
+    #[test]
+    fn bdat_mode_does_not_stuff() {
+        let mut e = DataEncoder::for_bdat();
+        let mut out = Vec::new();
+        e.encode(b".a\n.\nb", &mut out);
+        e.finish_chunked(&mut out);
+        assert_eq!(out, b".a\r\n.\r\nb\r\n");
     }
 
     #[test]

@@ -20,6 +20,38 @@ pub struct Envelope {
     pub eight_bit: bool,
     /// The message's size in octets when known: sent as `SIZE=` when offered.
     pub size: Option<u64>,
+    /// Delivery status notification requests (RFC 3461), sent when DSN is offered.
+    pub dsn: Dsn,
+}
+
+/// DSN parameters (RFC 3461): `RET` and `ENVID` on MAIL, `NOTIFY` and `ORCPT` on RCPT.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Dsn {
+    /// `FULL` or `HDRS`.
+    pub ret: Option<String>,
+    /// An envelope identifier, sent as xtext.
+    pub envid: Option<String>,
+    /// `NEVER`, or a comma list of `SUCCESS`, `FAILURE`, `DELAY`.
+    pub notify: Option<String>,
+}
+
+impl Dsn {
+    pub fn is_empty(&self) -> bool {
+        self.ret.is_none() && self.envid.is_none() && self.notify.is_none()
+    }
+}
+
+/// RFC 3461 §4: xtext escapes `+`, `=`, and anything outside `!`..`~` as `+HH`.
+pub fn xtext(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if (b'!'..=b'~').contains(&b) && b != b'+' && b != b'=' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("+{b:02X}"));
+        }
+    }
+    out
 }
 
 impl Envelope {
@@ -98,6 +130,12 @@ mod tests {
         ] {
             assert!(validate_address(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn xtext_escapes() {
+        assert_eq!(xtext("a+b=c d@x"), "a+2Bb+3Dc+20d@x");
+        assert_eq!(xtext("ü"), "+C3+BC");
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub enum Error {
 
     /// The server refused the session itself: a negative greeting or EHLO/HELO
     /// reply. (A refused MAIL ends only the transaction: see [`TransactionOutcome`].)
-    #[error("the server refused {stage}: {reply}")]
+    #[error("{}", rejected(*stage, reply))]
     Rejected { stage: Stage, reply: Reply },
 
     /// The server sent 421: it is closing the connection (RFC 5321 §3.8).
@@ -71,6 +71,11 @@ pub enum Error {
     /// Credentials were given, and the connection is not encrypted.
     #[error("refusing to send credentials over an unencrypted connection (use TLS, or allow it explicitly)")]
     PlaintextAuth,
+
+    /// Credentials were given, and the TLS certificate did not verify
+    /// (opportunistic TLS): anyone in the path could be the server.
+    #[error("refusing to send credentials: the server's certificate did not verify (use --tls starttls with --cafile, or --insecure)")]
+    UnverifiedTlsAuth,
 
     /// No mechanism the server offers fits the credentials (or the one asked for is not offered).
     #[error("{}", auth_unavailable(offered, wanted.as_ref()))]
@@ -96,12 +101,19 @@ pub enum Error {
     MessageTooBig { size: u64, limit: u64 },
 
     /// The connection ended while a reply was due.
-    #[error("the server closed the connection {stage}")]
+    #[error("the server closed the connection during {stage}")]
     ConnectionLost { stage: Stage },
 
     /// A method was called in a state where it has no meaning.
     #[error("internal error: {0}")]
     Misuse(&'static str),
+}
+
+fn rejected(stage: Stage, reply: &Reply) -> String {
+    match stage {
+        Stage::Greeting => format!("the server refuses the session: {reply}"),
+        _ => format!("the server refused {stage}: {reply}"),
+    }
 }
 
 fn auth_unavailable(offered: &[Mechanism], wanted: Option<&Mechanism>) -> String {

@@ -296,7 +296,8 @@ impl Server {
     }
 
     /// Replies, unless a fault is configured for this stage.
-    fn reply_at(&mut self, stage: FaultStage, code: u16, text: &str) {
+    /// Returns true when the normal reply went out (no failure injected).
+    fn reply_at(&mut self, stage: FaultStage, code: u16, text: &str) -> bool {
         let f = &self.config.faults;
         if let Some(&(_, d)) = f.delay.iter().find(|(s, _)| *s == stage) {
             if !self.out.is_empty() {
@@ -308,7 +309,7 @@ impl Server {
         if f.drop_at.contains(&stage) {
             self.drop_after_write = true;
             self.state = State::Closing;
-            return;
+            return false;
         }
         if let Some(&(_, fail)) = f.fail_at.iter().find(|(s, _)| *s == stage) {
             let class = fail / 100;
@@ -322,9 +323,30 @@ impl Server {
             if stage == FaultStage::EndOfData {
                 self.reset_transaction();
             }
-            return;
+            return false;
         }
         self.reply(code, text);
+        true
+    }
+
+    /// A failure or drop is injected at this stage.
+    fn refuses_at(&self, stage: FaultStage) -> bool {
+        let f = &self.config.faults;
+        f.drop_at.contains(&stage) || f.fail_at.iter().any(|(s, _)| *s == stage)
+    }
+
+    /// The body is complete: store it, or, when the end of data is set to
+    /// fail, drop it (the client is told it failed, so it must not be kept).
+    fn end_of_message(&mut self, size: u64) {
+        if self.refuses_at(FaultStage::EndOfData) {
+            self.actions.push_back(Action::MessageAbort);
+            self.state = State::Command;
+            self.reply_at(FaultStage::EndOfData, 250, "");
+            self.reset_transaction();
+        } else {
+            self.actions.push_back(Action::MessageEnd { size });
+            self.state = State::Storing;
+        }
     }
 
     fn reset_transaction(&mut self) {
@@ -405,9 +427,8 @@ impl Server {
         let size = dec.size() as u64;
         match dec.into_result() {
             Ok(_) => {
-                self.actions.push_back(Action::MessageEnd { size });
-                self.state = State::Storing;
-                false
+                self.end_of_message(size);
+                self.state == State::Command
             }
             Err(e) => {
                 self.actions.push_back(Action::MessageAbort);
@@ -508,7 +529,8 @@ impl Server {
                     || f.drop_at.contains(&FaultStage::Ehlo)
                     || f.delay.iter().any(|(s, _)| *s == FaultStage::Ehlo)
                 {
-                    return self.reply_at(FaultStage::Ehlo, 250, &lines[0].clone());
+                    self.reply_at(FaultStage::Ehlo, 250, &lines[0].clone());
+                    return;
                 }
                 let n = lines.len();
                 for (i, l) in lines.iter().enumerate() {
@@ -559,8 +581,9 @@ impl Server {
                         _ => return self.reply(555, "5.5.4 Unsupported option"),
                     }
                 }
-                self.mail = Some(from);
-                self.reply_at(FaultStage::Mail, 250, "2.1.0 Ok");
+                if self.reply_at(FaultStage::Mail, 250, "2.1.0 Ok") {
+                    self.mail = Some(from);
+                }
             }
             Command::Rcpt { to, .. } => {
                 if self.mail.is_none() {
@@ -581,8 +604,9 @@ impl Server {
                     let text = format!("{class}.1.1 <{to}>: recipient rejected");
                     return self.reply(code, &text);
                 }
-                self.rcpts.push(to);
-                self.reply_at(FaultStage::Rcpt, 250, "2.1.5 Ok");
+                if self.reply_at(FaultStage::Rcpt, 250, "2.1.5 Ok") {
+                    self.rcpts.push(to);
+                }
             }
             Command::Data => {
                 if self.mail.is_none() || self.rcpts.is_empty() {

@@ -47,7 +47,7 @@ pub enum AppError {
     Network(String),
 
     /// A wait for the server ran out (RFC 5321 §4.5.3.2).
-    #[error("timed out after {secs} s waiting for {stage}; the server did not answer")]
+    #[error("timed out after {secs} s at {stage}; the server did not respond")]
     Timeout { stage: Stage, secs: u64 },
 
     /// TLS could not be set up while it is required (handshake, certificate).
@@ -80,9 +80,10 @@ impl AppError {
                 Smtp::InvalidAddress(_) | Smtp::Utf8NotSupported(_) => exit::DATAERR,
                 Smtp::Rejected { reply, .. } => reply_code_exit(reply.code.is_transient()),
                 Smtp::ServiceClosing(_) | Smtp::ConnectionLost { .. } => exit::TEMPFAIL,
-                Smtp::TlsUnavailable | Smtp::StartTlsRefused(_) | Smtp::PlaintextAuth => {
-                    exit::NOPERM
-                }
+                Smtp::TlsUnavailable
+                | Smtp::StartTlsRefused(_)
+                | Smtp::PlaintextAuth
+                | Smtp::UnverifiedTlsAuth => exit::NOPERM,
                 Smtp::AuthUnavailable { .. } => exit::NOPERM,
                 Smtp::AuthFailed { reply, .. } if reply.code.is_transient() => exit::TEMPFAIL,
                 Smtp::AuthFailed { .. } => exit::NOPERM,

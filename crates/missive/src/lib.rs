@@ -10,6 +10,7 @@
 
 pub mod certs;
 pub mod cli;
+pub mod compose;
 pub mod credentials;
 pub mod direct;
 pub mod dns;
@@ -25,6 +26,7 @@ pub mod send;
 pub mod serve;
 pub mod serve_cmd;
 pub mod session;
+pub mod source;
 pub mod tls;
 pub mod transcript;
 

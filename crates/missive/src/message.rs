@@ -76,7 +76,7 @@ pub fn parse_list(values: &[String]) -> Result<Vec<Mailbox>> {
 }
 
 /// Splits on commas that are not inside quotes or angle brackets.
-fn split_addresses(s: &str) -> Vec<String> {
+pub fn split_addresses(s: &str) -> Vec<String> {
     let (mut parts, mut cur, mut quoted, mut angle) = (Vec::new(), String::new(), false, false);
     for c in s.chars() {
         match c {
@@ -168,12 +168,14 @@ impl PlainMessage<'_> {
 }
 
 /// Appends `Name: value` folded at whitespace to stay within [`FOLD_AT`] columns.
-fn header(out: &mut String, name: &str, value: &str) {
+pub fn header(out: &mut String, name: &str, value: &str) {
     let mut col = name.len() + 1;
     out.push_str(name);
     out.push(':');
     for word in value.split(' ') {
-        if col + 1 + word.len() > FOLD_AT && col > name.len() + 1 {
+        // Fold before any word that would pass the limit, the first one too
+        // ("Subject:" CRLF SP word); only a single word longer than a line stays long.
+        if col + 1 + word.len() > FOLD_AT && col > 1 {
             out.push_str("\r\n");
             col = 0;
         }
@@ -208,7 +210,7 @@ pub fn encode_words(text: &str) -> String {
 
 /// The body and its Content-Transfer-Encoding: 7bit when it is ASCII with
 /// short lines, else quoted-printable (safe whatever the server offers).
-fn encode_body(body: &str) -> (&'static str, String) {
+pub fn encode_body(body: &str) -> (&'static str, String) {
     let lines: Vec<&str> = body
         .split('\n')
         .map(|l| l.strip_suffix('\r').unwrap_or(l))
@@ -344,6 +346,13 @@ mod tests {
         header(&mut h, "Subject", &"word ".repeat(40));
         assert!(h.split("\r\n").all(|l| l.len() <= FOLD_AT), "{h}");
         assert!(h.contains("\r\n word"));
+        let mut h = String::new();
+        header(
+            &mut h,
+            "Subject",
+            &encode_words(&"Grüße aus Köln — 测试 ✓ ".repeat(4)),
+        );
+        assert!(h.split("\r\n").all(|l| l.len() <= 76), "{h}");
     }
 
     #[test]

@@ -102,6 +102,7 @@ pub async fn connect_any(
                 // Each command group goes out in one write; without NODELAY a
                 // small write waits for the previous one's ACK (Nagle).
                 s.set_nodelay(true).ok();
+                quick_ack(&s);
                 return Ok(s);
             }
             Ok(Err(e)) => last = Some(format!("{}: {}", fmt_addr(addr), short_io(&e))),
@@ -119,6 +120,19 @@ pub async fn connect_any(
         server.display(),
         last.unwrap_or_else(|| "no address".into())
     )))
+}
+
+/// Asks the kernel to acknowledge what arrives at once (Linux `TCP_QUICKACK`,
+/// which it clears again by itself, so it is set before each wait for a
+/// reply). Servers that keep Nagle on (Postfix's smtpd does) otherwise hold
+/// their reply until our delayed ACK, 40 ms later, of what they sent before.
+pub fn quick_ack(s: &TcpStream) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        let _ = socket2::SockRef::from(s).set_tcp_quickack(true);
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    let _ = s;
 }
 
 fn fmt_addr(a: &SocketAddr) -> String {
@@ -152,6 +166,15 @@ impl Stream {
         match self {
             Stream::Tls(t) => Some(t.get_ref().1),
             _ => None,
+        }
+    }
+
+    /// See [`quick_ack`].
+    pub fn quick_ack(&self) {
+        match self {
+            Stream::Plain(s) => quick_ack(s),
+            Stream::Tls(t) => quick_ack(t.get_ref().0),
+            Stream::Detached => {}
         }
     }
 }

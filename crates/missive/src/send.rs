@@ -297,6 +297,7 @@ pub fn prepare(args: &SendArgs, sandbox: Option<&Sandbox>) -> Result<Prepared> {
             .collect(),
         eight_bit: false,
         size: Some(message.len() as u64),
+        dsn: Default::default(),
     };
     Ok(Prepared {
         smtp: ClientConfig {
@@ -307,6 +308,7 @@ pub fn prepare(args: &SendArgs, sandbox: Option<&Sandbox>) -> Result<Prepared> {
             allow_plaintext_auth: args.allow_plaintext_auth,
             server_host: server.as_ref().map(|s| s.host.clone()).unwrap_or_default(),
             server_port: server.as_ref().map_or(25, |s| s.port),
+            chunking: false,
         },
         dns_server: args.dns_server.clone(),
         mx_port: args.mx_port,

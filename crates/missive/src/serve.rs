@@ -219,7 +219,9 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             Action::MessageData(chunk) => {
                 if let Some(m) = incoming.as_mut() {
                     if m.write(&chunk).is_err() {
-                        incoming.take().map(Incoming::abort);
+                        if let Some(m) = incoming.take() {
+                            m.abort();
+                        }
                     }
                 }
             }
@@ -247,7 +249,9 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                 server.message_stored(result);
             }
             Action::MessageAbort => {
-                incoming.take().map(Incoming::abort);
+                if let Some(m) = incoming.take() {
+                    m.abort();
+                }
             }
             Action::Close => {
                 let _ = tokio::time::timeout(Duration::from_secs(1), io.shutdown()).await;

@@ -123,6 +123,7 @@ impl Session {
                     self.write(&bytes, stage).await?
                 }
                 Next::Read { stage, timeout } => {
+                    self.stream.quick_ack();
                     let wait = self.limit(timeout);
                     let n = match tokio::time::timeout(wait, self.stream.read(&mut self.rbuf)).await
                     {
@@ -143,7 +144,13 @@ impl Session {
                 }
                 Next::StartTls => {
                     self.start_tls(Stage::StartTls).await?;
-                    self.client.tls_established();
+                    // An unverified certificate (opportunistic TLS) encrypts
+                    // but does not authenticate: the state machine then keeps
+                    // credentials back, unless the user chose --insecure.
+                    match self.tls.as_ref().is_some_and(|t| t.verified) || self.tls_ctx.insecure {
+                        true => self.client.tls_established(),
+                        false => self.client.tls_established_unverified(),
+                    }
                 }
                 other => return Ok(other),
             }
@@ -195,7 +202,7 @@ impl Session {
         let wait = self.limit(stage.timeout());
         let tls = match tokio::time::timeout(wait, connector.connect(name, tcp)).await {
             Err(_) => {
-                return Err(AppError::Tls(format!(
+                return Err(AppError::Network(format!(
                     "TLS handshake with {} timed out after {} s{}",
                     self.server.display(),
                     wait.as_secs(),
@@ -242,14 +249,31 @@ impl Session {
     ) -> Result<TransactionOutcome> {
         self.client.send_mail(envelope)?;
         self.flush_events();
+        let mut chunks = BdatChunks::new();
         loop {
             match self.drive().await? {
+                Next::SendBody if self.client.uses_bdat() => {
+                    let (mut wire, last) = chunks.next(body)?;
+                    let cmd = self.client.bdat_command(wire.len() as u64, last)?;
+                    self.flush_events();
+                    self.transcript.body_chunk(&wire);
+                    wire.splice(0..0, cmd);
+                    self.write(&wire, Stage::DataBlock).await?;
+                    if last {
+                        self.transcript
+                            .body_done(&chunks.stats.unwrap_or(DataStats {
+                                octets: 0,
+                                longest_line: 0,
+                            }));
+                    }
+                }
                 Next::SendBody => {
                     let stats = self.send_body(body).await?;
                     self.transcript.body_done(&stats);
                     self.client.body_sent();
                 }
-                Next::Ready => {
+                // Closed: the server said 421 right after the transaction ended.
+                Next::Ready | Next::Closed => {
                     return self
                         .client
                         .take_outcome()
@@ -302,6 +326,60 @@ impl Session {
         let _ = tokio::time::timeout(wait, self.drive()).await;
         self.flush_events();
         let _ = tokio::time::timeout(Duration::from_secs(1), self.stream.shutdown()).await;
+    }
+}
+
+/// Octets in one BDAT chunk: large, so a big message needs few round trips.
+const BDAT_CHUNK: usize = 1024 * 1024;
+
+/// The message cut into BDAT chunks, CRLF-normalised, read as they are sent.
+struct BdatChunks {
+    encoder: Option<DataEncoder>,
+    input: Vec<u8>,
+    /// Encoded octets read past the previous chunk.
+    carry: Vec<u8>,
+    stats: Option<DataStats>,
+}
+
+impl BdatChunks {
+    fn new() -> BdatChunks {
+        BdatChunks {
+            encoder: Some(DataEncoder::for_bdat()),
+            input: vec![0; CHUNK],
+            carry: Vec::new(),
+            stats: None,
+        }
+    }
+
+    /// The next chunk and whether it is the last.
+    fn next(&mut self, body: &mut dyn Read) -> Result<(Vec<u8>, bool)> {
+        let mut out = std::mem::take(&mut self.carry);
+        while out.len() < BDAT_CHUNK {
+            let Some(encoder) = self.encoder.as_mut() else {
+                break;
+            };
+            let n = match body.read(&mut self.input) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return Err(AppError::Io(format!(
+                        "reading the message: {}",
+                        net::short_io(&e)
+                    )))
+                }
+            };
+            if n == 0 {
+                let encoder = self.encoder.take().expect("checked above");
+                self.stats = Some(encoder.finish_chunked(&mut out));
+                break;
+            }
+            encoder.encode(&self.input[..n], &mut out);
+        }
+        if out.len() > BDAT_CHUNK {
+            self.carry = out.split_off(BDAT_CHUNK);
+        }
+        let last = self.encoder.is_none() && self.carry.is_empty();
+        Ok((out, last))
     }
 }
 

@@ -31,6 +31,8 @@ pub struct TlsOptions {
 pub struct TlsContext {
     pub config: Arc<rustls::ClientConfig>,
     verifier: Arc<Verifier>,
+    /// The user asked for `--insecure`: an unverified certificate is their choice.
+    pub insecure: bool,
 }
 
 impl TlsContext {
@@ -38,9 +40,7 @@ impl TlsContext {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let mut roots = RootCertStore::empty();
         if !opts.no_system_roots {
-            // Unreadable entries in the system store are skipped, as every client does.
-            let found = rustls_native_certs::load_native_certs();
-            roots.add_parsable_certificates(found.certs);
+            roots.add_parsable_certificates(system_roots());
         }
         if let Some(path) = &opts.cafile {
             for cert in read_pem_certs(path)? {
@@ -87,6 +87,7 @@ impl TlsContext {
         Ok(TlsContext {
             config: Arc::new(config),
             verifier,
+            insecure: opts.insecure,
         })
     }
 
@@ -105,6 +106,7 @@ impl TlsContext {
         TlsContext {
             config: Arc::new(config),
             verifier,
+            insecure: self.insecure,
         }
     }
 
@@ -112,6 +114,36 @@ impl TlsContext {
     pub fn take_problem(&self) -> Option<String> {
         self.verifier.problem.lock().ok()?.take()
     }
+}
+
+/// Bundle files of the common distributions, in the order OpenSSL's probe uses.
+const BUNDLES: [&str; 5] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/ca-bundle.pem",
+    "/etc/pki/tls/cacert.pem",
+    "/etc/ssl/cert.pem",
+];
+
+/// The system's trust anchors. One bundle file when the system has one
+/// (the hashed directory beside it holds the same certificates again, and
+/// parsing both doubles the start-up cost); else what rustls-native-certs
+/// finds (it honours SSL_CERT_FILE and SSL_CERT_DIR, and other systems).
+fn system_roots() -> Vec<CertificateDer<'static>> {
+    let env_set =
+        std::env::var_os("SSL_CERT_FILE").is_some() || std::env::var_os("SSL_CERT_DIR").is_some();
+    if !env_set {
+        for path in BUNDLES {
+            if let Ok(iter) = CertificateDer::pem_file_iter(path) {
+                let certs: Vec<_> = iter.filter_map(|c| c.ok()).collect();
+                if !certs.is_empty() {
+                    return certs;
+                }
+            }
+        }
+    }
+    // Unreadable entries in the system store are skipped, as every client does.
+    rustls_native_certs::load_native_certs().certs
 }
 
 /// Reads every certificate of a PEM file.
