@@ -264,6 +264,7 @@ fn config(tls: TlsMode, credentials: Option<Credentials>) -> ClientConfig {
         allow_plaintext_auth: false,
         server_host: "mx.test".into(),
         server_port: 587,
+        chunking: false,
     }
 }
 
@@ -298,6 +299,7 @@ fn envelope(to: &[&str]) -> Envelope {
         to: to.iter().map(|s| s.to_string()).collect(),
         eight_bit: false,
         size: None,
+        dsn: Default::default(),
     }
 }
 
@@ -406,6 +408,7 @@ fn full_session(split: Splitter, pipelining: bool) -> Driver {
         to: vec!["bob@example.test".into(), "carol@example.test".into()],
         eight_bit: true,
         size: Some(5000),
+        dsn: Default::default(),
     };
     d.c.send_mail(env.clone()).unwrap();
     if pipelining {
@@ -1410,6 +1413,7 @@ fn mail_parameters_follow_capabilities() {
         to: vec!["bob@x.test".into()],
         eight_bit: true,
         size: Some(1000),
+        dsn: Default::default(),
     })
     .unwrap();
     d.poll().unwrap();

@@ -1,0 +1,673 @@
+//! A scripted fake SMTP server for fault tests, and a runner for the real
+//! `missive` binary.
+//!
+//! The server listens on 127.0.0.1:0, serves one connection in a background
+//! thread with blocking std::net I/O, reads commands with missive-smtp's own
+//! server-role [`CommandParser`] / [`Command`], answers like a well-behaved
+//! submission server unless the test's hook says otherwise, and records
+//! everything it received: every command line (raw), the bytes of every read,
+//! and the messages it accepted. STARTTLS upgrades to TLS with a certificate
+//! for 127.0.0.1 issued by a throwaway CA (rcgen), whose PEM file the client
+//! is given with `--cafile`.
+//!
+//! Every wait is bounded, so a broken client fails a test instead of hanging it.
+
+#![allow(dead_code)]
+
+use std::fmt;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Command as Process, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use missive_smtp::command::{CommandLine, CommandParser};
+use missive_smtp::data::{DataDecoder, DataError};
+use missive_smtp::Command;
+use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
+
+/// The longest the server waits for a connection or for bytes (a safety net).
+const SERVER_WAIT: Duration = Duration::from_secs(30);
+/// The longest the client may run before it is killed and the test fails.
+const CLIENT_DEADLINE: Duration = Duration::from_secs(60);
+
+pub const FROM: &str = "alice@example.test";
+pub const TO: &str = "bob@example.test";
+pub const BODY: &str = "Hello from missive.\n";
+
+// ---- TLS identity -------------------------------------------------------------
+
+/// A CA and a server certificate for 127.0.0.1 signed by it.
+pub struct Identity {
+    /// The CA certificate, PEM, for `--cafile`.
+    pub ca_file: PathBuf,
+    config: Arc<ServerConfig>,
+}
+
+/// The identity shared by every server of this test process.
+pub fn identity() -> &'static Identity {
+    static ID: OnceLock<Identity> = OnceLock::new();
+    ID.get_or_init(|| {
+        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+        let ca_key = KeyPair::generate().expect("CA key");
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "missive fake test CA");
+        ca_params.key_usages = vec![
+            KeyUsagePurpose::KeyCertSign,
+            KeyUsagePurpose::CrlSign,
+            KeyUsagePurpose::DigitalSignature,
+        ];
+        let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
+
+        let key = KeyPair::generate().expect("server key");
+        let mut params = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
+            .expect("server params");
+        params
+            .distinguished_name
+            .push(DnType::CommonName, "fake.test");
+        let cert = params
+            .signed_by(&key, &ca, &ca_key)
+            .expect("server certificate");
+
+        let ca_file = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("missive-fake-ca-{}.pem", std::process::id()));
+        std::fs::write(&ca_file, ca.pem()).expect("write CA file");
+
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![cert.der().clone()],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
+            )
+            .expect("server TLS config");
+        Identity {
+            ca_file,
+            config: Arc::new(config),
+        }
+    })
+}
+
+/// The `--cafile` path as a string.
+pub fn ca_file() -> String {
+    identity().ca_file.display().to_string()
+}
+
+// ---- what the server saw --------------------------------------------------------
+
+/// Everything the server received.
+#[derive(Debug, Default, Clone)]
+pub struct Log {
+    /// Every line read as a command or an AUTH response, CRLF removed, lossy
+    /// UTF-8, as received (`<bare LF>` / `<too long>` for broken ones).
+    pub lines: Vec<String>,
+    /// The raw bytes of every read made while waiting for commands (after TLS,
+    /// the decrypted bytes); message bodies are not included.
+    pub reads: Vec<Vec<u8>>,
+    /// Message bodies accepted after DATA, decoded (dots unstuffed, CRLF kept).
+    pub messages: Vec<Vec<u8>>,
+    /// Raw body bytes read outside [`Conn::read_body`] (see [`Conn::read_raw`]).
+    pub raw_body_bytes: usize,
+    /// How many entries of `lines` came before the TLS handshake completed.
+    pub tls_at: Option<usize>,
+    /// Why a TLS handshake failed, when one was attempted.
+    pub handshake_error: Option<String>,
+    /// Bytes were waiting, unread, when the server answered STARTTLS.
+    pub buffered_at_starttls: bool,
+}
+
+impl Log {
+    /// The upper-cased first word of every line.
+    pub fn verbs(&self) -> Vec<String> {
+        self.lines
+            .iter()
+            .map(|l| l.split(' ').next().unwrap_or_default().to_ascii_uppercase())
+            .collect()
+    }
+
+    pub fn has_verb(&self, verb: &str) -> bool {
+        self.verbs().iter().any(|v| v == verb)
+    }
+
+    /// The index of the first line starting with `verb`.
+    pub fn position(&self, verb: &str) -> Option<usize> {
+        self.verbs().iter().position(|v| v == verb)
+    }
+
+    /// Each read split into its lines (CRLF removed).
+    pub fn read_lines(&self) -> Vec<Vec<String>> {
+        self.reads
+            .iter()
+            .map(|r| {
+                String::from_utf8_lossy(r)
+                    .split_terminator("\r\n")
+                    .map(str::to_string)
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+// ---- the script -----------------------------------------------------------------
+
+/// What the server does after the hook has seen a command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Answer as a well-behaved server would.
+    Default,
+    /// The hook answered (or chose not to); read the next command.
+    Next,
+    /// Close the connection now, without another word.
+    Close,
+    /// Never answer again: read (and record) until the client goes away.
+    Stall,
+}
+
+type Hook = Box<dyn FnMut(&mut Conn, &Command) -> Step + Send>;
+
+/// How the fake server behaves.
+pub struct Script {
+    /// Sent on connect, raw (CRLFs included); `None`: no greeting at all.
+    pub greeting: Option<String>,
+    /// EHLO keywords offered (STARTTLS is dropped from the list once under TLS).
+    pub caps: Vec<String>,
+    /// TLS from the first byte (RFC 8314), before the greeting.
+    pub implicit_tls: bool,
+    hook: Hook,
+}
+
+impl Default for Script {
+    fn default() -> Self {
+        Script::new()
+    }
+}
+
+impl Script {
+    /// A well-behaved server: greeting, `8BITMIME` and `SIZE`, everything accepted.
+    pub fn new() -> Script {
+        Script {
+            greeting: Some("220 fake.test ESMTP fake\r\n".into()),
+            caps: vec!["8BITMIME".into(), "SIZE 10240000".into()],
+            implicit_tls: false,
+            hook: Box::new(|_, _| Step::Default),
+        }
+    }
+
+    /// Replaces the EHLO keyword list.
+    pub fn caps(mut self, caps: &[&str]) -> Script {
+        self.caps = caps.iter().map(|c| c.to_string()).collect();
+        self
+    }
+
+    /// Replaces the greeting (raw bytes, CRLFs included); `None` sends none.
+    pub fn greeting(mut self, raw: Option<&str>) -> Script {
+        self.greeting = raw.map(str::to_string);
+        self
+    }
+
+    /// Speaks TLS from the first byte, like port 465.
+    pub fn implicit_tls(mut self) -> Script {
+        self.implicit_tls = true;
+        self
+    }
+
+    /// Sees every command that parses before the default handling.
+    pub fn on(mut self, hook: impl FnMut(&mut Conn, &Command) -> Step + Send + 'static) -> Script {
+        self.hook = Box::new(hook);
+        self
+    }
+}
+
+/// Formats a reply: `code-line` … `code line`, CRLF after each.
+pub fn multiline(code: u16, lines: &[String]) -> String {
+    let mut out = String::new();
+    for (i, l) in lines.iter().enumerate() {
+        let sep = if i + 1 == lines.len() { ' ' } else { '-' };
+        out.push_str(&format!("{code}{sep}{l}\r\n"));
+    }
+    out
+}
+
+// ---- one connection -------------------------------------------------------------
+
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<StreamOwned<ServerConnection, TcpStream>>),
+    Gone,
+}
+
+/// The server side of one connection, for hooks to talk through.
+pub struct Conn {
+    stream: Stream,
+    parser: CommandParser,
+    log: Arc<Mutex<Log>>,
+    caps: Vec<String>,
+    secure: bool,
+}
+
+impl Conn {
+    fn log(&self) -> std::sync::MutexGuard<'_, Log> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// True once STARTTLS succeeded.
+    pub fn is_secure(&self) -> bool {
+        self.secure
+    }
+
+    fn read_chunk(&mut self) -> Option<Vec<u8>> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let n = match &mut self.stream {
+            Stream::Plain(s) => s.read(&mut buf),
+            Stream::Tls(s) => s.read(&mut buf),
+            Stream::Gone => return None,
+        };
+        match n {
+            Ok(0) | Err(_) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some(buf)
+            }
+        }
+    }
+
+    /// Writes raw bytes (errors ignored: the client may be gone already).
+    pub fn send(&mut self, raw: &str) {
+        let _ = match &mut self.stream {
+            Stream::Plain(s) => s.write_all(raw.as_bytes()).and_then(|()| s.flush()),
+            Stream::Tls(s) => s.write_all(raw.as_bytes()).and_then(|()| s.flush()),
+            Stream::Gone => Ok(()),
+        };
+    }
+
+    /// Writes one reply line, adding CRLF.
+    pub fn reply(&mut self, line: &str) {
+        self.send(&format!("{line}\r\n"));
+    }
+
+    /// The next line from the client, recorded; `None` at end of stream.
+    pub fn read_line(&mut self) -> Option<String> {
+        loop {
+            if let Some(line) = self.parser.next_line() {
+                let text = match line {
+                    CommandLine::Line(l) => String::from_utf8_lossy(&l).into_owned(),
+                    CommandLine::BareLf => "<bare LF>".to_string(),
+                    CommandLine::TooLong => "<too long>".to_string(),
+                };
+                self.log().lines.push(text.clone());
+                return Some(text);
+            }
+            let chunk = self.read_chunk()?;
+            self.log().reads.push(chunk.clone());
+            self.parser.feed(&chunk);
+        }
+    }
+
+    /// Reads a DATA body up to its terminator; bytes after it stay for the
+    /// next command. `None`: the connection ended first.
+    pub fn read_body(&mut self) -> Option<Result<Vec<u8>, DataError>> {
+        let mut decoder = DataDecoder::new(64 << 20);
+        let mut pending = self.parser.take_buffered();
+        loop {
+            let used = decoder.feed(&pending);
+            if decoder.is_done() {
+                self.parser.feed(&pending[used..]);
+                return Some(decoder.into_result());
+            }
+            pending = self.read_chunk()?;
+        }
+    }
+
+    /// Reads raw bytes (the buffered ones first) until at least `n` have come
+    /// or the stream ends; returns how many were read.
+    pub fn read_raw(&mut self, n: usize) -> usize {
+        let mut got = self.parser.take_buffered().len();
+        while got < n {
+            match self.read_chunk() {
+                Some(c) => got += c.len(),
+                None => break,
+            }
+        }
+        self.log().raw_body_bytes += got;
+        got
+    }
+
+    /// Runs the server side of the TLS handshake. False when it failed (the
+    /// reason is in the log).
+    pub fn start_tls(&mut self) -> bool {
+        if self.parser.has_buffered() {
+            self.log().buffered_at_starttls = true;
+            self.parser = CommandParser::new();
+        }
+        let Stream::Plain(mut tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
+            return false;
+        };
+        let mut tls = match ServerConnection::new(identity().config.clone()) {
+            Ok(t) => t,
+            Err(e) => {
+                self.log().handshake_error = Some(e.to_string());
+                return false;
+            }
+        };
+        while tls.is_handshaking() {
+            if let Err(e) = tls.complete_io(&mut tcp) {
+                self.log().handshake_error = Some(e.to_string());
+                return false;
+            }
+        }
+        {
+            let mut log = self.log();
+            log.tls_at = Some(log.lines.len());
+        }
+        self.stream = Stream::Tls(Box::new(StreamOwned::new(tls, tcp)));
+        self.secure = true;
+        true
+    }
+
+    /// Reads and records until the client goes away, answering nothing.
+    pub fn drain(&mut self) {
+        while self.read_line().is_some() {}
+    }
+
+    /// The EHLO reply for the current state.
+    pub fn ehlo_reply(&self) -> String {
+        let mut lines = vec!["fake.test greets you".to_string()];
+        lines.extend(
+            self.caps
+                .iter()
+                .filter(|c| !(self.secure && c.eq_ignore_ascii_case("STARTTLS")))
+                .cloned(),
+        );
+        multiline(250, &lines)
+    }
+
+    /// Answers `cmd` as a well-behaved server. False: the session is over.
+    pub fn default_reply(&mut self, cmd: &Command) -> bool {
+        match cmd {
+            Command::Ehlo(_) => {
+                let r = self.ehlo_reply();
+                self.send(&r);
+            }
+            Command::Helo(_) => self.reply("250 fake.test"),
+            Command::StartTls => {
+                let offered = self.caps.iter().any(|c| c.eq_ignore_ascii_case("STARTTLS"));
+                if self.secure || !offered {
+                    self.reply("502 5.5.1 Error: command not implemented");
+                } else {
+                    self.reply("220 2.0.0 Ready to start TLS");
+                    return self.start_tls();
+                }
+            }
+            Command::Auth { .. } => self.reply("235 2.7.0 Authentication successful"),
+            Command::Mail { .. } => self.reply("250 2.1.0 Ok"),
+            Command::Rcpt { .. } => self.reply("250 2.1.5 Ok"),
+            Command::Rset | Command::Noop => self.reply("250 2.0.0 Ok"),
+            Command::Data => {
+                self.reply("354 End data with <CR><LF>.<CR><LF>");
+                match self.read_body() {
+                    None => return false,
+                    Some(Ok(body)) => {
+                        self.log().messages.push(body);
+                        self.reply("250 2.0.0 Ok: queued as FAKEQ1");
+                    }
+                    Some(Err(e)) => self.reply(&format!("550 5.5.2 Error: {e}")),
+                }
+            }
+            Command::Quit => {
+                self.reply("221 2.0.0 Bye");
+                return false;
+            }
+            _ => self.reply("502 5.5.2 Error: command not recognized"),
+        }
+        true
+    }
+
+    fn run(&mut self, mut script: Script) {
+        if script.implicit_tls && !self.start_tls() {
+            return;
+        }
+        if let Some(g) = &script.greeting {
+            self.send(g);
+        } else {
+            return self.drain();
+        }
+        while let Some(line) = self.read_line() {
+            let cmd = match Command::parse(line.as_bytes()) {
+                Ok(c) => c,
+                Err(_) => {
+                    self.reply("500 5.5.2 Error: bad syntax");
+                    continue;
+                }
+            };
+            let step = (script.hook)(self, &cmd);
+            match step {
+                Step::Default => {
+                    if !self.default_reply(&cmd) {
+                        return;
+                    }
+                }
+                Step::Next => {}
+                Step::Close => return,
+                Step::Stall => return self.drain(),
+            }
+        }
+    }
+}
+
+// ---- the server -------------------------------------------------------------------
+
+/// A fake server serving one connection in a background thread.
+pub struct Server {
+    pub port: u16,
+    log: Arc<Mutex<Log>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Server {
+    pub fn start(script: Script) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = listener.local_addr().expect("local addr").port();
+        listener
+            .set_nonblocking(true)
+            .expect("nonblocking listener");
+        let log = Arc::new(Mutex::new(Log::default()));
+        let thread_log = log.clone();
+        let thread = std::thread::spawn(move || {
+            let deadline = Instant::now() + SERVER_WAIT;
+            let tcp = loop {
+                match listener.accept() {
+                    Ok((s, _)) => break s,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                        if Instant::now() > deadline {
+                            return;
+                        }
+                        std::thread::sleep(Duration::from_millis(10));
+                    }
+                    Err(_) => return,
+                }
+            };
+            let _ = tcp.set_nonblocking(false);
+            let _ = tcp.set_read_timeout(Some(SERVER_WAIT));
+            let _ = tcp.set_write_timeout(Some(SERVER_WAIT));
+            let _ = tcp.set_nodelay(true);
+            let mut conn = Conn {
+                stream: Stream::Plain(tcp),
+                parser: CommandParser::new(),
+                log: thread_log,
+                caps: script.caps.clone(),
+                secure: false,
+            };
+            conn.run(script);
+        });
+        Server {
+            port,
+            log,
+            thread: Some(thread),
+        }
+    }
+
+    /// Waits for the connection to end and returns what the server saw.
+    pub fn finish(mut self) -> Log {
+        if let Some(t) = self.thread.take() {
+            t.join().expect("fake server thread panicked");
+        }
+        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// A client for this server.
+    pub fn client(&self) -> Missive {
+        Missive::new(self.port)
+    }
+}
+
+// ---- the client -------------------------------------------------------------------
+
+/// A run of the real `missive` binary.
+pub struct Missive {
+    port: u16,
+    to: Vec<String>,
+    body: Vec<String>,
+    args: Vec<String>,
+    envs: Vec<(String, String)>,
+}
+
+/// How a run of `missive` ended.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+impl fmt::Display for Run {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "exit {} after {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.elapsed, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Run {
+    /// Asserts stderr is exactly one line, `missive: …`, and returns it.
+    pub fn one_error_line(&self) -> &str {
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "expected one error line\n{self}");
+        assert!(lines[0].starts_with("missive: "), "{self}");
+        lines[0]
+    }
+}
+
+impl Missive {
+    pub fn new(port: u16) -> Missive {
+        Missive {
+            port,
+            to: vec![TO.into()],
+            body: vec!["--body".into(), BODY.into()],
+            args: Vec::new(),
+            envs: Vec::new(),
+        }
+    }
+
+    /// Replaces the recipients.
+    pub fn to(mut self, to: &[&str]) -> Missive {
+        self.to = to.iter().map(|s| s.to_string()).collect();
+        self
+    }
+
+    /// Sends `text` instead of the default body.
+    pub fn body(mut self, text: &str) -> Missive {
+        self.body = vec!["--body".into(), text.into()];
+        self
+    }
+
+    /// Sends the content of `path` instead of the default body.
+    pub fn body_file(mut self, path: &std::path::Path) -> Missive {
+        self.body = vec!["--body-file".into(), path.display().to_string()];
+        self
+    }
+
+    pub fn args(mut self, args: &[&str]) -> Missive {
+        self.args.extend(args.iter().map(|s| s.to_string()));
+        self
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Missive {
+        self.envs.push((key.into(), value.into()));
+        self
+    }
+
+    /// Runs the binary to its end (killing it, and failing, after a minute).
+    pub fn run(self) -> Run {
+        let mut cmd = Process::new(env!("CARGO_BIN_EXE_missive"));
+        cmd.arg("send")
+            .arg("--server")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--from")
+            .arg(FROM)
+            .arg("--ehlo")
+            .arg("client.test")
+            .arg("--subject")
+            .arg("fault test");
+        for t in &self.to {
+            cmd.arg("--to").arg(t);
+        }
+        cmd.args(&self.body).args(&self.args);
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        cmd.stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let start = Instant::now();
+        let mut child = cmd.spawn().expect("spawn missive");
+        let mut out = child.stdout.take().expect("stdout");
+        let mut err = child.stderr.take().expect("stderr");
+        let out_t = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = out.read_to_end(&mut s);
+            s
+        });
+        let err_t = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = err.read_to_end(&mut s);
+            s
+        });
+        let status = loop {
+            if let Some(st) = child.try_wait().expect("wait for missive") {
+                break Some(st);
+            }
+            if start.elapsed() > CLIENT_DEADLINE {
+                let _ = child.kill();
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        let elapsed = start.elapsed();
+        let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
+        let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
+        let Some(status) = status else {
+            panic!("missive hung: killed after {CLIENT_DEADLINE:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
+        };
+        let run = Run {
+            code: status.code().unwrap_or(-1),
+            stdout,
+            stderr,
+            elapsed,
+        };
+        if std::env::var_os("MISSIVE_FAKE_DEBUG").is_some() {
+            eprintln!("{run}");
+        }
+        run
+    }
+}
