@@ -1,0 +1,229 @@
+#!/usr/bin/env bash
+# bench/submission.sh [RUNS] - wall time of ONE small message sent through the
+# testbed's Postfix submission port (127.0.0.1:5870: STARTTLS + AUTH PLAIN, the
+# server certificate verified against the testbed CA), whole process, per client:
+#
+#   missive  target/release/missive send ... --cafile CA --auth plain --password-env VAR
+#   msmtp    -C <0600 config with tls_trust_file + auth plain + password>
+#   swaks    --tls --tls-verify --tls-ca-path CA --auth PLAIN --auth-password ...
+#
+# The three clients are interleaved round-robin (the starting client rotates each
+# round), 2 warm-up rounds first, then RUNS measured rounds (default 15). Every run
+# must exit 0, otherwise the bench stops and prints that run's output.
+# Prints median/min/max in ms, missive's median over each peer's median, and
+# whether the target of the issue is met: missive median <= 0.2 x msmtp median.
+#
+# It builds missive (cargo build --release -p missive) and starts the testbed
+# (testbed/install.sh + testbed/testbed.sh up) when
+# $TESTBED_DIR/credentials.env is missing. It leaves the testbed running. The
+# mail it sends goes to bench-<pid>-<client>@example.test, and those Maildirs
+# are deleted once everything is delivered.
+# This is a benchmark, not a test: it does not check the delivered bytes.
+set -euo pipefail
+export LC_ALL=C
+
+RUNS=${1:-15}
+WARMUP=2
+case "$RUNS" in '' | *[!0-9]*) echo "usage: $0 [RUNS]   (RUNS: a positive integer, default 15)" >&2; exit 64 ;; esac
+[ "$RUNS" -ge 1 ] || { echo "usage: $0 [RUNS]   (RUNS >= 1)" >&2; exit 64; }
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TESTBED_DIR="${TESTBED_DIR:-/tmp/smtp-testbed}"
+CREDS="$TESTBED_DIR/credentials.env"
+CLIENTS=(missive msmtp swaks)
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
+
+for tool in cargo awk sort; do command -v "$tool" >/dev/null || die "$tool not found"; done
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/missive-bench.XXXXXX")
+MAIL_DIRS=()
+cleanup() {
+  local rc=$?
+  rm -rf -- "$TMP"
+  # Bench mail that is already delivered; an aborted run may leave some behind
+  # in the queue, which deliver.sh then writes to a fresh directory.
+  if [ "${#MAIL_DIRS[@]}" -gt 0 ]; then rm -rf -- "${MAIL_DIRS[@]}"; fi
+  exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# --- build ---------------------------------------------------------------------
+log "cargo build --release -p missive"
+(cd "$ROOT" && cargo build --release -p missive) >"$TMP/build.log" 2>&1 ||
+  { cat "$TMP/build.log" >&2; die "cargo build failed"; }
+MISSIVE="$ROOT/target/release/missive"
+[ -x "$MISSIVE" ] || die "$MISSIVE was not built"
+
+# --- testbed -------------------------------------------------------------------
+if [ ! -f "$CREDS" ]; then
+  log "no $CREDS: starting the testbed (testbed/install.sh, testbed/testbed.sh up)"
+  bash "$ROOT/testbed/install.sh" >"$TMP/testbed.log" 2>&1 &&
+    bash "$ROOT/testbed/testbed.sh" up >>"$TMP/testbed.log" 2>&1 ||
+    { cat "$TMP/testbed.log" >&2; die "could not start the testbed"; }
+  [ -f "$CREDS" ] || die "testbed is up but $CREDS is still missing"
+fi
+if ! command -v msmtp >/dev/null || ! command -v swaks >/dev/null; then
+  log "msmtp or swaks missing: testbed/install.sh"
+  bash "$ROOT/testbed/install.sh" >"$TMP/install.log" 2>&1 || { cat "$TMP/install.log" >&2; die "testbed/install.sh failed"; }
+  for tool in msmtp swaks; do command -v "$tool" >/dev/null || die "$tool still not found"; done
+fi
+# shellcheck disable=SC1090
+. "$CREDS"
+HOST=${SMTP_HOST:?} PORT=${SMTP_PORT_SUBMISSION:?} USER_=${SMTP_USER:?} CA=${SMTP_CA:?}
+[ -r "$CA" ] || die "CA file $CA not readable"
+# credentials.env can outlive the daemons: check that the port answers
+if ! (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null; then
+  log "$HOST:$PORT does not answer: testbed/testbed.sh up"
+  bash "$ROOT/testbed/testbed.sh" up >"$TMP/testbed.log" 2>&1 ||
+    { cat "$TMP/testbed.log" >&2; die "could not start the testbed"; }
+  (exec 3<>"/dev/tcp/$HOST/$PORT") 2>/dev/null || die "$HOST:$PORT still does not answer"
+fi
+
+# --- per-client setup ------------------------------------------------------------
+TAG="bench-$$"
+rcpt() { printf '%s-%s@example.test' "$TAG" "$1"; }
+for c in "${CLIENTS[@]}"; do MAIL_DIRS+=("${SMTP_MAILDIR_BASE:-$TESTBED_DIR/mail}/example.test/$TAG-$c"); done
+
+BODY="$TMP/body.txt"
+printf 'A small benchmark message.\nSecond line.\n' >"$BODY"
+# the same message as a full RFC 5322 message for msmtp (stdin) and swaks (--data):
+# CRLF line endings, no final CRLF (swaks appends CRLF.CRLF; msmtp is given one)
+mkmsg() { # FILE TO
+  printf 'From: %s\r\nTo: %s\r\nSubject: bench\r\nDate: %s\r\nMessage-ID: <%s.%s@example.test>\r\nMIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nA small benchmark message.\r\nSecond line.' \
+    "$USER_" "$2" "$(date -R)" "$TAG" "$(basename "$1" .eml)" >"$1"
+}
+mkmsg "$TMP/msmtp.eml" "$(rcpt msmtp)"; printf '\r\n' >>"$TMP/msmtp.eml"
+mkmsg "$TMP/swaks.eml" "$(rcpt swaks)"
+
+MSMTPRC="$TMP/msmtprc"
+(umask 077; cat >"$MSMTPRC" <<EOF
+defaults
+tls on
+tls_trust_file $CA
+account bench
+host $HOST
+port $PORT
+tls_starttls on
+auth plain
+user $USER_
+password $SMTP_PASS
+from $USER_
+EOF
+)
+chmod 600 "$MSMTPRC"
+
+export MISSIVE_BENCH_PW="$SMTP_PASS"
+CMD_missive=("$MISSIVE" send --server "$HOST:$PORT" --tls starttls --cafile "$CA"
+  --auth plain --user "$USER_" --password-env MISSIVE_BENCH_PW
+  --from "$USER_" --to "$(rcpt missive)" --subject bench --body-file "$BODY")
+CMD_msmtp=(msmtp -C "$MSMTPRC" -a bench "$(rcpt msmtp)")
+CMD_swaks=(swaks --server "$HOST" --port "$PORT" --tls --tls-verify --tls-ca-path "$CA"
+  --auth PLAIN --auth-user "$USER_" --auth-password "$SMTP_PASS"
+  --from "$USER_" --to "$(rcpt swaks)" --data "@$TMP/swaks.eml")
+
+# Wall time of one whole process in microseconds, into $ELAPSED_US. $EPOCHREALTIME
+# (bash 5) is read without a fork, so no date(1) start-up lands inside the interval.
+now_us() {
+  if [ -n "${EPOCHREALTIME:-}" ]; then local t=$EPOCHREALTIME; printf '%s' "${t/./}"
+  else local n; n=$(date +%s%N); printf '%s' "$((n / 1000))"; fi
+}
+[ -n "${EPOCHREALTIME:-}" ] || log "bash without EPOCHREALTIME: timing with date +%s%N (adds ~1 ms per run)"
+run_one() { # CLIENT LABEL
+  local c=$1 out="$TMP/$1.out" t0 t1 rc=0
+  local -n cmd="CMD_$c"
+  local input=/dev/null
+  [ "$c" = msmtp ] && input="$TMP/msmtp.eml"
+  if [ -n "${EPOCHREALTIME:-}" ]; then
+    t0=$EPOCHREALTIME; "${cmd[@]}" <"$input" >"$out" 2>&1 || rc=$?; t1=$EPOCHREALTIME
+    t0=${t0/./} t1=${t1/./}
+  else
+    t0=$(now_us); "${cmd[@]}" <"$input" >"$out" 2>&1 || rc=$?; t1=$(now_us)
+  fi
+  if [ "$rc" -ne 0 ]; then
+    printf '[bench] %s run (%s) failed with exit code %d:\n  $ %s\n' "$c" "$2" "$rc" "${cmd[*]}" >&2
+    sed 's/^/  | /' "$out" | tail -40 >&2
+    die "aborting: every run must succeed"
+  fi
+  ELAPSED_US=$((10#$t1 - 10#$t0))
+}
+
+# --- runs ----------------------------------------------------------------------
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')
+log "$RUNS measured + $WARMUP warm-up runs per client, round-robin: ${CLIENTS[*]}"
+n=${#CLIENTS[@]}
+for ((round = 0; round < WARMUP + RUNS; round++)); do
+  for ((k = 0; k < n; k++)); do
+    c=${CLIENTS[(round + k) % n]}
+    if ((round < WARMUP)); then
+      run_one "$c" "warm-up $((round + 1))"
+    else
+      run_one "$c" "run $((round - WARMUP + 1))"
+      echo "$ELAPSED_US" >>"$TMP/$c.times"
+    fi
+  done
+  printf '.' >&2
+done
+printf '\n' >&2
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')
+
+# --- report --------------------------------------------------------------------
+stats() { # FILE -> "median min max" in ms
+  sort -n "$1" | awk '{v[NR] = $1}
+    END {m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+         printf "%.2f %.2f %.2f\n", m / 1000, v[1] / 1000, v[NR] / 1000}'
+}
+declare -A MED MIN MAX
+for c in "${CLIENTS[@]}"; do read -r "MED[$c]" "MIN[$c]" "MAX[$c]" < <(stats "$TMP/$c.times"); done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+
+ver_missive=$("$MISSIVE" --version 2>/dev/null | head -n1)
+ver_msmtp=$(msmtp --version | head -n1)
+ver_swaks=$(swaks --version | head -n1)
+ver_postfix=$(postconf -d -h mail_version 2>/dev/null || echo '?')
+ver_rustc=$(rustc --version 2>/dev/null || echo '?')
+cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)
+
+echo
+echo "One message, STARTTLS + AUTH PLAIN, CA-verified, via $HOST:$PORT (Postfix $ver_postfix)"
+echo "whole-process wall time, $RUNS runs per client after $WARMUP warm-ups, interleaved round-robin"
+echo "machine: $(nproc) CPU(s)${cpu:+ ($cpu)}, $(uname -sr); load average $LOAD_BEFORE before, $LOAD_AFTER after"
+echo "versions: $ver_missive ($ver_rustc, release); $ver_msmtp; $ver_swaks"
+echo
+printf '| %-8s | %10s | %8s | %8s | %-24s |\n' client 'median ms' 'min ms' 'max ms' 'missive median / this'
+printf '| %-8s | %10s | %8s | %8s | %-24s |\n' '---' '---:' '---:' '---:' '---'
+for c in "${CLIENTS[@]}"; do
+  if [ "$c" = missive ]; then r='-'; else r="missive/$c = $(ratio "${MED[missive]}" "${MED[$c]}")"; fi
+  printf '| %-8s | %10s | %8s | %8s | %-24s |\n' "$c" "${MED[$c]}" "${MIN[$c]}" "${MAX[$c]}" "$r"
+done
+echo
+echo "every run, ms, in the order measured:"
+for c in "${CLIENTS[@]}"; do
+  printf '  %-8s %s\n' "$c" "$(awk '{printf "%s%.1f", (NR > 1 ? " " : ""), $1 / 1000}' "$TMP/$c.times")"
+done
+echo
+goal=$(awk -v m="${MED[msmtp]}" 'BEGIN {printf "%.2f", 0.2 * m}')
+r=$(ratio "${MED[missive]}" "${MED[msmtp]}")
+if awk -v a="${MED[missive]}" -v g="$goal" 'BEGIN {exit !(a <= g)}'; then
+  echo "target (issue): missive median <= 0.2 x msmtp median = $goal ms -> MET (missive ${MED[missive]} ms, ratio $r)"
+else
+  echo "target (issue): missive median <= 0.2 x msmtp median = $goal ms -> NOT MET (missive ${MED[missive]} ms, ratio $r)"
+fi
+
+# --- remove the bench mail once Postfix has delivered it ----------------------------
+expect=$((WARMUP + RUNS))
+deadline=$((SECONDS + 30))
+for d in "${MAIL_DIRS[@]}"; do
+  while :; do
+    got=$(find "$d/new" -maxdepth 1 -type f 2>/dev/null | wc -l)
+    [ "$got" -ge "$expect" ] && break
+    if [ "$SECONDS" -ge "$deadline" ]; then
+      log "note: only $got of $expect messages delivered to $d after 30 s; removing what is there"
+      break
+    fi
+    sleep 0.1
+  done
+done
