@@ -21,6 +21,17 @@ enum Cmd {
     Serve(Box<ServeArgs>),
     /// Show the MX hosts of domains, in the order missive would try them.
     Mx(MxArgs),
+    /// The sendmail interface: the message on standard input, sendmail's
+    /// options (-t -i -f -F -N …); settings from MISSIVE_* variables.
+    /// Also what runs when the binary is called as `sendmail`.
+    Sendmail {
+        #[arg(
+            trailing_var_arg = true,
+            allow_hyphen_values = true,
+            value_name = "OPTIONS AND RECIPIENTS"
+        )]
+        args: Vec<String>,
+    },
 }
 
 #[derive(Args, Debug, Default, Clone)]
@@ -95,6 +106,22 @@ pub enum TlsArg {
     None,
 }
 
+/// `--dsn-ret`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DsnRet {
+    Full,
+    Hdrs,
+}
+
+impl DsnRet {
+    pub fn wire(self) -> &'static str {
+        match self {
+            DsnRet::Full => "FULL",
+            DsnRet::Hdrs => "HDRS",
+        }
+    }
+}
+
 /// SASL mechanisms for `--auth`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum AuthArg {
@@ -142,6 +169,49 @@ pub struct SendArgs {
     /// Read the message text from a file.
     #[arg(long, value_name = "PATH")]
     pub body_file: Option<PathBuf>,
+    /// An HTML part (with a text part: multipart/alternative).
+    #[arg(long, value_name = "HTML", conflicts_with = "html_file")]
+    pub html: Option<String>,
+    /// Read the HTML part from a file.
+    #[arg(long, value_name = "PATH")]
+    pub html_file: Option<PathBuf>,
+    /// Attach a file (repeatable): PATH[;type=TYPE][;name=NAME].
+    #[arg(long, value_name = "PATH")]
+    pub attach: Vec<String>,
+    /// An image the HTML shows inline as cid:NAME (repeatable): PATH[;type=TYPE][;name=NAME].
+    #[arg(long, value_name = "PATH")]
+    pub inline: Vec<String>,
+    /// Add a header, 'Name: value' (repeatable); From, To, Cc, Subject, Date,
+    /// Reply-To and Message-ID given this way replace the defaults.
+    #[arg(long, value_name = "NAME: VALUE")]
+    pub header: Vec<String>,
+    /// The Reply-To address (repeatable).
+    #[arg(long, value_name = "ADDR")]
+    pub reply_to: Vec<String>,
+    /// Send a ready-made RFC 5322 message from a file (- for standard input) as it is.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["body", "body_file", "html", "html_file", "attach", "inline", "header", "subject", "reply_to"])]
+    pub message: Option<String>,
+    /// With --message: also send to the To, Cc and Bcc of the message.
+    #[arg(short = 't', long, requires = "message")]
+    pub read_recipients: bool,
+    /// Print the envelope and the message exactly as it would be sent, and send nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not use BDAT (CHUNKING) even when the server offers it.
+    #[arg(long)]
+    pub no_chunking: bool,
+    /// DSN: when to notify (never, or success,failure,delay), if the server offers DSN.
+    #[arg(long, value_name = "WHEN")]
+    pub dsn_notify: Option<String>,
+    /// DSN: return the full message or only its headers in a bounce.
+    #[arg(long, value_enum, value_name = "full|hdrs")]
+    pub dsn_ret: Option<DsnRet>,
+    /// DSN: an envelope identifier returned in notifications.
+    #[arg(long, value_name = "ID")]
+    pub envid: Option<String>,
+    /// Loading options set by the sendmail interface.
+    #[arg(skip)]
+    pub load: crate::ready::LoadOptions,
     /// The name to give in EHLO (default: the host's FQDN, else an address literal).
     #[arg(long, value_name = "NAME")]
     pub ehlo: Option<String>,
@@ -195,6 +265,17 @@ pub struct SendArgs {
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
+    let argv: Vec<String> = std::env::args().collect();
+    let called_as = argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("");
+    if called_as == "sendmail" {
+        return run(Cmd::Sendmail {
+            args: argv[1..].to_vec(),
+        });
+    }
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -208,6 +289,10 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    run(cli.cmd)
+}
+
+fn run(cmd: Cmd) -> i32 {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -219,10 +304,14 @@ pub fn main() -> i32 {
         }
     };
     let result = runtime.block_on(async {
-        match cli.cmd {
+        match cmd {
             Cmd::Send(args) => crate::send::run(*args).await,
             Cmd::Serve(args) => crate::serve_cmd::run(*args).await,
             Cmd::Mx(args) => crate::mx_cmd::run(args).await,
+            Cmd::Sendmail { args } => match crate::sendmail::parse(&args) {
+                Ok(send) => crate::send::run(send).await,
+                Err(e) => Err(e),
+            },
         }
     });
     match result {

@@ -359,7 +359,7 @@ async fn try_address(
             to: rcpts.to_vec(),
             ..p.envelope.clone()
         };
-        let outcome = match session.send_mail(envelope, &mut p.message.as_slice()).await {
+        let outcome = match session.send_mail(envelope, &mut p.message.open()).await {
             Ok(o) => o,
             Err(e) => return leave(e),
         };

@@ -5,15 +5,19 @@ use std::io::{IsTerminal, Read};
 use std::time::{Duration, SystemTime};
 
 use missive_smtp::client::{ClientConfig, TlsMode};
+use missive_smtp::envelope::Dsn;
 use missive_smtp::{Credentials, Envelope, Mechanism, Reply, TransactionOutcome};
 use serde::Serialize;
 
 use crate::cli::{AuthArg, SendArgs, TlsArg};
+use crate::compose::{self, Attachment, Composition};
 use crate::credentials::{run_secret_command, SecretSource};
 use crate::error::{exit, reply_code_exit, AppError, Result};
-use crate::message::{self, Mailbox, PlainMessage};
+use crate::message::{self, Mailbox};
 use crate::net::ServerAddr;
+use crate::ready;
 use crate::session::{Session, SessionOptions, TlsInfo};
+use crate::source::Message;
 use crate::tls::{TlsContext, TlsOptions};
 use crate::transcript::Transcript;
 
@@ -66,7 +70,7 @@ pub struct Prepared {
     pub tls: TlsContext,
     pub timeout: Option<Duration>,
     pub envelope: Envelope,
-    pub message: Vec<u8>,
+    pub message: Message,
     pub message_id: String,
     /// Direct delivery: `--dns-server` and `--mx-port`.
     pub dns_server: Option<String>,
@@ -90,8 +94,51 @@ pub async fn run(args: SendArgs) -> Result<()> {
     }
 }
 
+/// `--dry-run`: the envelope, then the message as it would go on the wire
+/// (line endings normalised; DATA's dot-stuffing is transport, not shown).
+fn dry_run(p: &Prepared) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let io = |e: std::io::Error| AppError::Io(format!("writing to standard output: {e}"));
+    let via = match &p.server {
+        Some(s) => format!("via {}", s.display()),
+        None => "direct to each domain's MX hosts".into(),
+    };
+    writeln!(
+        out,
+        "# dry run: nothing is sent ({via}, {} octets)",
+        p.message.size()
+    )
+    .map_err(io)?;
+    writeln!(out, "MAIL FROM:<{}>", p.envelope.from).map_err(io)?;
+    for r in &p.envelope.to {
+        writeln!(out, "RCPT TO:<{r}>").map_err(io)?;
+    }
+    writeln!(out).map_err(io)?;
+    let mut reader = p.message.open();
+    let mut enc = missive_smtp::data::DataEncoder::for_bdat();
+    let (mut buf, mut wire) = (vec![0u8; 64 * 1024], Vec::with_capacity(80 * 1024));
+    loop {
+        let n = reader
+            .read(&mut buf)
+            .map_err(|e| AppError::Io(format!("reading the message: {e}")))?;
+        if n == 0 {
+            break;
+        }
+        enc.encode(&buf[..n], &mut wire);
+        out.write_all(&wire).map_err(io)?;
+        wire.clear();
+    }
+    enc.finish_chunked(&mut wire);
+    out.write_all(&wire).map_err(io)?;
+    out.flush().map_err(io)
+}
+
 /// Sends a prepared message and reports on it.
 pub async fn run_prepared(args: &SendArgs, prepared: Prepared) -> Result<()> {
+    if args.dry_run {
+        return dry_run(&prepared);
+    }
     let json = args.json;
     let mut report = Report {
         server: prepared.server.as_ref().map(ServerAddr::display),
@@ -140,9 +187,7 @@ async fn deliver(
     let mut session = Session::open(opts, transcript).await?;
     report.tls = session.tls.clone();
     report.authenticated = session.client().is_authenticated();
-    let outcome = session
-        .send_mail(p.envelope, &mut p.message.as_slice())
-        .await?;
+    let outcome = session.send_mail(p.envelope, &mut p.message.open()).await?;
     session.quit().await;
     judge(&outcome, report)?;
     if !quiet {
@@ -156,9 +201,12 @@ async fn deliver(
             .as_ref()
             .map(|q| format!(" (queued as {q})"))
             .unwrap_or_default();
+        let id = match report.message_id.is_empty() {
+            true => "the message".to_string(),
+            false => report.message_id.clone(),
+        };
         println!(
-            "sent {} to {} via {}{queued}",
-            report.message_id,
+            "sent {id} to {} via {}{queued}",
             to.join(", "),
             report.server.as_deref().unwrap_or("?")
         );
@@ -219,38 +267,18 @@ pub fn prepare(args: &SendArgs, sandbox: Option<&Sandbox>) -> Result<Prepared> {
         (None, None) => None,
     };
     let direct = server.is_none();
-    let from = match (&args.from, &args.user) {
-        (Some(f), _) => Mailbox::parse(f)?,
-        (None, Some(u)) if u.contains('@') => Mailbox::parse(u)?,
-        (None, _) if sandbox.is_some() => Mailbox::parse(&crate::sandbox::default_from())?,
-        _ => return Err(AppError::Usage("no sender: give --from ADDR".into())),
-    };
-    let (to, cc, bcc) = (
-        message::parse_list(&args.to)?,
-        message::parse_list(&args.cc)?,
-        message::parse_list(&args.bcc)?,
-    );
-    if to.is_empty() && cc.is_empty() && bcc.is_empty() {
-        return Err(AppError::Usage("no recipients: give --to ADDR".into()));
-    }
     if let Some(ehlo) = &args.ehlo {
         message::reject_crlf("EHLO name", ehlo)?;
         if ehlo.is_empty() || ehlo.contains(' ') {
             return Err(AppError::Usage(format!("invalid --ehlo {ehlo:?}")));
         }
     }
-    let body = read_body(args)?;
-    let message_id = message::message_id(from.domain());
-    let message = PlainMessage {
-        from: &from,
-        to: &to,
-        cc: &cc,
-        subject: args.subject.as_deref(),
-        body: &body,
-        date: SystemTime::now(),
-        message_id: &message_id,
-    }
-    .build()?;
+    let Outgoing {
+        message,
+        from,
+        recipients,
+        message_id,
+    } = outgoing(args, sandbox.is_some())?;
 
     let tls_mode = match args.tls {
         _ if sandbox.is_some() => TlsMode::StartTls,
@@ -288,16 +316,15 @@ pub fn prepare(args: &SendArgs, sandbox: Option<&Sandbox>) -> Result<Prepared> {
         None => credentials(args)?,
     };
     let envelope = Envelope {
-        from: from.addr.clone(),
-        to: to
-            .iter()
-            .chain(&cc)
-            .chain(&bcc)
-            .map(|m| m.addr.clone())
-            .collect(),
-        eight_bit: false,
-        size: Some(message.len() as u64),
-        dsn: Default::default(),
+        from,
+        to: recipients,
+        eight_bit: message.eight_bit,
+        size: Some(message.size()),
+        dsn: Dsn {
+            ret: args.dsn_ret.map(|r| r.wire().to_string()),
+            envid: args.envid.clone(),
+            notify: args.dsn_notify.as_deref().map(dsn_notify).transpose()?,
+        },
     };
     Ok(Prepared {
         smtp: ClientConfig {
@@ -308,7 +335,7 @@ pub fn prepare(args: &SendArgs, sandbox: Option<&Sandbox>) -> Result<Prepared> {
             allow_plaintext_auth: args.allow_plaintext_auth,
             server_host: server.as_ref().map(|s| s.host.clone()).unwrap_or_default(),
             server_port: server.as_ref().map_or(25, |s| s.port),
-            chunking: false,
+            chunking: !args.no_chunking,
         },
         dns_server: args.dns_server.clone(),
         mx_port: args.mx_port,
@@ -366,35 +393,197 @@ fn credentials(args: &SendArgs) -> Result<(Option<Credentials>, Option<Mechanism
     Ok((Some(creds), mechanism))
 }
 
-fn read_body(args: &SendArgs) -> Result<String> {
-    let bytes = if let Some(b) = &args.body {
-        return Ok(b.clone());
-    } else if let Some(path) = &args.body_file {
+/// The message to send and its envelope addresses.
+pub struct Outgoing {
+    pub message: Message,
+    /// The envelope sender (empty: the null reverse-path).
+    pub from: String,
+    pub recipients: Vec<String>,
+    pub message_id: String,
+}
+
+/// Builds the message from the options, or loads a ready-made one.
+fn outgoing(args: &SendArgs, sandbox: bool) -> Result<Outgoing> {
+    let explicit_from = match (&args.from, &args.user) {
+        (Some(f), _) => Some(Mailbox::parse(f)?),
+        (None, Some(u)) if u.contains('@') && args.message.is_none() => Some(Mailbox::parse(u)?),
+        _ => None,
+    };
+    let (to, cc, bcc) = (
+        message::parse_list(&args.to)?,
+        message::parse_list(&args.cc)?,
+        message::parse_list(&args.bcc)?,
+    );
+    let mut listed: Vec<String> = to
+        .iter()
+        .chain(&cc)
+        .chain(&bcc)
+        .map(|m| m.addr.clone())
+        .collect();
+
+    if let Some(path) = &args.message {
+        let ready = ready::load(path, &args.load)?;
+        if args.read_recipients {
+            listed.extend(ready.recipients.iter().map(|m| m.addr.clone()));
+        }
+        let from = explicit_from
+            .or(ready.from)
+            .or(args.load.add_missing.clone())
+            .ok_or_else(|| {
+                AppError::Usage("no sender: the message has no From; give --from ADDR".into())
+            })?;
+        if listed.is_empty() {
+            let hint = if args.read_recipients {
+                "the message has no To, Cc or Bcc"
+            } else {
+                "give --to ADDR or --read-recipients"
+            };
+            return Err(AppError::Usage(format!("no recipients: {hint}")));
+        }
+        dedup(&mut listed);
+        let message_id = ready.message_id.unwrap_or_default();
+        return Ok(Outgoing {
+            message: ready.message,
+            from: from.addr,
+            recipients: listed,
+            message_id,
+        });
+    }
+
+    let from = match explicit_from {
+        Some(f) => f,
+        None if sandbox => Mailbox::parse(&crate::sandbox::default_from())?,
+        None => return Err(AppError::Usage("no sender: give --from ADDR".into())),
+    };
+    if listed.is_empty() {
+        return Err(AppError::Usage("no recipients: give --to ADDR".into()));
+    }
+    dedup(&mut listed);
+    let text = read_text(
+        args.body.as_deref(),
+        args.body_file.as_deref(),
+        "--body-file",
+        args.html.is_none() && args.html_file.is_none(),
+    )?;
+    let html = match (&args.html, &args.html_file) {
+        (Some(h), _) => Some(h.clone()),
+        (None, Some(p)) => read_text(None, Some(p), "--html-file", false)?,
+        (None, None) => None,
+    };
+    let attachments = args
+        .attach
+        .iter()
+        .map(|a| Attachment::parse(a))
+        .collect::<Result<Vec<_>>>()?;
+    let inline = args
+        .inline
+        .iter()
+        .map(|a| Attachment::parse(a))
+        .collect::<Result<Vec<_>>>()?;
+    if !inline.is_empty() && html.is_none() {
+        return Err(AppError::Usage("--inline images need an HTML part (--html or --html-file) that refers to them as cid:NAME".into()));
+    }
+    let headers = args
+        .header
+        .iter()
+        .map(|h| compose::parse_header(h))
+        .collect::<Result<Vec<_>>>()?;
+    let reply_to = message::parse_list(&args.reply_to)?;
+    let message_id = headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("Message-ID"))
+        .map(|(_, v)| v.clone())
+        .unwrap_or_else(|| message::message_id(from.domain()));
+    let message = Composition {
+        from: &from,
+        to: &to,
+        cc: &cc,
+        reply_to: &reply_to,
+        subject: args.subject.as_deref(),
+        text: text.as_deref(),
+        html: html.as_deref(),
+        inline: &inline,
+        attachments: &attachments,
+        headers: &headers,
+        date: SystemTime::now(),
+        message_id: &message_id,
+    }
+    .build()?;
+    Ok(Outgoing {
+        message,
+        from: from.addr,
+        recipients: listed,
+        message_id,
+    })
+}
+
+fn dedup(list: &mut Vec<String>) {
+    let mut seen = std::collections::HashSet::new();
+    list.retain(|a| seen.insert(a.to_ascii_lowercase()));
+}
+
+/// `NEVER` or a comma list of SUCCESS, FAILURE, DELAY (RFC 3461 §4.1).
+fn dsn_notify(s: &str) -> Result<String> {
+    let words: Vec<String> = s
+        .split(',')
+        .map(|w| w.trim().to_ascii_uppercase())
+        .collect();
+    let ok = match words.as_slice() {
+        [w] if w == "NEVER" => true,
+        ws => {
+            !ws.is_empty()
+                && ws
+                    .iter()
+                    .all(|w| matches!(w.as_str(), "SUCCESS" | "FAILURE" | "DELAY"))
+        }
+    };
+    match ok {
+        true => Ok(words.join(",")),
+        false => Err(AppError::Usage(format!(
+            "--dsn-notify {s:?}: use never, or a list of success,failure,delay"
+        ))),
+    }
+}
+
+/// Text from an option, a file, or (when `stdin` is allowed and it is not a terminal) standard input.
+fn read_text(
+    value: Option<&str>,
+    file: Option<&std::path::Path>,
+    flag: &str,
+    stdin: bool,
+) -> Result<Option<String>> {
+    let bytes = if let Some(v) = value {
+        return Ok(Some(v.to_string()));
+    } else if let Some(path) = file {
         std::fs::read(path).map_err(|e| {
-            let code = if e.kind() == std::io::ErrorKind::NotFound {
+            let why = if e.kind() == std::io::ErrorKind::NotFound {
                 "no such file"
             } else {
                 "cannot read it"
             };
             AppError::Io(format!(
-                "--body-file {}: {code} ({})",
+                "{flag} {}: {why} ({})",
                 path.display(),
                 crate::net::short_io(&e)
             ))
         })?
-    } else if !std::io::stdin().is_terminal() {
+    } else if stdin && !std::io::stdin().is_terminal() {
         let mut v = Vec::new();
         std::io::stdin()
             .read_to_end(&mut v)
             .map_err(|e| AppError::Io(format!("reading standard input: {e}")))?;
         v
     } else {
-        Vec::new()
+        return Ok(None);
     };
-    String::from_utf8(bytes).map_err(|_| {
-        AppError::Data(
-            "the message text is not UTF-8; attachments and other encodings are not supported yet"
-                .into(),
-        )
+    String::from_utf8(bytes).map(Some).map_err(|_| {
+        AppError::Data(format!(
+            "the text from {} is not UTF-8; send other data with --attach",
+            if file.is_some() {
+                flag
+            } else {
+                "standard input"
+            }
+        ))
     })
 }

@@ -1,0 +1,308 @@
+//! Ready-made messages (`--message FILE|-`, sendmail): sent as they are, line
+//! endings aside. Only the header section is read into memory (bounded);
+//! the body stays in the file (stdin is spooled to a private temporary
+//! file first, so it can be sized and read once per MX domain).
+
+use std::fs::File;
+use std::io::{self, BufRead, BufReader, Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::error::{AppError, Result};
+use crate::message::{self, Mailbox};
+use crate::source::{Message, Segment, Spool};
+
+/// Most octets of header section read into memory.
+const MAX_HEADER: usize = 1024 * 1024;
+
+/// A loaded message and what its headers say.
+pub struct Ready {
+    pub message: Message,
+    /// From (else Sender) of the header, if it parses.
+    pub from: Option<Mailbox>,
+    /// To, Cc and Bcc of the header (Bcc is removed from what is sent).
+    pub recipients: Vec<Mailbox>,
+    /// The Message-ID, as it stands in the header (or as added).
+    pub message_id: Option<String>,
+}
+
+/// How to load.
+#[derive(Debug, Clone, Default)]
+pub struct LoadOptions {
+    /// sendmail without `-i`: a line with a single `.` ends the input.
+    pub dot_ends_input: bool,
+    /// sendmail: add Date, Message-ID and From when the message lacks them,
+    /// as MTAs do on submission (RFC 6409 §8).
+    pub add_missing: Option<Mailbox>,
+}
+
+/// Loads `path` (`-`: standard input).
+pub fn load(path: &str, opts: &LoadOptions) -> Result<Ready> {
+    let (spool, eight_bit) = if path == "-" {
+        spool_stdin(opts.dot_ends_input)?
+    } else {
+        let p = Path::new(path);
+        let f = File::open(p)
+            .map_err(|e| AppError::Io(format!("--message {path}: {}", crate::net::short_io(&e))))?;
+        (Spool::existing(p), has_8bit(f)?)
+    };
+    let spool = Arc::new(spool);
+    let total = std::fs::metadata(&spool.path)
+        .map_err(|e| AppError::Io(format!("{}: {e}", spool.path.display())))?
+        .len();
+    let (fields, body_offset) = read_header(&spool.path, total)?;
+
+    let mut from = None;
+    let mut sender = None;
+    let mut recipients = Vec::new();
+    let mut message_id = None;
+    let mut kept = String::new();
+    let has = |name: &str| fields.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
+    let (has_date, has_id, has_from) = (has("Date"), has("Message-ID"), has("From"));
+    for (name, raw) in &fields {
+        let lower = name.to_ascii_lowercase();
+        let value = unfold(raw, name);
+        match lower.as_str() {
+            "to" | "cc" | "bcc" => recipients.extend(addresses(&value, name)?),
+            "from" => from = first_address(&value),
+            "sender" => sender = first_address(&value),
+            "message-id" => message_id = Some(value.clone()),
+            _ => {}
+        }
+        // Bcc never leaves in the header (RFC 5322 §3.6.3).
+        if lower != "bcc" && lower != "resent-bcc" {
+            kept.push_str(raw);
+        }
+    }
+    if let Some(default_from) = &opts.add_missing {
+        if !has_date {
+            message::header(
+                &mut kept,
+                "Date",
+                &message::rfc5322_date(std::time::SystemTime::now()),
+            );
+        }
+        if !has_id {
+            let id = message::message_id(default_from.domain());
+            message::header(&mut kept, "Message-ID", &id);
+            message_id = Some(id);
+        }
+        if !has_from {
+            message::header(&mut kept, "From", &default_from.header_form());
+        }
+    }
+    kept.push_str("\r\n");
+    let segments = vec![
+        Segment::Bytes(kept.into_bytes()),
+        Segment::Raw {
+            file: spool,
+            offset: body_offset,
+            len: total - body_offset,
+        },
+    ];
+    Ok(Ready {
+        message: Message {
+            segments,
+            eight_bit,
+        },
+        from: from.or(sender),
+        recipients,
+        message_id,
+    })
+}
+
+/// Copies standard input to a private temporary file.
+fn spool_stdin(dot_ends_input: bool) -> Result<(Spool, bool)> {
+    let io_err = |e: io::Error| AppError::Io(format!("spooling standard input: {e}"));
+    let (spool, file) = Spool::temporary().map_err(io_err)?;
+    let mut out = io::BufWriter::new(file);
+    let mut input = BufReader::with_capacity(64 * 1024, io::stdin().lock());
+    let mut eight_bit = false;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        // Lines are bounded by the buffer's growth only at a LF; cap them so
+        // a stream without LF cannot take unbounded memory.
+        let n = (&mut input)
+            .take(64 * 1024)
+            .read_until(b'\n', &mut line)
+            .map_err(io_err)?;
+        if n == 0 {
+            break;
+        }
+        if dot_ends_input && matches!(line.as_slice(), b".\n" | b".\r\n" | b".") {
+            break;
+        }
+        eight_bit |= line.iter().any(|&b| b >= 0x80);
+        out.write_all(&line).map_err(io_err)?;
+    }
+    out.flush().map_err(io_err)?;
+    Ok((spool, eight_bit))
+}
+
+fn has_8bit(mut f: File) -> Result<bool> {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .map_err(|e| AppError::Io(format!("reading the message: {e}")))?;
+        if n == 0 {
+            return Ok(false);
+        }
+        if buf[..n].iter().any(|&b| b >= 0x80) {
+            return Ok(true);
+        }
+    }
+}
+
+/// The header fields as (name, raw lines with CRLF), and where the body starts.
+fn read_header(path: &Path, total: u64) -> Result<(Vec<(String, String)>, u64)> {
+    let f = File::open(path).map_err(|e| AppError::Io(format!("{}: {e}", path.display())))?;
+    let mut r = BufReader::new(f.take(MAX_HEADER as u64 + 1));
+    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut offset = 0u64;
+    let mut line = Vec::new();
+    loop {
+        line.clear();
+        let n = r
+            .read_until(b'\n', &mut line)
+            .map_err(|e| AppError::Io(format!("reading the message: {e}")))?;
+        if n == 0 {
+            if offset < total {
+                return Err(AppError::Data(format!(
+                    "the message's header section is over {MAX_HEADER} octets, or has no blank line after it"
+                )));
+            }
+            break; // headers only, no body
+        }
+        offset += n as u64;
+        let text = String::from_utf8_lossy(&line);
+        let content = text.trim_end_matches(['\r', '\n']);
+        if content.is_empty() {
+            break;
+        }
+        if content.starts_with([' ', '\t']) {
+            match fields.last_mut() {
+                Some((_, raw)) => {
+                    raw.push_str(content);
+                    raw.push_str("\r\n");
+                }
+                None => {
+                    return Err(AppError::Data(
+                        "the message starts with a continuation line".into(),
+                    ))
+                }
+            }
+            continue;
+        }
+        let Some((name, _)) = content.split_once(':') else {
+            return Err(AppError::Data(format!(
+                "the message's header has a line that is not a field: {:?} (is there a blank line before the body?)",
+                content.chars().take(60).collect::<String>()
+            )));
+        };
+        if name.is_empty() || !name.bytes().all(|b| (33..=126).contains(&b)) {
+            return Err(AppError::Data(format!(
+                "invalid header field name {name:?}"
+            )));
+        }
+        fields.push((name.to_string(), format!("{content}\r\n")));
+    }
+    Ok((fields, offset.min(total)))
+}
+
+/// A field's value, unfolded.
+fn unfold(raw: &str, name: &str) -> String {
+    raw[name.len() + 1..].replace("\r\n", "").trim().to_string()
+}
+
+/// The addresses of an address-list field; groups (`undisclosed:;`) give none.
+fn addresses(value: &str, field: &str) -> Result<Vec<Mailbox>> {
+    let mut out = Vec::new();
+    for part in message::split_addresses(value) {
+        let part = match part.split_once(':') {
+            // `group: a@x, b@y;`: the group name goes, its members stay.
+            Some((_, rest)) if !part.contains('<') || part.find(':') < part.find('<') => {
+                rest.trim().to_string()
+            }
+            _ => part,
+        };
+        let part = part.trim_end_matches(';').trim();
+        if part.is_empty() {
+            continue;
+        }
+        out.push(Mailbox::parse(part).map_err(|e| AppError::Data(format!("{field}: {e}")))?);
+    }
+    Ok(out)
+}
+
+fn first_address(value: &str) -> Option<Mailbox> {
+    addresses(value, "From").ok()?.into_iter().next()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load_str(s: &str, opts: &LoadOptions) -> (Ready, String) {
+        let dir = std::env::temp_dir();
+        let path = dir.join(format!(
+            "missive-ready-{}-{}.eml",
+            std::process::id(),
+            s.len()
+        ));
+        std::fs::write(&path, s).unwrap();
+        let r = load(path.to_str().unwrap(), opts).unwrap();
+        let mut out = String::new();
+        r.message.open().read_to_string(&mut out).unwrap();
+        std::fs::remove_file(&path).ok();
+        (r, out)
+    }
+
+    #[test]
+    fn bcc_removed_recipients_collected() {
+        let (r, out) = load_str(
+            "From: A <a@x.test>\nTo: b@x.test, \"C, c\" <c@x.test>\nBcc: hidden@x.test,\n  also@x.test\nSubject: s\n\nbody\n.\n",
+            &LoadOptions::default(),
+        );
+        assert!(!out.contains("Bcc") && !out.contains("hidden"));
+        assert!(out.ends_with("\r\nbody\n.\n"), "{out:?}");
+        let addrs: Vec<&str> = r.recipients.iter().map(|m| m.addr.as_str()).collect();
+        assert_eq!(
+            addrs,
+            ["b@x.test", "c@x.test", "hidden@x.test", "also@x.test"]
+        );
+        assert_eq!(r.from.unwrap().addr, "a@x.test");
+        assert_eq!(r.message.size() as usize, out.len());
+    }
+
+    #[test]
+    fn groups_and_missing_headers() {
+        let from = Mailbox::parse("cron@host.test").unwrap();
+        let (r, out) = load_str(
+            "To: undisclosed-recipients:;\nCc: team: a@x.test, b@x.test;\nSubject: cron\n\nhi\n",
+            &LoadOptions {
+                add_missing: Some(from),
+                ..LoadOptions::default()
+            },
+        );
+        let addrs: Vec<&str> = r.recipients.iter().map(|m| m.addr.as_str()).collect();
+        assert_eq!(addrs, ["a@x.test", "b@x.test"]);
+        assert!(
+            out.contains("Date: ")
+                && out.contains("Message-ID: <")
+                && out.contains("From: cron@host.test")
+        );
+    }
+
+    #[test]
+    fn no_blank_line_is_an_error_unless_headers_only() {
+        let dir =
+            std::env::temp_dir().join(format!("missive-ready-bad-{}.eml", std::process::id()));
+        std::fs::write(&dir, "Subject: x\nthis is not a header\n").unwrap();
+        assert!(load(dir.to_str().unwrap(), &LoadOptions::default()).is_err());
+        std::fs::remove_file(&dir).ok();
+        let (_, out) = load_str("Subject: only\n", &LoadOptions::default());
+        assert_eq!(out, "Subject: only\r\n\r\n");
+    }
+}

@@ -1,0 +1,198 @@
+//! The sendmail interface: `missive sendmail …`, or the binary invoked as
+//! `sendmail` (a symlink), for cron, git send-email, mutt and friends. The
+//! message comes on standard input; the server and credentials from the
+//! `MISSIVE_*` environment (without `MISSIVE_SERVER`: direct MX delivery).
+
+use crate::cli::{AuthArg, SendArgs, TlsArg};
+use crate::error::{AppError, Result};
+use crate::message::Mailbox;
+use crate::ready::LoadOptions;
+
+/// The options of sendmail(8) that programs use, parsed into `send` options.
+pub fn parse(argv: &[String]) -> Result<SendArgs> {
+    let mut args = SendArgs {
+        message: Some("-".into()),
+        mx_port: 25,
+        ..SendArgs::default()
+    };
+    let mut full_name: Option<String> = None;
+    let mut ignore_dots = false;
+    let mut i = 0;
+    // `-f ADDR` and `-fADDR` are the same.
+    let value = |i: &mut usize, flag: &str, attached: &str| -> Result<String> {
+        if !attached.is_empty() {
+            return Ok(attached.to_string());
+        }
+        *i += 1;
+        argv.get(*i)
+            .cloned()
+            .ok_or_else(|| AppError::Usage(format!("sendmail: {flag} needs a value")))
+    };
+    while i < argv.len() {
+        let a = argv[i].as_str();
+        if a == "--" {
+            args.to.extend(argv[i + 1..].iter().cloned());
+            break;
+        }
+        if !a.starts_with('-') || a == "-" {
+            args.to.push(a.to_string());
+            i += 1;
+            continue;
+        }
+        match a {
+            "-t" => args.read_recipients = true,
+            "-i" | "-oi" => ignore_dots = true,
+            "-v" => args.verbose = args.verbose.saturating_add(1),
+            // delivery mode, queueing, error reporting, and the like: missive
+            // always delivers at once and reports errors by exit code.
+            "-bm" | "-odi" | "-odb" | "-oem" | "-oee" | "-oep" | "-oeq" | "-oew" | "-om" | "-Am" | "-Ac" => {}
+            _ if a.starts_with("-f") || a.starts_with("-r") => args.from = Some(value(&mut i, "-f", &a[2..])?),
+            _ if a.starts_with("-F") => full_name = Some(value(&mut i, "-F", &a[2..])?),
+            _ if a.starts_with("-N") => {
+                let v = value(&mut i, "-N", &a[2..])?;
+                args.dsn_notify = Some(v);
+            }
+            _ if a.starts_with("-V") => args.envid = Some(value(&mut i, "-V", &a[2..])?),
+            _ if a.starts_with("-R") => {
+                let v = value(&mut i, "-R", &a[2..])?;
+                args.dsn_ret = match v.to_ascii_lowercase().as_str() {
+                    "full" => Some(crate::cli::DsnRet::Full),
+                    "hdrs" => Some(crate::cli::DsnRet::Hdrs),
+                    _ => return Err(AppError::Usage(format!("sendmail: -R takes full or hdrs, not {v:?}"))),
+                };
+            }
+            // Other -o options (-oXvalue) and -B (body type) change nothing here.
+            _ if a.starts_with("-o") || a.starts_with("-B") => {}
+            _ => {
+                return Err(AppError::Usage(format!(
+                    "sendmail: unsupported option {a} (supported: -t -i -oi -f -F -N -R -V -v -bm -odi -oem)"
+                )))
+            }
+        }
+        i += 1;
+    }
+    from_environment(&mut args)?;
+    if args.to.is_empty() && !args.read_recipients {
+        return Err(AppError::Usage(
+            "sendmail: no recipients: give them as arguments, or -t to read them from the message"
+                .into(),
+        ));
+    }
+    // Without a From in the message, one is made from -f/-F or the user.
+    let from = match &args.from {
+        Some(f) => f.clone(),
+        None => crate::sandbox::default_from(),
+    };
+    let mut mailbox = Mailbox::parse(&from)?;
+    if full_name.is_some() {
+        mailbox.name = full_name;
+    }
+    args.load = LoadOptions {
+        dot_ends_input: !ignore_dots,
+        add_missing: Some(mailbox),
+    };
+    args.quiet = true;
+    Ok(args)
+}
+
+/// `MISSIVE_SERVER`, `MISSIVE_USER`, `MISSIVE_PASSWORD` (the secret itself),
+/// `MISSIVE_PASSWORD_CMD`, `MISSIVE_OAUTH_TOKEN_CMD`, `MISSIVE_AUTH`,
+/// `MISSIVE_TLS`, `MISSIVE_CAFILE`, `MISSIVE_FROM`, `MISSIVE_EHLO`,
+/// `MISSIVE_TIMEOUT`, `MISSIVE_DNS_SERVER`, `MISSIVE_MX_PORT`.
+fn from_environment(args: &mut SendArgs) -> Result<()> {
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    args.server = var("MISSIVE_SERVER");
+    args.user = var("MISSIVE_USER");
+    if var("MISSIVE_PASSWORD").is_some() {
+        args.password_env = Some("MISSIVE_PASSWORD".into());
+    }
+    args.password_cmd = var("MISSIVE_PASSWORD_CMD");
+    args.oauth_token_cmd = var("MISSIVE_OAUTH_TOKEN_CMD");
+    args.cafile = var("MISSIVE_CAFILE").map(Into::into);
+    args.ehlo = var("MISSIVE_EHLO");
+    args.dns_server = var("MISSIVE_DNS_SERVER");
+    if args.from.is_none() {
+        args.from = var("MISSIVE_FROM");
+    }
+    let bad = |name: &str, v: &str| AppError::Config(format!("{name}={v:?} is not valid"));
+    if let Some(t) = var("MISSIVE_TIMEOUT") {
+        args.timeout = Some(t.parse().map_err(|_| bad("MISSIVE_TIMEOUT", &t))?);
+    }
+    if let Some(p) = var("MISSIVE_MX_PORT") {
+        args.mx_port = p.parse().map_err(|_| bad("MISSIVE_MX_PORT", &p))?;
+    }
+    if let Some(t) = var("MISSIVE_TLS") {
+        args.tls = Some(match t.as_str() {
+            "starttls" => TlsArg::Starttls,
+            "implicit" => TlsArg::Implicit,
+            "opportunistic" => TlsArg::Opportunistic,
+            "none" => TlsArg::None,
+            _ => return Err(bad("MISSIVE_TLS", &t)),
+        });
+    }
+    if let Some(a) = var("MISSIVE_AUTH") {
+        args.auth = match a.as_str() {
+            "auto" => AuthArg::Auto,
+            "plain" => AuthArg::Plain,
+            "login" => AuthArg::Login,
+            "cram-md5" => AuthArg::CramMd5,
+            "xoauth2" => AuthArg::Xoauth2,
+            "oauthbearer" => AuthArg::Oauthbearer,
+            "none" => AuthArg::None,
+            _ => return Err(bad("MISSIVE_AUTH", &a)),
+        };
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<SendArgs> {
+        parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn common_invocations() {
+        let a = p(&["-t", "-i"]).unwrap();
+        assert!(a.read_recipients && !a.load.dot_ends_input);
+        let a = p(&[
+            "-oi",
+            "-f",
+            "me@x.test",
+            "-FMe Myself",
+            "bob@x.test",
+            "carol@x.test",
+        ])
+        .unwrap();
+        assert_eq!(a.from.as_deref(), Some("me@x.test"));
+        assert_eq!(a.to, ["bob@x.test", "carol@x.test"]);
+        let from = a.load.add_missing.unwrap();
+        assert_eq!(from.name.as_deref(), Some("Me Myself"));
+        let a = p(&[
+            "-fme@x.test",
+            "-odi",
+            "-oem",
+            "-bm",
+            "-N",
+            "failure,delay",
+            "--",
+            "-odd@x.test",
+        ])
+        .unwrap();
+        assert_eq!(a.to, ["-odd@x.test"]);
+        assert_eq!(a.dsn_notify.as_deref(), Some("failure,delay"));
+        assert!(
+            a.load.dot_ends_input,
+            "without -i a lone dot ends the input"
+        );
+    }
+
+    #[test]
+    fn errors_are_usage() {
+        assert!(p(&[]).is_err());
+        assert!(p(&["-X", "a@x.test"]).is_err());
+        assert!(p(&["-f"]).is_err());
+    }
+}
