@@ -272,6 +272,8 @@ pub struct Client {
     verified: bool,
     greeting: Option<Reply>,
     caps: Capabilities,
+    /// What EHLO offered before STARTTLS, kept for diagnosis only.
+    caps_before_tls: Option<Capabilities>,
     /// EHLO was refused and HELO used: no extensions.
     helo_only: bool,
     authenticated: bool,
@@ -321,6 +323,7 @@ impl Client {
             verified: secure,
             greeting: None,
             caps: Capabilities::default(),
+            caps_before_tls: None,
             helo_only: false,
             authenticated: false,
             sasl: None,
@@ -341,6 +344,11 @@ impl Client {
     /// The capabilities of the latest EHLO (empty after HELO, and reset by STARTTLS).
     pub fn capabilities(&self) -> &Capabilities {
         &self.caps
+    }
+
+    /// What EHLO offered before STARTTLS (for diagnosis; never used to decide anything).
+    pub fn capabilities_before_tls(&self) -> Option<&Capabilities> {
+        self.caps_before_tls.as_ref()
     }
 
     /// True when the session runs over TLS.
@@ -462,7 +470,7 @@ impl Client {
         // RFC 3207 §4.2: forget everything learnt before TLS.
         self.secure = true;
         self.verified = true;
-        self.caps = Capabilities::default();
+        self.caps_before_tls = Some(std::mem::take(&mut self.caps));
         self.parser = ReplyParser::new();
         self.send_ehlo();
     }

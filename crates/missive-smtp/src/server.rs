@@ -180,6 +180,8 @@ pub struct Server {
     /// BDAT: the message has started (MessageStart sent) and its size so far.
     bdat_size: u64,
     bdat_error: Option<DataError>,
+    /// A `data` fault is injected: the first chunk is read and refused.
+    bdat_refused: bool,
     commands: usize,
     /// A fault that closes the connection once the pending output is written.
     drop_after_write: bool,
@@ -204,6 +206,7 @@ impl Server {
             data: None,
             bdat_size: 0,
             bdat_error: None,
+            bdat_refused: false,
             commands: 0,
             drop_after_write: false,
         };
@@ -355,6 +358,7 @@ impl Server {
         self.data = None;
         self.bdat_size = 0;
         self.bdat_error = None;
+        self.bdat_refused = false;
     }
 
     fn envelope(&self) -> ReceivedEnvelope {
@@ -463,7 +467,7 @@ impl Server {
         if self.bdat_size > self.config.max_size {
             self.bdat_error = Some(DataError::TooBig);
         }
-        if self.bdat_error.is_none() && !input.is_empty() {
+        if self.bdat_error.is_none() && !self.bdat_refused && !input.is_empty() {
             self.actions.push_back(Action::MessageData(input));
         }
         let remaining = remaining - take as u64;
@@ -472,6 +476,11 @@ impl Server {
             return false;
         }
         self.state = State::Command;
+        if std::mem::take(&mut self.bdat_refused) {
+            self.reply_at(FaultStage::Data, 250, "");
+            self.reset_transaction();
+            return self.state == State::Command;
+        }
         if let Some(e) = self.bdat_error {
             if last {
                 self.actions.push_back(Action::MessageAbort);
@@ -482,11 +491,8 @@ impl Server {
             return true;
         }
         if last {
-            self.actions.push_back(Action::MessageEnd {
-                size: self.bdat_size,
-            });
-            self.state = State::Storing;
-            return false;
+            self.end_of_message(self.bdat_size);
+            return self.state == State::Command;
         }
         let text = format!("2.0.0 {} octets received", self.bdat_size);
         self.reply(250, &text);
@@ -634,7 +640,12 @@ impl Server {
                     };
                     return;
                 }
-                if self.bdat_size == 0 && self.bdat_error.is_none() {
+                let first = self.bdat_size == 0 && self.bdat_error.is_none() && !self.bdat_refused;
+                if first && self.refuses_at(FaultStage::Data) {
+                    // The first BDAT stands where DATA would: its faults apply
+                    // once the chunk is read (to stay in step).
+                    self.bdat_refused = true;
+                } else if first {
                     self.actions
                         .push_back(Action::MessageStart(self.envelope()));
                 }
@@ -849,7 +860,9 @@ mod tests {
         assert!(out.contains("550 5.1.1 <bad1@y>"));
         assert!(out.contains("250 2.0.0 3 octets received"));
         assert!(out.contains("451 4.0.0 missive: injected failure"));
-        assert!(seen.contains(&Action::MessageEnd { size: 5 }));
+        // a refused end of data stores nothing
+        assert!(seen.contains(&Action::MessageAbort));
+        assert!(!seen.iter().any(|a| matches!(a, Action::MessageEnd { .. })));
     }
 
     #[test]

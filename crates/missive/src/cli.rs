@@ -21,6 +21,15 @@ enum Cmd {
     Serve(Box<ServeArgs>),
     /// Show the MX hosts of domains, in the order missive would try them.
     Mx(MxArgs),
+    /// Look at a server: greeting, capabilities before and after TLS, the
+    /// certificate and whether it verifies, AUTH (and a login with --auth).
+    Probe(Box<crate::probe::ProbeArgs>),
+    /// Look at the effective configuration.
+    #[command(subcommand)]
+    Config(crate::account_cmd::ConfigCmd),
+    /// Manage accounts in the configuration file.
+    #[command(subcommand)]
+    Account(crate::account_cmd::AccountCmd),
     /// The sendmail interface: the message on standard input, sendmail's
     /// options (-t -i -f -F -N …); settings from MISSIVE_* variables.
     /// Also what runs when the binary is called as `sendmail`.
@@ -94,7 +103,8 @@ pub struct ServeArgs {
 }
 
 /// TLS modes for `--tls`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum TlsArg {
     /// STARTTLS, required: stop if the server does not offer it or it fails.
     Starttls,
@@ -123,7 +133,10 @@ impl DsnRet {
 }
 
 /// SASL mechanisms for `--auth`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum, serde::Deserialize, serde::Serialize,
+)]
+#[serde(rename_all = "kebab-case")]
 pub enum AuthArg {
     #[default]
     Auto,
@@ -146,9 +159,32 @@ pub struct SendArgs {
     /// Direct delivery: use this DNS server, IP[:PORT], instead of the system's.
     #[arg(long, value_name = "IP[:PORT]")]
     pub dns_server: Option<String>,
-    /// Direct delivery: the port of the MX hosts (25; for tests and unusual networks).
-    #[arg(long, value_name = "PORT", default_value_t = 25)]
-    pub mx_port: u16,
+    /// Direct delivery: the port of the MX hosts (default 25; for tests and unusual networks).
+    #[arg(long, value_name = "PORT")]
+    pub mx_port: Option<u16>,
+    /// Use this account of the configuration file.
+    #[arg(long, value_name = "NAME")]
+    pub account: Option<String>,
+    /// Use a provider's settings: office365, outlook, gmail, aol, yahoo, icloud, fastmail, zoho, gmx, mailbox-org, proton-bridge.
+    #[arg(long, value_name = "NAME")]
+    pub preset: Option<String>,
+    /// The configuration file (default: $XDG_CONFIG_HOME/missive/config.toml).
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+    /// A password from the configuration file.
+    #[arg(skip)]
+    pub password_value: Option<missive_smtp::Secret>,
+    /// The account whose password is in the OS keyring.
+    #[arg(skip)]
+    pub keyring_account: Option<String>,
+    /// sendmail: add a missing From/Date/Message-ID; the full name from -F.
+    #[arg(skip)]
+    pub sendmail_full_name: Option<String>,
+    #[arg(skip)]
+    pub sendmail: bool,
+    /// `--auth` named a mechanism on the command line (then a user is required).
+    #[arg(skip)]
+    pub auth_explicit: bool,
     /// The sender: an address, or `Name <address>`.
     #[arg(long, value_name = "ADDR")]
     pub from: Option<String>,
@@ -227,9 +263,9 @@ pub struct SendArgs {
     /// Do not verify the server's certificate (prints a warning; never the default).
     #[arg(long)]
     pub insecure: bool,
-    /// The AUTH mechanism (auto: the best offered one that fits the credentials).
-    #[arg(long, value_enum, default_value = "auto")]
-    pub auth: AuthArg,
+    /// The AUTH mechanism (default auto: the best offered one that fits the credentials).
+    #[arg(long, value_enum)]
+    pub auth: Option<AuthArg>,
     /// The user name to authenticate as.
     #[arg(long, value_name = "NAME")]
     pub user: Option<String>,
@@ -308,6 +344,9 @@ fn run(cmd: Cmd) -> i32 {
             Cmd::Send(args) => crate::send::run(*args).await,
             Cmd::Serve(args) => crate::serve_cmd::run(*args).await,
             Cmd::Mx(args) => crate::mx_cmd::run(args).await,
+            Cmd::Probe(a) => crate::probe::run(*a).await,
+            Cmd::Config(c) => crate::account_cmd::config(c),
+            Cmd::Account(c) => crate::account_cmd::account(c),
             Cmd::Sendmail { args } => match crate::sendmail::parse(&args) {
                 Ok(send) => crate::send::run(send).await,
                 Err(e) => Err(e),
@@ -323,7 +362,11 @@ fn run(cmd: Cmd) -> i32 {
     }
 }
 
-/// The one place an error reaches the user: one line, prefixed `missive:`.
+/// The one place an error reaches the user: one line, prefixed `missive:`,
+/// and a `hint:` line when missive knows what to do about it.
 pub fn report_error(e: &AppError) {
     eprintln!("missive: {e}");
+    if let Some(h) = e.hint() {
+        eprintln!("hint: {h}");
+    }
 }

@@ -13,6 +13,10 @@ use crate::error::{AppError, Result};
 pub struct SecretSource {
     pub env: Option<String>,
     pub cmd: Option<String>,
+    /// From the configuration file.
+    pub value: Option<Secret>,
+    /// The account whose secret is in the OS keyring.
+    pub keyring: Option<String>,
 }
 
 impl SecretSource {
@@ -28,6 +32,12 @@ impl SecretSource {
         }
         if let Some(cmd) = &self.cmd {
             return run_secret_command(cmd, what);
+        }
+        if let Some(v) = &self.value {
+            return Ok(v.clone());
+        }
+        if let Some(account) = &self.keyring {
+            return keyring_get(account);
         }
         if std::io::stdin().is_terminal() {
             let v = rpassword::prompt_password(format!("{what} for {user}: "))
@@ -68,4 +78,29 @@ pub fn run_secret_command(cmd: &str, what: &str) -> Result<Secret> {
         )));
     }
     Ok(Secret::new(first))
+}
+
+/// The keyring service name missive stores secrets under.
+pub const KEYRING_SERVICE: &str = "missive";
+
+/// The secret of `account` from the OS keyring.
+pub fn keyring_get(account: &str) -> Result<Secret> {
+    let entry = keyring::Entry::new(KEYRING_SERVICE, account)
+        .map_err(|e| AppError::Config(format!("the OS keyring is not available: {e}")))?;
+    match entry.get_password() {
+        Ok(p) => Ok(Secret::new(p)),
+        Err(keyring::Error::NoEntry) => Err(AppError::Config(format!(
+            "no password for account {account} in the OS keyring: run missive account set-password {account}"
+        ))),
+        Err(e) => Err(AppError::Config(format!(
+            "the OS keyring is not available ({e}); use password_cmd or password_env in the account instead"
+        ))),
+    }
+}
+
+/// Stores the secret of `account` in the OS keyring.
+pub fn keyring_set(account: &str, secret: &Secret) -> Result<()> {
+    keyring::Entry::new(KEYRING_SERVICE, account)
+        .and_then(|e| e.set_password(secret.expose()))
+        .map_err(|e| AppError::Config(format!("cannot store the password in the OS keyring: {e}")))
 }

@@ -130,6 +130,15 @@ pub async fn deliver(
     if failed == 0 {
         return Ok(());
     }
+    // A provider address sent directly is often refused or blocked: say how to use the provider.
+    if let Some((key, preset)) = crate::presets::for_address(&ctx.prepared.envelope.from) {
+        let hint = format!(
+            "{} is a {} address: to send through its server, use --preset {key} (it needs {})",
+            ctx.prepared.envelope.from, preset.name, preset.note
+        );
+        eprintln!("hint: {hint}");
+        report.hint = Some(hint);
+    }
     let msg = if failed == total {
         format!("the message was not delivered to any of the {total} recipient(s)")
     } else {

@@ -94,6 +94,44 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// What to do about this error, when missive knows: the hints table for
+    /// server replies, and the local failures it can recognise.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            AppError::Smtp(Smtp::AuthFailed { reply, .. })
+            | AppError::Smtp(Smtp::Rejected { reply, .. })
+            | AppError::Smtp(Smtp::StartTlsRefused(reply))
+            | AppError::Smtp(Smtp::ServiceClosing(reply)) => crate::hints::for_reply(reply),
+            AppError::Smtp(Smtp::TlsUnavailable) => Some(
+                "this port does not offer STARTTLS: submission uses 587 (STARTTLS) or 465 (--tls implicit); \
+                 --tls opportunistic would send in plaintext"
+                    .into(),
+            ),
+            AppError::Smtp(Smtp::PlaintextAuth) => Some(
+                "use TLS (--tls starttls or --tls implicit); --allow-plaintext-auth only on a network you trust".into(),
+            ),
+            AppError::Smtp(Smtp::AuthUnavailable { offered, .. }) if offered.is_empty() => Some(
+                "the server offers no AUTH here: some servers offer it only after STARTTLS, or only on the submission port 587/465"
+                    .into(),
+            ),
+            AppError::Timeout { stage: Stage::Greeting, .. } => Some(
+                "the server sent no greeting: if this port expects implicit TLS (like 465), use --tls implicit".into(),
+            ),
+            AppError::Tls(m) if m.contains("corrupt message") || m.contains("InvalidContentType") || m.contains("invalid content type") => Some(
+                "this port answers in plain text: it speaks STARTTLS, so use --tls starttls (or port 465 for implicit TLS)".into(),
+            ),
+            AppError::Network(m) if m.contains("TLS handshake") && m.contains("timed out") => Some(
+                "the server did not answer the TLS handshake: check the port and the --tls mode".into(),
+            ),
+            AppError::Network(m) if m.contains("Connection refused") => Some(
+                "nothing listens on that port: submission is usually 587 (STARTTLS) or 465 (implicit TLS), relay 25".into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
 /// 4xx is worth retrying (75), 5xx is not (69).
 pub fn reply_code_exit(transient: bool) -> i32 {
     if transient {

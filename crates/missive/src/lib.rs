@@ -8,19 +8,24 @@
 //! - [`serve`], [`maildir`], [`certs`], [`sandbox`]: the capture server and `--sandbox`;
 //! - [`error`]: the error type and the sysexits codes, in one place.
 
+pub mod account_cmd;
 pub mod certs;
 pub mod cli;
 pub mod compose;
+pub mod config;
 pub mod credentials;
 pub mod direct;
 pub mod dns;
 pub mod error;
+pub mod hints;
 pub mod hostname;
 pub mod maildir;
 pub mod message;
 pub mod mx;
 pub mod mx_cmd;
 pub mod net;
+pub mod presets;
+pub mod probe;
 pub mod ready;
 pub mod sandbox;
 pub mod send;
@@ -28,6 +33,7 @@ pub mod sendmail;
 pub mod serve;
 pub mod serve_cmd;
 pub mod session;
+pub mod settings;
 pub mod source;
 pub mod tls;
 pub mod transcript;

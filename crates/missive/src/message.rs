@@ -277,7 +277,7 @@ pub fn rfc5322_date(t: SystemTime) -> String {
 }
 
 /// Days since 1970-01-01 to (year, month, day); H. Hinnant's algorithm.
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
+pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let z = z + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z - era * 146_097;

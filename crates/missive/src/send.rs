@@ -33,6 +33,9 @@ pub struct Report {
     pub recipients: Vec<RecipientReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// What to do about the error, when missive knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     pub exit_code: i32,
 }
 
@@ -43,6 +46,9 @@ pub struct RecipientReport {
     pub code: Option<u16>,
     pub enhanced: Option<String>,
     pub text: Option<String>,
+    /// What to do about a refusal, when missive knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     /// Direct delivery: how this recipient's domain was reached.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     pub direct: Option<crate::direct::DirectDetail>,
@@ -57,6 +63,9 @@ impl RecipientReport {
             code: reply.map(|x| x.code.value()),
             enhanced: reply.and_then(|x| x.enhanced).map(|e| e.to_string()),
             text: reply.map(Reply::text),
+            hint: reply
+                .filter(|_| !accepted)
+                .and_then(crate::hints::for_reply),
             direct: None,
         }
     }
@@ -77,16 +86,17 @@ pub struct Prepared {
     pub mx_port: u16,
 }
 
-pub async fn run(args: SendArgs) -> Result<()> {
+pub async fn run(mut args: SendArgs) -> Result<()> {
     if args.sandbox {
         return crate::sandbox::run(args).await;
     }
-    match prepare(&args, None) {
+    args.auth_explicit = !matches!(args.auth, None | Some(AuthArg::Auto) | Some(AuthArg::None));
+    let prepared = crate::settings::resolve(&mut args).and_then(|_| prepare(&args, None));
+    match prepared {
         Ok(prepared) => run_prepared(&args, prepared).await,
         Err(e) => {
             if args.json {
-                let report =
-                    serde_json::json!({ "error": e.to_string(), "exit_code": e.exit_code() });
+                let report = serde_json::json!({ "error": e.to_string(), "hint": e.hint(), "exit_code": e.exit_code() });
                 println!("{report:#}");
             }
             Err(e)
@@ -148,6 +158,7 @@ pub async fn run_prepared(args: &SendArgs, prepared: Prepared) -> Result<()> {
         queue_id: None,
         recipients: Vec::new(),
         error: None,
+        hint: None,
         exit_code: exit::OK,
     };
     let quiet = args.quiet || json;
@@ -158,6 +169,9 @@ pub async fn run_prepared(args: &SendArgs, prepared: Prepared) -> Result<()> {
     };
     if let Err(e) = &result {
         report.error = Some(e.to_string());
+        if let Some(h) = e.hint() {
+            report.hint = Some(h);
+        }
         report.exit_code = e.exit_code();
     }
     if json {
@@ -229,6 +243,9 @@ fn judge(outcome: &TransactionOutcome, report: &mut Report) -> Result<()> {
             refused += 1;
             let why = r.reply.map_or("no reply".to_string(), Reply::summary);
             eprintln!("missive: {} refused: {why}", r.address);
+            if let Some(h) = r.reply.and_then(crate::hints::for_reply) {
+                eprintln!("hint: {h}");
+            }
             let transient = r.reply.is_some_and(|x| x.code.is_transient());
             let code = reply_code_exit(transient);
             if worst != exit::UNAVAILABLE {
@@ -338,7 +355,7 @@ pub fn prepare(args: &SendArgs, sandbox: Option<&Sandbox>) -> Result<Prepared> {
             chunking: !args.no_chunking,
         },
         dns_server: args.dns_server.clone(),
-        mx_port: args.mx_port,
+        mx_port: args.mx_port.unwrap_or(25),
         server,
         tls,
         timeout: args.timeout.map(Duration::from_secs),
@@ -348,8 +365,8 @@ pub fn prepare(args: &SendArgs, sandbox: Option<&Sandbox>) -> Result<Prepared> {
     })
 }
 
-fn credentials(args: &SendArgs) -> Result<(Option<Credentials>, Option<Mechanism>)> {
-    let mechanism = match args.auth {
+pub fn credentials(args: &SendArgs) -> Result<(Option<Credentials>, Option<Mechanism>)> {
+    let mechanism = match args.auth.unwrap_or_default() {
         AuthArg::None => return Ok((None, None)),
         AuthArg::Auto => None,
         AuthArg::Plain => Some(Mechanism::Plain),
@@ -359,7 +376,7 @@ fn credentials(args: &SendArgs) -> Result<(Option<Credentials>, Option<Mechanism
         AuthArg::Oauthbearer => Some(Mechanism::OAuthBearer),
     };
     let Some(user) = args.user.clone() else {
-        if mechanism.is_some() {
+        if args.auth_explicit {
             return Err(AppError::Usage("--auth needs --user NAME".into()));
         }
         return Ok((None, None));
@@ -375,6 +392,8 @@ fn credentials(args: &SendArgs) -> Result<(Option<Credentials>, Option<Mechanism
         let source = SecretSource {
             env: args.password_env.clone(),
             cmd: args.password_cmd.clone(),
+            value: args.password_value.clone(),
+            keyring: args.keyring_account.clone(),
         };
         let what = if token { "OAuth token" } else { "password" };
         let secret = source.resolve(&user, what)?;
@@ -422,13 +441,17 @@ fn outgoing(args: &SendArgs, sandbox: bool) -> Result<Outgoing> {
         .collect();
 
     if let Some(path) = &args.message {
-        let ready = ready::load(path, &args.load)?;
+        let mut load = args.load.clone();
+        if args.sendmail {
+            load.add_missing = Some(crate::sendmail::default_from(args)?);
+        }
+        let ready = ready::load(path, &load)?;
         if args.read_recipients {
             listed.extend(ready.recipients.iter().map(|m| m.addr.clone()));
         }
         let from = explicit_from
             .or(ready.from)
-            .or(args.load.add_missing.clone())
+            .or(load.add_missing.clone())
             .ok_or_else(|| {
                 AppError::Usage("no sender: the message has no From; give --from ADDR".into())
             })?;

@@ -3,7 +3,7 @@
 //! message comes on standard input; the server and credentials from the
 //! `MISSIVE_*` environment (without `MISSIVE_SERVER`: direct MX delivery).
 
-use crate::cli::{AuthArg, SendArgs, TlsArg};
+use crate::cli::SendArgs;
 use crate::error::{AppError, Result};
 use crate::message::Mailbox;
 use crate::ready::LoadOptions;
@@ -12,7 +12,7 @@ use crate::ready::LoadOptions;
 pub fn parse(argv: &[String]) -> Result<SendArgs> {
     let mut args = SendArgs {
         message: Some("-".into()),
-        mx_port: 25,
+        sendmail: true,
         ..SendArgs::default()
     };
     let mut full_name: Option<String> = None;
@@ -71,78 +71,33 @@ pub fn parse(argv: &[String]) -> Result<SendArgs> {
         }
         i += 1;
     }
-    from_environment(&mut args)?;
     if args.to.is_empty() && !args.read_recipients {
         return Err(AppError::Usage(
             "sendmail: no recipients: give them as arguments, or -t to read them from the message"
                 .into(),
         ));
     }
-    // Without a From in the message, one is made from -f/-F or the user.
-    let from = match &args.from {
-        Some(f) => f.clone(),
-        None => crate::sandbox::default_from(),
-    };
-    let mut mailbox = Mailbox::parse(&from)?;
-    if full_name.is_some() {
-        mailbox.name = full_name;
-    }
+    args.sendmail_full_name = full_name;
     args.load = LoadOptions {
         dot_ends_input: !ignore_dots,
-        add_missing: Some(mailbox),
+        add_missing: None,
     };
     args.quiet = true;
     Ok(args)
 }
 
-/// `MISSIVE_SERVER`, `MISSIVE_USER`, `MISSIVE_PASSWORD` (the secret itself),
-/// `MISSIVE_PASSWORD_CMD`, `MISSIVE_OAUTH_TOKEN_CMD`, `MISSIVE_AUTH`,
-/// `MISSIVE_TLS`, `MISSIVE_CAFILE`, `MISSIVE_FROM`, `MISSIVE_EHLO`,
-/// `MISSIVE_TIMEOUT`, `MISSIVE_DNS_SERVER`, `MISSIVE_MX_PORT`.
-fn from_environment(args: &mut SendArgs) -> Result<()> {
-    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-    args.server = var("MISSIVE_SERVER");
-    args.user = var("MISSIVE_USER");
-    if var("MISSIVE_PASSWORD").is_some() {
-        args.password_env = Some("MISSIVE_PASSWORD".into());
+/// The From a sendmail message gets when it has none: -f (or MISSIVE_FROM,
+/// or the account's), else the local user, with -F's full name.
+pub fn default_from(args: &SendArgs) -> Result<Mailbox> {
+    let from = args
+        .from
+        .clone()
+        .unwrap_or_else(crate::sandbox::default_from);
+    let mut mailbox = Mailbox::parse(&from)?;
+    if let Some(name) = &args.sendmail_full_name {
+        mailbox.name = Some(name.clone());
     }
-    args.password_cmd = var("MISSIVE_PASSWORD_CMD");
-    args.oauth_token_cmd = var("MISSIVE_OAUTH_TOKEN_CMD");
-    args.cafile = var("MISSIVE_CAFILE").map(Into::into);
-    args.ehlo = var("MISSIVE_EHLO");
-    args.dns_server = var("MISSIVE_DNS_SERVER");
-    if args.from.is_none() {
-        args.from = var("MISSIVE_FROM");
-    }
-    let bad = |name: &str, v: &str| AppError::Config(format!("{name}={v:?} is not valid"));
-    if let Some(t) = var("MISSIVE_TIMEOUT") {
-        args.timeout = Some(t.parse().map_err(|_| bad("MISSIVE_TIMEOUT", &t))?);
-    }
-    if let Some(p) = var("MISSIVE_MX_PORT") {
-        args.mx_port = p.parse().map_err(|_| bad("MISSIVE_MX_PORT", &p))?;
-    }
-    if let Some(t) = var("MISSIVE_TLS") {
-        args.tls = Some(match t.as_str() {
-            "starttls" => TlsArg::Starttls,
-            "implicit" => TlsArg::Implicit,
-            "opportunistic" => TlsArg::Opportunistic,
-            "none" => TlsArg::None,
-            _ => return Err(bad("MISSIVE_TLS", &t)),
-        });
-    }
-    if let Some(a) = var("MISSIVE_AUTH") {
-        args.auth = match a.as_str() {
-            "auto" => AuthArg::Auto,
-            "plain" => AuthArg::Plain,
-            "login" => AuthArg::Login,
-            "cram-md5" => AuthArg::CramMd5,
-            "xoauth2" => AuthArg::Xoauth2,
-            "oauthbearer" => AuthArg::Oauthbearer,
-            "none" => AuthArg::None,
-            _ => return Err(bad("MISSIVE_AUTH", &a)),
-        };
-    }
-    Ok(())
+    Ok(mailbox)
 }
 
 #[cfg(test)]
@@ -168,8 +123,9 @@ mod tests {
         .unwrap();
         assert_eq!(a.from.as_deref(), Some("me@x.test"));
         assert_eq!(a.to, ["bob@x.test", "carol@x.test"]);
-        let from = a.load.add_missing.unwrap();
+        let from = default_from(&a).unwrap();
         assert_eq!(from.name.as_deref(), Some("Me Myself"));
+        assert_eq!(from.addr, "me@x.test");
         let a = p(&[
             "-fme@x.test",
             "-odi",

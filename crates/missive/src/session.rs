@@ -46,6 +46,9 @@ pub struct TlsInfo {
     pub problem: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate: Option<CertSummary>,
+    /// The certificates the server sent after its own (intermediates, maybe the root).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<CertSummary>,
 }
 
 /// A connected SMTP session.
@@ -233,6 +236,10 @@ impl Session {
                 .peer_certificates()
                 .and_then(|c| c.first())
                 .and_then(tls::describe_cert),
+            chain: conn
+                .peer_certificates()
+                .map(|c| c.iter().skip(1).filter_map(tls::describe_cert).collect())
+                .unwrap_or_default(),
         };
         self.transcript.tls(&info);
         self.tls = Some(info);

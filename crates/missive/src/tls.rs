@@ -237,8 +237,23 @@ pub fn describe_tls_error(e: &rustls::Error) -> String {
         rustls::Error::InvalidCertificate(C::UnknownIssuer) => {
             "the certificate is not signed by a trusted CA (use --cafile to trust its CA)".into()
         }
-        rustls::Error::InvalidCertificate(C::NotValidForName)
-        | rustls::Error::InvalidCertificate(C::NotValidForNameContext { .. }) => {
+        rustls::Error::InvalidCertificate(C::NotValidForNameContext {
+            expected,
+            presented,
+        }) => format!(
+            "the certificate is not valid for {}: it names {} (connect by one of those names)",
+            expected.to_str(),
+            if presented.is_empty() {
+                "nothing usable".to_string()
+            } else {
+                presented
+                    .iter()
+                    .map(|n| clean_name(n))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            }
+        ),
+        rustls::Error::InvalidCertificate(C::NotValidForName) => {
             "the certificate is not valid for this host name".into()
         }
         rustls::Error::InvalidCertificate(C::Expired)
@@ -247,6 +262,15 @@ pub fn describe_tls_error(e: &rustls::Error) -> String {
         }
         other => other.to_string(),
     }
+}
+
+/// `DnsName("a.test")` / `IpAddress(127.0.0.1)` as rustls presents them, to `a.test` / `127.0.0.1`.
+fn clean_name(n: &str) -> String {
+    let inner = n
+        .split_once('(')
+        .and_then(|(_, rest)| rest.strip_suffix(')'))
+        .unwrap_or(n);
+    inner.trim_matches('"').replace("0::1", "::1")
 }
 
 /// A short description of a certificate: its subject, issuer and SANs.
@@ -268,10 +292,17 @@ pub fn describe_cert(der: &CertificateDer<'_>) -> Option<CertSummary> {
                 .collect()
         })
         .unwrap_or_default();
+    let end = cert.validity().not_after.timestamp();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let (y, m, d) = crate::message::civil_from_days(end.div_euclid(86400));
     Some(CertSummary {
         subject: cert.subject().to_string(),
         issuer: cert.issuer().to_string(),
         names,
+        not_after: format!("{y:04}-{m:02}-{d:02}"),
+        days_left: (end - now).div_euclid(86400),
     })
 }
 
@@ -288,4 +319,8 @@ pub struct CertSummary {
     pub subject: String,
     pub issuer: String,
     pub names: Vec<String>,
+    /// The end of validity, `YYYY-MM-DD` (UTC).
+    pub not_after: String,
+    /// Days from now to the end of validity (negative: expired).
+    pub days_left: i64,
 }

@@ -674,7 +674,11 @@ fn auth_xoauth2_error_challenge_then_535() {
         assert!(!output.contains(TOKEN), "the token leaked:\n{run}");
         assert!(!output.contains(initial), "the token leaked:\n{run}");
     }
-    let last = run.stderr.lines().last().unwrap_or_default();
+    let last = run
+        .stderr
+        .lines()
+        .rfind(|l| !l.starts_with("hint: "))
+        .unwrap_or_default();
     assert!(
         last.starts_with("missive: ") && last.contains("535"),
         "{run}"

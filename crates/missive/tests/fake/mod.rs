@@ -558,10 +558,23 @@ impl fmt::Display for Run {
 }
 
 impl Run {
-    /// Asserts stderr is exactly one line, `missive: …`, and returns it.
+    /// Asserts stderr is exactly one line, `missive: …` (and at most one
+    /// `hint: …` line after it), and returns it.
     pub fn one_error_line(&self) -> &str {
-        let lines: Vec<&str> = self.stderr.lines().collect();
+        let lines: Vec<&str> = self
+            .stderr
+            .lines()
+            .filter(|l| !l.starts_with("hint: "))
+            .collect();
         assert_eq!(lines.len(), 1, "expected one error line\n{self}");
+        assert!(
+            self.stderr
+                .lines()
+                .filter(|l| l.starts_with("hint: "))
+                .count()
+                <= 1,
+            "{self}"
+        );
         assert!(lines[0].starts_with("missive: "), "{self}");
         lines[0]
     }

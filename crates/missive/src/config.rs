@@ -1,0 +1,379 @@
+//! The configuration file (TOML): named accounts, as msmtp has them.
+//!
+//! ```toml
+//! default = "work"                 # or an account named "default"
+//! [accounts.work]
+//! preset = "office365"
+//! user = "alice@contoso.com"
+//! from = "*@contoso.com"           # chosen for --from addresses that match
+//! oauth_token_cmd = "my-token-helper"
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::cli::{AuthArg, TlsArg};
+use crate::error::{AppError, Result};
+
+/// The whole file.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// The account used when none is named and none matches --from.
+    pub default: Option<String>,
+    #[serde(default)]
+    pub accounts: BTreeMap<String, Account>,
+}
+
+/// One account. Every field is optional; a preset fills in the server.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Account {
+    pub preset: Option<String>,
+    /// `HOST[:PORT]`.
+    pub server: Option<String>,
+    pub port: Option<u16>,
+    pub tls: Option<TlsArg>,
+    pub auth: Option<AuthArg>,
+    pub user: Option<String>,
+    /// The sender address; a pattern with `*` selects the account for matching --from.
+    pub from: Option<String>,
+    pub ehlo: Option<String>,
+    pub cafile: Option<PathBuf>,
+    pub timeout: Option<u64>,
+    pub password_cmd: Option<String>,
+    pub password_env: Option<String>,
+    pub oauth_token_cmd: Option<String>,
+    /// A plain password: accepted only in a file nobody else can read.
+    pub password: Option<String>,
+    /// The password is in the OS keyring (`missive account set-password NAME`).
+    pub keyring: Option<bool>,
+}
+
+/// A loaded configuration and where it came from.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    pub path: Option<PathBuf>,
+    pub file: ConfigFile,
+}
+
+/// `--config`, else `MISSIVE_CONFIG`, else `$XDG_CONFIG_HOME/missive/config.toml`,
+/// else `~/.config/missive/config.toml`. The bool says whether it was named explicitly.
+pub fn config_path(flag: Option<&Path>) -> Option<(PathBuf, bool)> {
+    if let Some(p) = flag {
+        return Some((p.to_path_buf(), true));
+    }
+    if let Some(p) = std::env::var_os("MISSIVE_CONFIG").filter(|p| !p.is_empty()) {
+        return Some((PathBuf::from(p), true));
+    }
+    let base = std::env::var_os("XDG_CONFIG_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".config")))?;
+    Some((base.join("missive").join("config.toml"), false))
+}
+
+impl Config {
+    /// Loads the configuration; a default path that does not exist is an empty configuration.
+    pub fn load(flag: Option<&Path>) -> Result<Config> {
+        let Some((path, explicit)) = config_path(flag) else {
+            return Ok(Config::default());
+        };
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => {
+                return Ok(Config {
+                    path: Some(path),
+                    file: ConfigFile::default(),
+                })
+            }
+            Err(e) => {
+                return Err(AppError::Config(format!(
+                    "cannot read the configuration {}: {}",
+                    path.display(),
+                    crate::net::short_io(&e)
+                )))
+            }
+        };
+        let file = parse(&text, &path)?;
+        check_secrets_private(&file, &path)?;
+        Ok(Config {
+            path: Some(path),
+            file,
+        })
+    }
+
+    /// The account to use: the one named, else the one whose `from` matches
+    /// the sender, else the default one.
+    pub fn select(
+        &self,
+        name: Option<&str>,
+        from: Option<&str>,
+    ) -> Result<Option<(String, Account)>> {
+        let accounts = &self.file.accounts;
+        if let Some(n) = name {
+            return match accounts.get(n) {
+                Some(a) => Ok(Some((n.to_string(), a.clone()))),
+                None => Err(AppError::Config(format!(
+                    "no account {n:?} in {} (accounts: {})",
+                    self.path
+                        .as_ref()
+                        .map_or("the configuration".into(), |p| p.display().to_string()),
+                    if accounts.is_empty() {
+                        "none".to_string()
+                    } else {
+                        accounts.keys().cloned().collect::<Vec<_>>().join(", ")
+                    }
+                ))),
+            };
+        }
+        if let Some(addr) = from {
+            let addr = crate::message::Mailbox::parse(addr)
+                .map(|m| m.addr)
+                .unwrap_or_else(|_| addr.to_string());
+            // An exact address beats a pattern.
+            let exact = accounts.iter().find(|(_, a)| {
+                a.from
+                    .as_deref()
+                    .is_some_and(|f| f.eq_ignore_ascii_case(&addr))
+            });
+            let pattern = accounts.iter().find(|(_, a)| {
+                a.from
+                    .as_deref()
+                    .is_some_and(|f| f.contains('*') && missive_smtp::server::glob(f, &addr))
+            });
+            if let Some((n, a)) = exact.or(pattern) {
+                return Ok(Some((n.clone(), a.clone())));
+            }
+        }
+        let default = self.file.default.as_deref().unwrap_or("default");
+        match accounts.get(default) {
+            Some(a) => Ok(Some((default.to_string(), a.clone()))),
+            None if self.file.default.is_some() => Err(AppError::Config(format!(
+                "the default account {default:?} is not defined"
+            ))),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Parses the text; errors name the file and line.
+pub fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
+    toml::from_str::<ConfigFile>(text).map_err(|e| {
+        let line = e
+            .span()
+            .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+        let msg = e.message().trim().to_string();
+        match line {
+            Some(l) => AppError::Config(format!("{}:{l}: {msg}", path.display())),
+            None => AppError::Config(format!("{}: {msg}", path.display())),
+        }
+    })
+}
+
+/// A password in the file is accepted only when group and others cannot read it (as ssh does with keys).
+fn check_secrets_private(file: &ConfigFile, path: &Path) -> Result<()> {
+    let with_password: Vec<&String> = file
+        .accounts
+        .iter()
+        .filter(|(_, a)| a.password.is_some())
+        .map(|(n, _)| n)
+        .collect();
+    if with_password.is_empty() {
+        return Ok(());
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(path)
+            .map_err(|e| AppError::Config(format!("{}: {e}", path.display())))?
+            .permissions()
+            .mode();
+        if mode & 0o077 != 0 {
+            return Err(AppError::Config(format!(
+                "{} holds a password (account {}) but others can read it (mode {:o}): run chmod 600 {}",
+                path.display(),
+                with_password[0],
+                mode & 0o777,
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Adds an account to the file (creating it with mode 0600), keeping what is there.
+pub fn add_account(path: &Path, name: &str, account: &Account) -> Result<()> {
+    let existing = match std::fs::read_to_string(path) {
+        Ok(t) => Some(t),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => {
+            return Err(AppError::Config(format!(
+                "cannot read {}: {e}",
+                path.display()
+            )))
+        }
+    };
+    if let Some(text) = &existing {
+        let file = parse(text, path)?;
+        if file.accounts.contains_key(name) {
+            return Err(AppError::Config(format!(
+                "account {name:?} already exists in {}; edit the file to change it",
+                path.display()
+            )));
+        }
+    }
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+    {
+        return Err(AppError::Usage(format!(
+            "invalid account name {name:?}: use letters, digits, - _ ."
+        )));
+    }
+    let mut section = BTreeMap::new();
+    section.insert(name.to_string(), account.clone());
+    let wrapper = ConfigFile {
+        default: None,
+        accounts: section,
+    };
+    let text = toml::to_string(&wrapper)
+        .map_err(|e| AppError::Config(format!("cannot write the account: {e}")))?;
+    let mut out = existing.unwrap_or_default();
+    if !out.is_empty() && !out.ends_with("\n\n") {
+        out.push_str(if out.ends_with('\n') { "\n" } else { "\n\n" });
+    }
+    out.push_str(&text);
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| AppError::Config(format!("cannot create {}: {e}", dir.display())))?;
+    }
+    write_private(path, out.as_bytes())
+}
+
+/// Writes a file only its owner can read (created 0600; an existing file is tightened).
+pub fn write_private(path: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let err = |e: std::io::Error| AppError::Config(format!("cannot write {}: {e}", path.display()));
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    let mut f = opts.open(path).map_err(err)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(0o600))
+            .map_err(err)?;
+    }
+    f.write_all(data).map_err(err)?;
+    f.sync_all().map_err(err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg(text: &str) -> Config {
+        Config {
+            path: Some("/x/config.toml".into()),
+            file: parse(text, Path::new("/x/config.toml")).unwrap(),
+        }
+    }
+
+    #[test]
+    fn errors_name_file_and_line() {
+        let e = parse(
+            "[accounts.a]\nserver = \"x\"\nbogus = 1\n",
+            Path::new("/c.toml"),
+        )
+        .unwrap_err();
+        let s = e.to_string();
+        assert!(s.starts_with("/c.toml:3:"), "{s}");
+        assert!(s.contains("bogus"), "{s}");
+        assert_eq!(e.exit_code(), crate::error::exit::CONFIG);
+        let e = parse("[accounts.a]\ntls = \"sometimes\"\n", Path::new("/c.toml")).unwrap_err();
+        assert!(e.to_string().starts_with("/c.toml:2:"), "{e}");
+        assert!(parse("[accounts.a\n", Path::new("/c.toml")).is_err());
+    }
+
+    #[test]
+    fn selection_by_name_from_and_default() {
+        let c = cfg(
+            "default = \"home\"\n[accounts.home]\nserver = \"h\"\n[accounts.work]\nfrom = \"*@work.test\"\n[accounts.exact]\nfrom = \"boss@work.test\"\n",
+        );
+        assert_eq!(c.select(Some("work"), None).unwrap().unwrap().0, "work");
+        assert!(c.select(Some("nope"), None).is_err());
+        assert_eq!(
+            c.select(None, Some("me@WORK.test")).unwrap().unwrap().0,
+            "work"
+        );
+        assert_eq!(
+            c.select(None, Some("Boss <boss@work.test>"))
+                .unwrap()
+                .unwrap()
+                .0,
+            "exact"
+        );
+        assert_eq!(
+            c.select(None, Some("me@else.test")).unwrap().unwrap().0,
+            "home"
+        );
+        let c = cfg("[accounts.default]\nserver = \"d\"\n");
+        assert_eq!(c.select(None, None).unwrap().unwrap().0, "default");
+        assert!(cfg("").select(None, None).unwrap().is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn plain_password_needs_a_private_file() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("missive-cfg-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("config.toml");
+        std::fs::write(&path, "[accounts.a]\npassword = \"pw\"\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let e = Config::load(Some(&path)).unwrap_err();
+        assert!(e.to_string().contains("chmod 600"), "{e}");
+        assert!(
+            !e.to_string().contains("pw\""),
+            "the password must not be shown"
+        );
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(Config::load(Some(&path)).is_ok());
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn add_account_creates_a_private_file_and_keeps_others() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::env::temp_dir().join(format!("missive-add-{}", std::process::id()));
+        let path = dir.join("sub/config.toml");
+        let a = Account {
+            preset: Some("gmail".into()),
+            user: Some("me@gmail.com".into()),
+            ..Account::default()
+        };
+        add_account(&path, "g", &a).unwrap();
+        add_account(
+            &path,
+            "h",
+            &Account {
+                server: Some("x:25".into()),
+                ..Account::default()
+            },
+        )
+        .unwrap();
+        assert!(add_account(&path, "g", &a).is_err());
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let c = Config::load(Some(&path)).unwrap();
+        assert_eq!(c.file.accounts["g"], a);
+        assert_eq!(c.file.accounts.len(), 2);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+}

@@ -1,0 +1,302 @@
+//! `missive probe HOST[:PORT]`: what a server offers, before and after TLS,
+//! its certificate and whether it verifies, and (with credentials) whether
+//! the login works, then QUIT without sending anything. Replaces
+//! `openssl s_client -starttls smtp` plus telnet for this job.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use missive_smtp::client::{ClientConfig, TlsMode};
+use missive_smtp::Capabilities;
+use serde::Serialize;
+
+use crate::cli::{AuthArg, SendArgs, TlsArg};
+use crate::error::{exit, AppError, Result};
+use crate::net::ServerAddr;
+use crate::session::{Session, SessionOptions, TlsInfo, CONNECT_TIMEOUT};
+use crate::tls::{TlsContext, TlsOptions};
+use crate::transcript::Transcript;
+
+#[derive(Args, Debug, Clone, Default)]
+pub struct ProbeArgs {
+    /// The server, HOST[:PORT] ([IPv6]:PORT); the port defaults to 587.
+    #[arg(value_name = "HOST[:PORT]")]
+    pub server: String,
+    /// TLS mode (default: implicit on port 465, else STARTTLS when offered).
+    #[arg(long, value_enum)]
+    pub tls: Option<TlsArg>,
+    #[arg(long, value_name = "PEM")]
+    pub cafile: Option<PathBuf>,
+    /// Report certificate problems without failing on them.
+    #[arg(long)]
+    pub insecure: bool,
+    /// Also try to log in (needs --user and a secret), then QUIT without sending.
+    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "auto")]
+    pub auth: Option<AuthArg>,
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    #[arg(long, value_name = "VAR")]
+    pub password_env: Option<String>,
+    #[arg(long, value_name = "CMD")]
+    pub password_cmd: Option<String>,
+    #[arg(long, value_name = "CMD")]
+    pub oauth_token_cmd: Option<String>,
+    #[arg(long)]
+    pub allow_plaintext_auth: bool,
+    #[arg(long, value_name = "NAME")]
+    pub ehlo: Option<String>,
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    pub timeout: u64,
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Serialize, Default)]
+struct Report {
+    server: String,
+    greeting: Option<String>,
+    /// EHLO keywords before TLS (or the only ones, without TLS).
+    ehlo: Vec<String>,
+    starttls_offered: bool,
+    tls: Option<TlsInfo>,
+    /// EHLO keywords after STARTTLS.
+    ehlo_after_tls: Option<Vec<String>>,
+    auth_mechanisms: Vec<String>,
+    /// AUTH is offered only once TLS is up.
+    auth_only_after_tls: bool,
+    size_limit: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    login: Option<Login>,
+    exit_code: i32,
+}
+
+#[derive(Debug, Serialize)]
+struct Login {
+    ok: bool,
+    reply: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<String>,
+}
+
+pub async fn run(a: ProbeArgs) -> Result<()> {
+    let server = ServerAddr::parse(&a.server, 587)?;
+    let mode = match a.tls {
+        Some(TlsArg::Starttls) => TlsMode::StartTls,
+        Some(TlsArg::Implicit) => TlsMode::Implicit,
+        Some(TlsArg::None) => TlsMode::None,
+        Some(TlsArg::Opportunistic) => TlsMode::Opportunistic,
+        None if server.port == 465 => TlsMode::Implicit,
+        // Probing reports a missing STARTTLS rather than stopping at it.
+        None => TlsMode::Opportunistic,
+    };
+    // Certificate problems are reported, not fatal, so the chain can be shown.
+    let tls = TlsContext::new(&TlsOptions {
+        cafile: a.cafile.clone(),
+        insecure: true,
+        ..TlsOptions::default()
+    })?;
+    let mut report = Report {
+        server: server.display(),
+        ..Report::default()
+    };
+    let base = ClientConfig {
+        ehlo_name: a.ehlo.clone().unwrap_or_default(),
+        tls: mode,
+        credentials: None,
+        mechanism: None,
+        allow_plaintext_auth: a.allow_plaintext_auth,
+        server_host: server.host.clone(),
+        server_port: server.port,
+        chunking: false,
+    };
+    let opts = |smtp: ClientConfig| SessionOptions {
+        server: server.clone(),
+        addrs: Vec::new(),
+        connect_timeout: CONNECT_TIMEOUT,
+        smtp,
+        tls: tls.tolerant(),
+        timeout: Some(Duration::from_secs(a.timeout.max(1))),
+    };
+    let session = Session::open(opts(base.clone()), Transcript::new(a.verbose)).await?;
+    let c = session.client();
+    report.greeting = c.greeting().map(|g| g.summary());
+    let after = c.capabilities();
+    let before: &Capabilities = c.capabilities_before_tls().unwrap_or(after);
+    report.ehlo = before.keywords();
+    report.starttls_offered = before.starttls;
+    report.tls = session.tls.clone();
+    if c.capabilities_before_tls().is_some() {
+        report.ehlo_after_tls = Some(after.keywords());
+    }
+    report.auth_mechanisms = after.auth.iter().map(|m| m.name().to_string()).collect();
+    report.auth_only_after_tls =
+        c.capabilities_before_tls().is_some() && before.auth.is_empty() && !after.auth.is_empty();
+    report.size_limit = after.size;
+    session.quit().await;
+
+    let unverified = report.tls.as_ref().is_some_and(|t| !t.verified) && !a.insecure;
+    if unverified {
+        report.exit_code = exit::NOPERM;
+    }
+    if a.auth.is_some() || a.user.is_some() {
+        let strict = TlsContext::new(&TlsOptions {
+            cafile: a.cafile.clone(),
+            insecure: a.insecure,
+            ..TlsOptions::default()
+        })?;
+        let login = try_login(&a, base, |smtp| SessionOptions {
+            tls: strict.clone(),
+            ..opts(smtp)
+        })
+        .await;
+        if !login.ok {
+            report.exit_code = exit::NOPERM;
+        }
+        report.login = Some(login);
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        print_text(&report);
+    }
+    match report.exit_code {
+        exit::OK => Ok(()),
+        code => Err(AppError::Refused(
+            if unverified {
+                "the server's certificate did not verify (see above)".into()
+            } else {
+                "the login failed (see above)".into()
+            },
+            code,
+        )),
+    }
+}
+
+/// A second connection that logs in and QUITs.
+async fn try_login(
+    a: &ProbeArgs,
+    mut smtp: ClientConfig,
+    opts: impl Fn(ClientConfig) -> SessionOptions,
+) -> Login {
+    let send_args = SendArgs {
+        user: a.user.clone(),
+        auth: a.auth,
+        password_env: a.password_env.clone(),
+        password_cmd: a.password_cmd.clone(),
+        oauth_token_cmd: a.oauth_token_cmd.clone(),
+        auth_explicit: true,
+        ..SendArgs::default()
+    };
+    let creds = match crate::send::credentials(&send_args) {
+        Ok(c) => c,
+        Err(e) => {
+            return Login {
+                ok: false,
+                reply: e.to_string(),
+                hint: e.hint(),
+            }
+        }
+    };
+    (smtp.credentials, smtp.mechanism) = creds;
+    if smtp.tls == TlsMode::Opportunistic {
+        // Credentials go only over TLS, unless plaintext was allowed.
+        smtp.tls = if a.allow_plaintext_auth {
+            TlsMode::Opportunistic
+        } else {
+            TlsMode::StartTls
+        };
+    }
+    match Session::open(opts(smtp), Transcript::new(a.verbose)).await {
+        Ok(s) => {
+            let ok = s.client().is_authenticated();
+            s.quit().await;
+            Login {
+                ok,
+                reply: if ok {
+                    "authenticated".into()
+                } else {
+                    "no AUTH was attempted".into()
+                },
+                hint: None,
+            }
+        }
+        Err(e) => Login {
+            ok: false,
+            reply: e.to_string(),
+            hint: e.hint(),
+        },
+    }
+}
+
+fn print_text(r: &Report) {
+    let line = |k: &str, v: &str| println!("{k:<12} {v}");
+    line("server", &r.server);
+    line("greeting", r.greeting.as_deref().unwrap_or("-"));
+    line("ehlo", &r.ehlo.join(", "));
+    line(
+        "starttls",
+        if r.starttls_offered {
+            "offered"
+        } else {
+            "not offered"
+        },
+    );
+    match &r.tls {
+        None => line("tls", "none (the session is not encrypted)"),
+        Some(t) => {
+            line("tls", &format!("{} {}", t.version, t.cipher));
+            for (i, c) in t.certificate.iter().chain(&t.chain).enumerate() {
+                let key = if i == 0 {
+                    "certificate".to_string()
+                } else {
+                    format!("chain[{i}]")
+                };
+                line(&key, &c.subject);
+                line("  issuer", &c.issuer);
+                if !c.names.is_empty() {
+                    line("  names", &c.names.join(", "));
+                }
+                line(
+                    "  expires",
+                    &format!("{} ({} days left)", c.not_after, c.days_left),
+                );
+            }
+            match &t.problem {
+                None => line("verified", "yes"),
+                Some(p) => line("verified", &format!("NO: {p}")),
+            }
+        }
+    }
+    if let Some(e) = &r.ehlo_after_tls {
+        line("ehlo (tls)", &e.join(", "));
+    }
+    let auth = match (r.auth_mechanisms.is_empty(), r.auth_only_after_tls) {
+        (true, _) => "none offered".to_string(),
+        (false, true) => format!("{} (offered only after TLS)", r.auth_mechanisms.join(" ")),
+        (false, false) => r.auth_mechanisms.join(" "),
+    };
+    line("auth", &auth);
+    line(
+        "size",
+        &match r.size_limit {
+            None => "not advertised".to_string(),
+            Some(0) => "no stated limit".to_string(),
+            Some(n) => format!("{n} octets ({:.1} MiB)", n as f64 / 1048576.0),
+        },
+    );
+    if let Some(l) = &r.login {
+        line(
+            "login",
+            &format!("{}: {}", if l.ok { "ok" } else { "FAILED" }, l.reply),
+        );
+        if let Some(h) = &l.hint {
+            line("hint", h);
+        }
+    }
+}
