@@ -36,6 +36,24 @@ pub struct ShowArgs {
 pub enum AccountCmd {
     /// Add an account to the configuration file (created with mode 0600).
     Add(Box<AddArgs>),
+    /// Sign in with OAuth2 (device code, or a browser on this machine) and store the tokens.
+    Login {
+        name: String,
+        /// device: enter a code on any device; browser: sign in here (loopback redirect).
+        #[arg(long, value_enum)]
+        flow: Option<crate::oauth::Flow>,
+        /// Only print the sign-in address; do not open a browser.
+        #[arg(long)]
+        no_browser: bool,
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
+    /// Print a fresh access token (for msmtp's passwordeval, git send-email, …).
+    Token {
+        name: String,
+        #[arg(long, value_name = "PATH")]
+        config: Option<PathBuf>,
+    },
     /// Store an account's password in the OS keyring (asked for without echo).
     SetPassword {
         name: String,
@@ -66,6 +84,13 @@ pub struct AddArgs {
     pub password_env: Option<String>,
     #[arg(long, value_name = "CMD")]
     pub oauth_token_cmd: Option<String>,
+    /// OAuth2: the application (client) id registered with the provider;
+    /// with --preset office365, outlook or gmail this sets up sign-in.
+    #[arg(long, value_name = "ID")]
+    pub client_id: Option<String>,
+    /// OAuth2, Microsoft: common, organizations, consumers or a tenant id.
+    #[arg(long, value_name = "TENANT")]
+    pub tenant: Option<String>,
     /// The password is kept in the OS keyring (set it with `account set-password`).
     #[arg(long)]
     pub keyring: bool,
@@ -110,9 +135,40 @@ pub fn config(cmd: ConfigCmd) -> Result<()> {
     Ok(())
 }
 
+/// The OAuth settings of an account.
+fn oauth_of(name: &str, config: Option<&std::path::Path>) -> Result<crate::oauth::OAuthConfig> {
+    let cfg = config::Config::load(config)?;
+    let account = cfg.file.accounts.get(name).ok_or_else(|| {
+        AppError::Config(format!(
+            "no account {name:?}: add it with missive account add {name}"
+        ))
+    })?;
+    account.oauth.clone().ok_or_else(|| {
+        AppError::Config(format!(
+            "account {name} has no [accounts.{name}.oauth] table: add one (provider, client_id), or use --preset office365/gmail with --client-id in account add"
+        ))
+    })
+}
+
 pub fn account(cmd: AccountCmd) -> Result<()> {
     match cmd {
         AccountCmd::Add(a) => add(*a),
+        AccountCmd::Login {
+            name,
+            flow,
+            no_browser,
+            config,
+        } => {
+            let o = oauth_of(&name, config.as_deref())?;
+            crate::oauth::login(&name, &o, flow, !no_browser)
+        }
+        AccountCmd::Token { name, config } => {
+            let o = oauth_of(&name, config.as_deref())?;
+            let token = crate::oauth::access_token(&name, &o, false)?;
+            // The one place a token is printed: the user asked for it, on stdout.
+            println!("{}", token.expose());
+            Ok(())
+        }
         AccountCmd::SetPassword { name, config } => {
             let cfg = config::Config::load(config.as_deref())?;
             if !cfg.file.accounts.contains_key(&name) {
@@ -153,6 +209,32 @@ fn add(mut a: AddArgs) -> Result<()> {
     if a.from.is_none() {
         a.from = a.user.clone().filter(|u| u.contains('@'));
     }
+    let provider = match a.preset.as_deref() {
+        Some("office365") | Some("outlook") => Some(crate::oauth::Provider::Microsoft),
+        Some("gmail") => Some(crate::oauth::Provider::Google),
+        _ => None,
+    };
+    if a.client_id.is_none() && interactive && provider == Some(crate::oauth::Provider::Microsoft) {
+        a.client_id = Some(ask("OAuth2 client id (the app registered in Entra ID)")?)
+            .filter(|c| !c.is_empty());
+    }
+    let oauth = match (&a.client_id, provider) {
+        (Some(id), Some(p)) => Some(crate::oauth::OAuthConfig {
+            provider: Some(p),
+            client_id: id.clone(),
+            tenant: a.tenant.clone(),
+            ..Default::default()
+        }),
+        (Some(_), None) => {
+            return Err(AppError::Usage(
+                "--client-id goes with --preset office365, outlook or gmail; for other providers write the oauth table by hand".into(),
+            ))
+        }
+        (None, _) => None,
+    };
+    if oauth.is_some() && a.auth.is_none() {
+        a.auth = Some(AuthArg::Xoauth2);
+    }
     let account = Account {
         preset: a.preset.clone(),
         server: a.server,
@@ -164,6 +246,7 @@ fn add(mut a: AddArgs) -> Result<()> {
         password_env: a.password_env,
         oauth_token_cmd: a.oauth_token_cmd,
         keyring: a.keyring.then_some(true),
+        oauth,
         ..Account::default()
     };
     let (path, _) = config::config_path(a.config.as_deref()).ok_or_else(|| {
@@ -183,6 +266,9 @@ fn add(mut a: AddArgs) -> Result<()> {
     }
     if a.keyring {
         eprintln!("next: missive account set-password {}", a.name);
+    }
+    if a.client_id.is_some() {
+        eprintln!("next: missive account login {}", a.name);
     }
     Ok(())
 }

@@ -177,6 +177,9 @@ pub struct SendArgs {
     /// The account whose password is in the OS keyring.
     #[arg(skip)]
     pub keyring_account: Option<String>,
+    /// The account that signs in with OAuth2, and its settings.
+    #[arg(skip)]
+    pub oauth: Option<(String, crate::oauth::OAuthConfig)>,
     /// sendmail: add a missing From/Date/Message-ID; the full name from -F.
     #[arg(skip)]
     pub sendmail_full_name: Option<String>,

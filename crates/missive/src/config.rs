@@ -50,6 +50,8 @@ pub struct Account {
     pub password: Option<String>,
     /// The password is in the OS keyring (`missive account set-password NAME`).
     pub keyring: Option<bool>,
+    /// OAuth2 sign-in (`missive account login NAME`); tokens then refresh themselves.
+    pub oauth: Option<crate::oauth::OAuthConfig>,
 }
 
 /// A loaded configuration and where it came from.

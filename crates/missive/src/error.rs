@@ -54,6 +54,10 @@ pub enum AppError {
     #[error("{0}")]
     Tls(String),
 
+    /// Signing in or getting a token failed (OAuth2).
+    #[error("{0}")]
+    Auth(String),
+
     /// The SMTP conversation failed.
     #[error("{0}")]
     Smtp(#[from] Smtp),
@@ -73,7 +77,7 @@ impl AppError {
             AppError::Config(_) => exit::CONFIG,
             AppError::NoHost(_) => exit::NOHOST,
             AppError::Network(_) | AppError::Timeout { .. } => exit::TEMPFAIL,
-            AppError::Tls(_) => exit::NOPERM,
+            AppError::Tls(_) | AppError::Auth(_) => exit::NOPERM,
             AppError::Refused(_, code) => *code,
             AppError::Smtp(e) => match e {
                 Smtp::Protocol(_) | Smtp::Syntax(_) | Smtp::DataBeforeTls => exit::PROTOCOL,

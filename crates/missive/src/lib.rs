@@ -24,6 +24,7 @@ pub mod message;
 pub mod mx;
 pub mod mx_cmd;
 pub mod net;
+pub mod oauth;
 pub mod presets;
 pub mod probe;
 pub mod ready;

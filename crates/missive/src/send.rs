@@ -163,8 +163,30 @@ pub async fn run_prepared(args: &SendArgs, prepared: Prepared) -> Result<()> {
     };
     let quiet = args.quiet || json;
     let transcript = Transcript::new(args.verbose);
+    let mut prepared = prepared;
     let result = match prepared.server.is_some() {
-        true => deliver(prepared, transcript, &mut report, quiet).await,
+        true => {
+            let first = deliver(&prepared, transcript.clone(), &mut report, quiet).await;
+            match (&first, &args.oauth, prepared.smtp.credentials.clone()) {
+                // The server rejected the token (XOAUTH2/OAUTHBEARER error
+                // challenge, then 535): refresh once, try again on a new connection.
+                (
+                    Err(AppError::Smtp(missive_smtp::Error::AuthFailed { .. })),
+                    Some((acct, cfg)),
+                    Some(Credentials::Token { user, .. }),
+                ) => match crate::oauth::access_token(acct, cfg, true) {
+                    Ok(token) => {
+                        transcript.info(
+                            "the server rejected the access token; refreshed it, trying again",
+                        );
+                        prepared.smtp.credentials = Some(Credentials::Token { user, token });
+                        deliver(&prepared, transcript, &mut report, quiet).await
+                    }
+                    Err(e) => Err(e),
+                },
+                _ => first,
+            }
+        }
         false => crate::direct::deliver(prepared, transcript, &mut report, quiet).await,
     };
     if let Err(e) = &result {
@@ -184,24 +206,29 @@ pub async fn run_prepared(args: &SendArgs, prepared: Prepared) -> Result<()> {
 }
 
 async fn deliver(
-    p: Prepared,
+    p: &Prepared,
     transcript: Transcript,
     report: &mut Report,
     quiet: bool,
 ) -> Result<()> {
-    let server = p.server.ok_or(AppError::Usage("no server".into()))?;
+    let server = p
+        .server
+        .clone()
+        .ok_or(AppError::Usage("no server".into()))?;
     let opts = SessionOptions {
         server,
         addrs: Vec::new(),
         connect_timeout: crate::session::CONNECT_TIMEOUT,
-        smtp: p.smtp,
-        tls: p.tls,
+        smtp: p.smtp.clone(),
+        tls: p.tls.clone(),
         timeout: p.timeout,
     };
     let mut session = Session::open(opts, transcript).await?;
     report.tls = session.tls.clone();
     report.authenticated = session.client().is_authenticated();
-    let outcome = session.send_mail(p.envelope, &mut p.message.open()).await?;
+    let outcome = session
+        .send_mail(p.envelope.clone(), &mut p.message.open())
+        .await?;
     session.quit().await;
     judge(&outcome, report)?;
     if !quiet {

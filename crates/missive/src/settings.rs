@@ -353,7 +353,12 @@ fn secret(
     }
     let Some(name) = acct_name else { return Ok(()) };
     let source = Source::Account(name.to_string());
-    if let Some(c) = &acct.oauth_token_cmd {
+    if let Some(o) = &acct.oauth {
+        args.oauth = Some((name.to_string(), o.clone()));
+        if args.auth.is_none() {
+            args.auth = Some(AuthArg::Xoauth2);
+        }
+    } else if let Some(c) = &acct.oauth_token_cmd {
         args.oauth_token_cmd = Some(c.clone());
     } else if let Some(c) = &acct.password_cmd {
         args.password_cmd = Some(c.clone());
@@ -371,7 +376,19 @@ fn secret(
 }
 
 fn describe(a: &SendArgs) -> String {
-    if let Some(c) = &a.oauth_token_cmd {
+    if let Some((acct, o)) = &a.oauth {
+        let provider = o
+            .provider
+            .map_or("custom".to_string(), |p| format!("{p:?}").to_lowercase());
+        format!(
+            "<redacted> (OAuth2 sign-in, {provider}, tokens of account {acct}; client secret {})",
+            if o.client_secret.is_some() {
+                "<redacted>"
+            } else {
+                "none"
+            }
+        )
+    } else if let Some(c) = &a.oauth_token_cmd {
         format!("<redacted> (OAuth token from command: {c})")
     } else if let Some(c) = &a.password_cmd {
         format!("<redacted> (password from command: {c})")

@@ -129,6 +129,10 @@ const BUNDLES: [&str; 5] = [
 /// (the hashed directory beside it holds the same certificates again, and
 /// parsing both doubles the start-up cost); else what rustls-native-certs
 /// finds (it honours SSL_CERT_FILE and SSL_CERT_DIR, and other systems).
+pub(crate) fn system_roots_der() -> Vec<CertificateDer<'static>> {
+    system_roots()
+}
+
 fn system_roots() -> Vec<CertificateDer<'static>> {
     let env_set =
         std::env::var_os("SSL_CERT_FILE").is_some() || std::env::var_os("SSL_CERT_DIR").is_some();

@@ -1,0 +1,732 @@
+//! OAuth2 for SMTP (XOAUTH2 / OAUTHBEARER): signing in once, and access
+//! tokens that refresh themselves.
+//!
+//! - Sign-in: the device authorization grant (RFC 8628), or the
+//!   authorization code grant with PKCE (RFC 7636, S256) and a loopback
+//!   redirect (RFC 8252 §7.3).
+//! - Refresh (RFC 6749 §6) when the access token is missing or expires
+//!   within 60 s; a rotated refresh token is stored.
+//! - Storage: a JSON file per account under `$XDG_STATE_HOME/missive/tokens/`
+//!   (else `~/.local/state/missive/tokens/`), mode 0600 in a 0700 directory;
+//!   a file others can read is refused. Or the OS keyring, with
+//!   `token_store = "keyring"`.
+//!
+//! Tokens and client secrets are [`Secret`]s: never printed.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
+use base64::Engine;
+use missive_smtp::Secret;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AppError, Result};
+
+/// Refresh when the access token expires within this many seconds.
+const REFRESH_MARGIN: u64 = 60;
+
+/// How long sign-in in the browser may take.
+const BROWSER_WAIT: Duration = Duration::from_secs(300);
+
+/// Who issues the tokens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    Microsoft,
+    Google,
+    Custom,
+}
+
+/// How to sign in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Flow {
+    /// Device authorization: a code to enter on another device (RFC 8628).
+    Device,
+    /// A browser on this machine, redirected back to a loopback port (RFC 8252).
+    Browser,
+}
+
+/// Where tokens are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenStoreKind {
+    #[default]
+    File,
+    Keyring,
+}
+
+/// The `[accounts.NAME.oauth]` table.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct OAuthConfig {
+    pub provider: Option<Provider>,
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    /// Microsoft: `common`, `organizations`, `consumers` or a tenant id.
+    pub tenant: Option<String>,
+    /// Space-separated scopes.
+    pub scopes: Option<String>,
+    pub authorize_url: Option<String>,
+    pub token_url: Option<String>,
+    pub device_url: Option<String>,
+    /// The default sign-in flow (Microsoft: device, Google: browser).
+    pub flow: Option<Flow>,
+    pub token_store: Option<TokenStoreKind>,
+}
+
+/// The endpoints and parameters after defaults.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub authorize_url: String,
+    pub token_url: String,
+    pub device_url: Option<String>,
+    pub scopes: String,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub flow: Flow,
+}
+
+impl OAuthConfig {
+    pub fn endpoints(&self) -> Result<Endpoints> {
+        let provider = self.provider.unwrap_or(Provider::Custom);
+        let tenant = self.tenant.as_deref().unwrap_or("common");
+        let ms =
+            |path: &str| format!("https://login.microsoftonline.com/{tenant}/oauth2/v2.0/{path}");
+        let (authorize, token, device, scopes, flow) = match provider {
+            Provider::Microsoft => (
+                Some(ms("authorize")),
+                Some(ms("token")),
+                Some(ms("devicecode")),
+                "https://outlook.office.com/SMTP.Send offline_access",
+                Flow::Device,
+            ),
+            // Google's device flow does not allow the Gmail scope.
+            Provider::Google => (
+                Some("https://accounts.google.com/o/oauth2/v2/auth".to_string()),
+                Some("https://oauth2.googleapis.com/token".to_string()),
+                None,
+                "https://mail.google.com/",
+                Flow::Browser,
+            ),
+            Provider::Custom => (None, None, None, "", Flow::Device),
+        };
+        let need = |v: Option<String>, what: &str| {
+            v.ok_or_else(|| {
+                AppError::Config(format!(
+                    "the oauth table needs {what} (provider = \"custom\")"
+                ))
+            })
+        };
+        let device_url = self.device_url.clone().or(device);
+        let flow = self.flow.unwrap_or(if device_url.is_some() {
+            flow
+        } else {
+            Flow::Browser
+        });
+        if self.client_id.is_empty() {
+            return Err(AppError::Config("the oauth table needs client_id".into()));
+        }
+        Ok(Endpoints {
+            authorize_url: need(self.authorize_url.clone().or(authorize), "authorize_url")?,
+            token_url: need(self.token_url.clone().or(token), "token_url")?,
+            device_url,
+            scopes: self.scopes.clone().unwrap_or_else(|| scopes.to_string()),
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone().map(Secret::new),
+            flow,
+        })
+    }
+}
+
+/// What the token store keeps for an account.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    pub access_token: Option<Secret>,
+    pub refresh_token: Option<Secret>,
+    /// Unix seconds.
+    pub expires_at: u64,
+}
+
+/// The stored form (only here are secrets written out, to a private file).
+#[derive(Serialize, Deserialize)]
+struct Stored {
+    access_token: Option<String>,
+    refresh_token: Option<String>,
+    expires_at: u64,
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Where an account's tokens live.
+pub struct TokenStore {
+    kind: TokenStoreKind,
+    account: String,
+}
+
+/// `$XDG_STATE_HOME/missive/tokens`, else `~/.local/state/missive/tokens`.
+pub fn token_dir() -> Result<PathBuf> {
+    let base = std::env::var_os("XDG_STATE_HOME")
+        .filter(|p| !p.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))
+        .ok_or_else(|| {
+            AppError::Config("no place for tokens: set HOME or XDG_STATE_HOME".into())
+        })?;
+    Ok(base.join("missive").join("tokens"))
+}
+
+impl TokenStore {
+    pub fn new(account: &str, kind: TokenStoreKind) -> TokenStore {
+        TokenStore {
+            kind,
+            account: account.to_string(),
+        }
+    }
+
+    pub fn path(&self) -> Result<PathBuf> {
+        Ok(token_dir()?.join(format!("{}.json", self.account)))
+    }
+
+    pub fn load(&self) -> Result<Option<Tokens>> {
+        let text = match self.kind {
+            TokenStoreKind::Keyring => {
+                let entry = keyring::Entry::new("missive-oauth", &self.account).map_err(|e| {
+                    AppError::Config(format!("the OS keyring is not available: {e}"))
+                })?;
+                match entry.get_password() {
+                    Ok(t) => t,
+                    Err(keyring::Error::NoEntry) => return Ok(None),
+                    Err(e) => {
+                        return Err(AppError::Config(format!(
+                            "the OS keyring is not available: {e}"
+                        )))
+                    }
+                }
+            }
+            TokenStoreKind::File => {
+                let path = self.path()?;
+                match std::fs::metadata(&path) {
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                    Err(e) => return Err(AppError::Config(format!("{}: {e}", path.display()))),
+                    #[cfg(unix)]
+                    Ok(m) => {
+                        use std::os::unix::fs::PermissionsExt;
+                        let mode = m.permissions().mode() & 0o777;
+                        if mode & 0o077 != 0 {
+                            return Err(AppError::Config(format!(
+                                "the token file {} can be read by others (mode {mode:o}): run chmod 600 {}, or sign in again",
+                                path.display(),
+                                path.display()
+                            )));
+                        }
+                    }
+                    #[cfg(not(unix))]
+                    Ok(_) => {}
+                }
+                std::fs::read_to_string(&path)
+                    .map_err(|e| AppError::Config(format!("{}: {e}", path.display())))?
+            }
+        };
+        let s: Stored = serde_json::from_str(&text).map_err(|_| {
+            AppError::Config(format!(
+                "the stored tokens of account {} are damaged: sign in again",
+                self.account
+            ))
+        })?;
+        Ok(Some(Tokens {
+            access_token: s.access_token.map(Secret::new),
+            refresh_token: s.refresh_token.map(Secret::new),
+            expires_at: s.expires_at,
+        }))
+    }
+
+    pub fn save(&self, t: &Tokens) -> Result<()> {
+        let text = serde_json::to_string(&Stored {
+            access_token: t.access_token.as_ref().map(|s| s.expose().to_string()),
+            refresh_token: t.refresh_token.as_ref().map(|s| s.expose().to_string()),
+            expires_at: t.expires_at,
+        })
+        .map_err(|e| AppError::Config(format!("cannot store tokens: {e}")))?;
+        match self.kind {
+            TokenStoreKind::Keyring => keyring::Entry::new("missive-oauth", &self.account)
+                .and_then(|e| e.set_password(&text))
+                .map_err(|e| {
+                    AppError::Config(format!("cannot store tokens in the OS keyring: {e}"))
+                }),
+            TokenStoreKind::File => {
+                let path = self.path()?;
+                let dir = path.parent().expect("a token path has a directory");
+                std::fs::create_dir_all(dir).map_err(|e| {
+                    AppError::Config(format!("cannot create {}: {e}", dir.display()))
+                })?;
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+                }
+                crate::config::write_private(&path, text.as_bytes())
+            }
+        }
+    }
+}
+
+/// The token endpoint's answer (RFC 6749 §5.1, §5.2).
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: Option<String>,
+    refresh_token: Option<String>,
+    expires_in: Option<u64>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// An HTTP client with the system's trust anchors and a timeout.
+fn agent() -> ureq::Agent {
+    let roots: Vec<ureq::tls::Certificate<'static>> = crate::tls::system_roots_der()
+        .iter()
+        .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+        .collect();
+    let tls = match roots.is_empty() {
+        true => ureq::tls::TlsConfig::default(),
+        false => ureq::tls::TlsConfig::builder()
+            .root_certs(ureq::tls::RootCerts::new_with_certs(&roots))
+            .build(),
+    };
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(30)))
+        .tls_config(tls)
+        .build()
+        .into()
+}
+
+/// POSTs a form and parses the JSON answer (errors included).
+fn post<T: for<'de> Deserialize<'de>>(url: &str, form: &[(&str, &str)]) -> Result<T> {
+    let mut resp = agent()
+        .post(url)
+        .header("Accept", "application/json")
+        .send_form(form.iter().copied())
+        .map_err(|e| AppError::Network(format!("cannot reach {}: {e}", host_of(url))))?;
+    let status = resp.status();
+    let body = resp
+        .body_mut()
+        .read_to_string()
+        .map_err(|e| AppError::Network(format!("reading the answer of {}: {e}", host_of(url))))?;
+    serde_json::from_str(&body).map_err(|_| {
+        AppError::Network(format!(
+            "{} answered {status} with something that is not OAuth JSON",
+            host_of(url)
+        ))
+    })
+}
+
+/// The host of a URL, for messages (never the query, which may hold codes).
+fn host_of(url: &str) -> String {
+    url.split("://")
+        .nth(1)
+        .unwrap_or(url)
+        .split(['/', '?'])
+        .next()
+        .unwrap_or(url)
+        .to_string()
+}
+
+impl Tokens {
+    fn from_response(r: TokenResponse, previous_refresh: Option<Secret>) -> Option<Tokens> {
+        let access = r.access_token?;
+        Some(Tokens {
+            access_token: Some(Secret::new(access)),
+            // A refresh response may rotate the refresh token, or keep the old one.
+            refresh_token: r.refresh_token.map(Secret::new).or(previous_refresh),
+            expires_at: now() + r.expires_in.unwrap_or(3600),
+        })
+    }
+}
+
+/// An OAuth error in words; `invalid_grant` means signing in again.
+fn oauth_error(r: &TokenResponse, account: &str) -> AppError {
+    let code = r
+        .error
+        .as_deref()
+        .unwrap_or("no access token in the answer");
+    let desc = r
+        .error_description
+        .as_deref()
+        .map(|d| format!(": {}", d.lines().next().unwrap_or(d)))
+        .unwrap_or_default();
+    match code {
+        "invalid_grant" => AppError::Auth(format!(
+            "the sign-in of account {account} is no longer valid (invalid_grant{desc}); sign in again: missive account login {account}"
+        )),
+        "invalid_client" | "unauthorized_client" => {
+            AppError::Config(format!("the OAuth client was refused ({code}{desc}): check client_id and client_secret"))
+        }
+        _ => AppError::Auth(format!("the token endpoint refused: {code}{desc}")),
+    }
+}
+
+/// A valid access token for `account`: the stored one, or a refreshed one
+/// (always refreshed with `force`, after the server rejected the old one).
+pub fn access_token(account: &str, cfg: &OAuthConfig, force: bool) -> Result<Secret> {
+    let store = TokenStore::new(account, cfg.token_store.unwrap_or_default());
+    let tokens = store.load()?.ok_or_else(|| {
+        AppError::Auth(format!(
+            "account {account} has not signed in yet: run missive account login {account}"
+        ))
+    })?;
+    if !force && tokens.expires_at > now() + REFRESH_MARGIN {
+        if let Some(t) = tokens.access_token.clone() {
+            return Ok(t);
+        }
+    }
+    let refresh = tokens.refresh_token.clone().ok_or_else(|| {
+        AppError::Auth(format!("the access token of account {account} expired and there is no refresh token: missive account login {account}"))
+    })?;
+    let ep = cfg.endpoints()?;
+    let mut form = vec![
+        ("grant_type", "refresh_token"),
+        ("refresh_token", refresh.expose()),
+        ("client_id", ep.client_id.as_str()),
+        ("scope", ep.scopes.as_str()),
+    ];
+    if let Some(s) = &ep.client_secret {
+        form.push(("client_secret", s.expose()));
+    }
+    let r: TokenResponse = post(&ep.token_url, &form)?;
+    if r.error.is_some() || r.access_token.is_none() {
+        return Err(oauth_error(&r, account));
+    }
+    let new = Tokens::from_response(r, Some(refresh)).expect("checked above");
+    store.save(&new)?;
+    Ok(new.access_token.expect("set by from_response"))
+}
+
+/// `missive account login NAME`: signs in and stores the tokens.
+pub fn login(
+    account: &str,
+    cfg: &OAuthConfig,
+    flow: Option<Flow>,
+    open_browser: bool,
+) -> Result<()> {
+    let ep = cfg.endpoints()?;
+    let tokens = match flow.unwrap_or(ep.flow) {
+        Flow::Device => device_flow(account, &ep)?,
+        Flow::Browser => browser_flow(account, &ep, open_browser)?,
+    };
+    TokenStore::new(account, cfg.token_store.unwrap_or_default()).save(&tokens)?;
+    eprintln!("missive: signed in; account {account} can send now");
+    Ok(())
+}
+
+#[derive(Deserialize)]
+struct DeviceResponse {
+    device_code: Option<String>,
+    user_code: Option<String>,
+    verification_uri: Option<String>,
+    /// Google's name for it.
+    verification_url: Option<String>,
+    expires_in: Option<u64>,
+    interval: Option<u64>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// RFC 8628: show a code, poll until the user has entered it.
+fn device_flow(account: &str, ep: &Endpoints) -> Result<Tokens> {
+    let url = ep.device_url.as_deref().ok_or_else(|| {
+        AppError::Config("this provider has no device sign-in: use --flow browser".into())
+    })?;
+    let mut form = vec![
+        ("client_id", ep.client_id.as_str()),
+        ("scope", ep.scopes.as_str()),
+    ];
+    if let Some(s) = &ep.client_secret {
+        form.push(("client_secret", s.expose()));
+    }
+    let d: DeviceResponse = post(url, &form)?;
+    let (Some(device_code), Some(user_code)) = (d.device_code, d.user_code) else {
+        return Err(AppError::Auth(format!(
+            "device sign-in refused: {}{}",
+            d.error.as_deref().unwrap_or("no device code in the answer"),
+            d.error_description
+                .map(|x| format!(": {x}"))
+                .unwrap_or_default()
+        )));
+    };
+    let verify = d
+        .verification_uri
+        .or(d.verification_url)
+        .unwrap_or_default();
+    eprintln!("To sign in, open {verify} and enter the code {user_code}");
+    let mut interval = d.interval.unwrap_or(5);
+    let deadline = now() + d.expires_in.unwrap_or(900);
+    loop {
+        std::thread::sleep(Duration::from_secs(interval));
+        let mut form = vec![
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", device_code.as_str()),
+            ("client_id", ep.client_id.as_str()),
+        ];
+        if let Some(s) = &ep.client_secret {
+            form.push(("client_secret", s.expose()));
+        }
+        let r: TokenResponse = post(&ep.token_url, &form)?;
+        match r.error.as_deref() {
+            None => return Tokens::from_response(r, None).ok_or_else(|| AppError::Auth("no access token in the answer".into())),
+            // RFC 8628 §3.5
+            Some("authorization_pending") => {}
+            Some("slow_down") => interval += 5,
+            Some("expired_token") => {
+                return Err(AppError::Auth(format!(
+                    "the code expired before sign-in finished: run missive account login {account} again"
+                )))
+            }
+            Some("access_denied") => return Err(AppError::Auth("sign-in was declined".into())),
+            Some(_) => return Err(oauth_error(&r, account)),
+        }
+        if now() > deadline {
+            return Err(AppError::Auth(format!(
+                "the code expired before sign-in finished: run missive account login {account} again"
+            )));
+        }
+    }
+}
+
+/// RFC 7636 S256 and RFC 8252 §7.3: a browser sign-in that comes back to a loopback port.
+fn browser_flow(account: &str, ep: &Endpoints, open_browser: bool) -> Result<Tokens> {
+    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| {
+        AppError::Network(format!("cannot listen on loopback for the sign-in: {e}"))
+    })?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| AppError::Network(e.to_string()))?
+        .port();
+    let redirect = format!("http://127.0.0.1:{port}/");
+    let verifier = random_token(32);
+    let challenge = B64URL.encode(ring::digest::digest(
+        &ring::digest::SHA256,
+        verifier.as_bytes(),
+    ));
+    let state = random_token(16);
+    let url = format!(
+        "{}{}response_type=code&client_id={}&redirect_uri={}&scope={}&state={}&code_challenge={}&code_challenge_method=S256&access_type=offline&prompt=consent",
+        ep.authorize_url,
+        if ep.authorize_url.contains('?') { "&" } else { "?" },
+        pct(&ep.client_id),
+        pct(&redirect),
+        pct(&ep.scopes),
+        state,
+        challenge
+    );
+    eprintln!("To sign in, open this address in a browser:\n{url}");
+    if open_browser {
+        let opener = if cfg!(target_os = "macos") {
+            "open"
+        } else {
+            "xdg-open"
+        };
+        let _ = std::process::Command::new(opener)
+            .arg(&url)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+    }
+    let query = accept_redirect(&listener)?;
+    let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    if get("state").as_deref() != Some(state.as_str()) {
+        return Err(AppError::Auth(
+            "the sign-in answer had the wrong state (a forged or stale redirect); try again".into(),
+        ));
+    }
+    if let Some(e) = get("error") {
+        return Err(AppError::Auth(match e.as_str() {
+            "access_denied" => "sign-in was declined".into(),
+            _ => format!("sign-in failed: {e}"),
+        }));
+    }
+    let code =
+        get("code").ok_or_else(|| AppError::Auth("the sign-in answer had no code".into()))?;
+    let mut form = vec![
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", redirect.as_str()),
+        ("client_id", ep.client_id.as_str()),
+        ("code_verifier", verifier.as_str()),
+    ];
+    if let Some(s) = &ep.client_secret {
+        form.push(("client_secret", s.expose()));
+    }
+    let r: TokenResponse = post(&ep.token_url, &form)?;
+    if r.error.is_some() {
+        return Err(oauth_error(&r, account));
+    }
+    Tokens::from_response(r, None)
+        .ok_or_else(|| AppError::Auth("no access token in the answer".into()))
+}
+
+/// Accepts exactly one request on the loopback listener and answers it.
+fn accept_redirect(listener: &TcpListener) -> Result<Vec<(String, String)>> {
+    listener.set_nonblocking(true).ok();
+    let deadline = std::time::Instant::now() + BROWSER_WAIT;
+    let (stream, _) = loop {
+        match listener.accept() {
+            Ok(s) => break s,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if std::time::Instant::now() > deadline {
+                    return Err(AppError::Auth(
+                        "no sign-in came back within 5 minutes".into(),
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(e) => {
+                return Err(AppError::Network(format!(
+                    "the sign-in listener failed: {e}"
+                )))
+            }
+        }
+    };
+    stream.set_nonblocking(false).ok();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let mut reader = BufReader::new(std::io::Read::take(&stream, 8192));
+    let mut request_line = String::new();
+    reader
+        .read_line(&mut request_line)
+        .map_err(|e| AppError::Network(format!("reading the sign-in answer: {e}")))?;
+    let target = request_line.split_whitespace().nth(1).unwrap_or("");
+    let query = target.split_once('?').map_or("", |(_, q)| q);
+    let pairs: Vec<(String, String)> = query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .map(|(k, v)| (unpct(k), unpct(v)))
+        .collect();
+    let ok = pairs.iter().any(|(k, _)| k == "code");
+    let body = if ok {
+        "<!doctype html><title>missive</title><p>Signed in. You can close this tab and return to the terminal.</p>"
+    } else {
+        "<!doctype html><title>missive</title><p>Sign-in did not complete. Return to the terminal for details.</p>"
+    };
+    let mut w = &stream;
+    let _ = write!(
+        w,
+        "HTTP/1.1 {}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        if ok { "200 OK" } else { "400 Bad Request" },
+        body.len()
+    );
+    Ok(pairs)
+}
+
+/// A random URL-safe string from `n` random octets.
+fn random_token(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    getrandom::fill(&mut b).unwrap_or_default();
+    B64URL.encode(b)
+}
+
+/// Percent-encoding for a query component.
+fn pct(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn unpct(s: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' => match (
+                bytes.get(i + 1).and_then(|&b| hex(b)),
+                bytes.get(i + 2).and_then(|&b| hex(b)),
+            ) {
+                (Some(h), Some(l)) => {
+                    out.push(h * 16 + l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_and_defaults() {
+        let ms = OAuthConfig {
+            provider: Some(Provider::Microsoft),
+            client_id: "cid".into(),
+            tenant: Some("organizations".into()),
+            ..OAuthConfig::default()
+        };
+        let e = ms.endpoints().unwrap();
+        assert_eq!(
+            e.token_url,
+            "https://login.microsoftonline.com/organizations/oauth2/v2.0/token"
+        );
+        assert_eq!(
+            e.scopes,
+            "https://outlook.office.com/SMTP.Send offline_access"
+        );
+        assert_eq!(e.flow, Flow::Device);
+        let g = OAuthConfig {
+            provider: Some(Provider::Google),
+            client_id: "c".into(),
+            ..OAuthConfig::default()
+        };
+        let e = g.endpoints().unwrap();
+        assert_eq!(e.flow, Flow::Browser);
+        assert_eq!(e.scopes, "https://mail.google.com/");
+        assert!(OAuthConfig {
+            client_id: "c".into(),
+            ..OAuthConfig::default()
+        }
+        .endpoints()
+        .is_err());
+    }
+
+    #[test]
+    fn percent_coding_round_trip() {
+        let s = "a b/c?d=e&f%g€";
+        assert_eq!(unpct(&pct(s)), s);
+        assert_eq!(unpct("a%2Fb+c%"), "a/b c%");
+    }
+
+    #[test]
+    fn pkce_challenge_is_s256_of_the_verifier() {
+        // RFC 7636 appendix B
+        let v = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+        let c = B64URL.encode(ring::digest::digest(&ring::digest::SHA256, v.as_bytes()));
+        assert_eq!(c, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+    }
+
+    #[test]
+    fn host_of_hides_the_query() {
+        assert_eq!(
+            host_of("https://login.example/t/token?code=secret"),
+            "login.example"
+        );
+    }
+}
