@@ -411,8 +411,9 @@ pub fn content_id(name: &str) -> String {
         .collect()
 }
 
-/// RFC 2231 / RFC 5987 percent-encoding of a UTF-8 parameter value.
-fn percent_encode(s: &str) -> String {
+/// Percent-encoding of UTF-8 text, keeping only the unreserved characters
+/// (RFC 3986 §2.3): RFC 2231 parameter values and URL query components.
+pub(crate) fn percent_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' | b'~' => {

@@ -56,6 +56,16 @@ pub struct Attempt {
     pub error: String,
 }
 
+impl Attempt {
+    fn at(host: &str, ip: IpAddr, error: String) -> Attempt {
+        Attempt {
+            host: host.to_string(),
+            ip: Some(ip.to_string()),
+            error,
+        }
+    }
+}
+
 /// One recipient's fate in direct delivery.
 struct Fate {
     report: RecipientReport,
@@ -267,11 +277,7 @@ async fn deliver_domain<D: Dns>(
             match try_address(ctx, domain, &host.name, ip, rcpts, &attempts).await {
                 Try::Done(fates) => return fates,
                 Try::Final { why, reply } => {
-                    attempts.push(Attempt {
-                        host: host.name.clone(),
-                        ip: Some(ip.to_string()),
-                        error: why.clone(),
-                    });
+                    attempts.push(Attempt::at(&host.name, ip, why.clone()));
                     let why = format!("{} said {why}", host.name);
                     return fail_all(
                         rcpts,
@@ -283,11 +289,7 @@ async fn deliver_domain<D: Dns>(
                     );
                 }
                 Try::Next { why, next_host } => {
-                    attempts.push(Attempt {
-                        host: host.name.clone(),
-                        ip: Some(ip.to_string()),
-                        error: why,
-                    });
+                    attempts.push(Attempt::at(&host.name, ip, why));
                     if next_host {
                         break;
                     }

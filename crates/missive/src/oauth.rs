@@ -632,16 +632,9 @@ fn random_token(n: usize) -> String {
     B64URL.encode(b)
 }
 
-/// Percent-encoding for a query component.
+/// Percent-encoding for a query component (the same unreserved set as RFC 2231's).
 fn pct(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
+    crate::compose::percent_encode(s)
 }
 
 fn unpct(s: &str) -> String {

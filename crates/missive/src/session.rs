@@ -301,17 +301,10 @@ impl Session {
         let mut input = vec![0u8; CHUNK];
         let mut out = Vec::with_capacity(CHUNK + CHUNK / 16);
         loop {
-            let n = match body.read(&mut input) {
-                Ok(0) => break,
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(AppError::Io(format!(
-                        "reading the message: {}",
-                        net::short_io(&e)
-                    )))
-                }
-            };
+            let n = read_message(body, &mut input)?;
+            if n == 0 {
+                break;
+            }
             encoder.encode(&input[..n], &mut out);
             self.transcript.body_chunk(&out);
             self.write(&out, Stage::DataBlock).await?;
@@ -365,16 +358,7 @@ impl BdatChunks {
             let Some(encoder) = self.encoder.as_mut() else {
                 break;
             };
-            let n = match body.read(&mut self.input) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    return Err(AppError::Io(format!(
-                        "reading the message: {}",
-                        net::short_io(&e)
-                    )))
-                }
-            };
+            let n = read_message(body, &mut self.input)?;
             if n == 0 {
                 let encoder = self.encoder.take().expect("checked above");
                 self.stats = Some(encoder.finish_chunked(&mut out));
@@ -387,6 +371,22 @@ impl BdatChunks {
         }
         let last = self.encoder.is_none() && self.carry.is_empty();
         Ok((out, last))
+    }
+}
+
+/// Reads the next piece of the message (retrying on EINTR); 0 at the end.
+fn read_message(body: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
+    loop {
+        match body.read(buf) {
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => {
+                return Err(AppError::Io(format!(
+                    "reading the message: {}",
+                    net::short_io(&e)
+                )))
+            }
+            Ok(n) => return Ok(n),
+        }
     }
 }
 
