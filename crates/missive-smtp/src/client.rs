@@ -356,6 +356,12 @@ impl Client {
         self.secure
     }
 
+    /// True when the session can take a transaction or QUIT: set up, no
+    /// transaction under way, no error.
+    pub fn is_ready(&self) -> bool {
+        self.phase == Phase::Ready && self.error.is_none()
+    }
+
     /// True once AUTH succeeded.
     pub fn is_authenticated(&self) -> bool {
         self.authenticated

@@ -189,24 +189,15 @@ impl Composition<'_> {
         }
         if let Some(s) = self.subject {
             reject_crlf("subject", s)?;
-            fields.push((
-                "Subject".into(),
-                if s.is_ascii() {
-                    s.to_string()
-                } else {
-                    encode_words(s)
-                },
-            ));
+            fields.push(("Subject".into(), message::unstructured(s)));
         }
         fields.push(("Message-ID".into(), self.message_id.to_string()));
         for (name, value) in self.headers {
             let lower = name.to_ascii_lowercase();
             let value = if ADDRESS_FIELDS.contains(&lower.as_str()) {
                 list(&message::parse_list(std::slice::from_ref(value))?)
-            } else if value.is_ascii() {
-                value.clone()
             } else {
-                encode_words(value)
+                message::unstructured(value)
             };
             match fields
                 .iter_mut()
@@ -228,6 +219,7 @@ impl Composition<'_> {
         Ok(Message {
             segments: out.0,
             eight_bit: false,
+            line_end_growth: 0,
         })
     }
 
@@ -315,7 +307,8 @@ impl Node {
     fn file(a: &Attachment, inline: bool) -> Node {
         let mut headers = String::new();
         let quoted = a.name.replace('\\', "\\\\").replace('"', "\\\"");
-        let name_param = match a.name.is_ascii() {
+        let plain = a.name.is_ascii() && a.name.len() <= 60;
+        let name_param = match plain {
             true => format!("name=\"{quoted}\""),
             false => format!("name=\"{}\"", encode_words(&a.name)),
         };
@@ -326,9 +319,9 @@ impl Node {
         );
         header(&mut headers, "Content-Transfer-Encoding", "base64");
         let disposition = if inline { "inline" } else { "attachment" };
-        let filename = match a.name.is_ascii() {
+        let filename = match plain {
             true => format!("filename=\"{quoted}\""),
-            false => format!("filename*=UTF-8''{}", percent_encode(&a.name)),
+            false => rfc2231_continued("filename", &a.name),
         };
         header(
             &mut headers,
@@ -402,6 +395,35 @@ impl Node {
             }
         }
     }
+}
+
+/// `NAME*0*=UTF-8''…; NAME*1*=…` (RFC 2231 §3, §4): a long or non-ASCII
+/// parameter value in pieces that each fit a header line.
+fn rfc2231_continued(param: &str, value: &str) -> String {
+    let encoded = percent_encode(value);
+    if encoded.len() <= 60 {
+        return format!("{param}*=UTF-8''{encoded}");
+    }
+    let mut pieces = Vec::new();
+    let mut rest = encoded.as_str();
+    while !rest.is_empty() {
+        // never split a %XX triplet
+        let mut cut = rest.len().min(60);
+        if let Some(i) = rest[..cut].rfind('%').filter(|&i| i + 3 > cut) {
+            cut = i;
+        }
+        pieces.push(&rest[..cut]);
+        rest = &rest[cut..];
+    }
+    pieces
+        .iter()
+        .enumerate()
+        .map(|(i, p)| match i {
+            0 => format!("{param}*0*=UTF-8''{p}"),
+            _ => format!("{param}*{i}*={p}"),
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// The Content-ID an inline file is referenced by: `cid:NAME` in the HTML.
@@ -505,6 +527,15 @@ mod tests {
         assert!(i_mixed < i_alt && i_alt < i_rel);
         assert!(s.contains("Content-ID: <logo.png>"));
         assert!(s.contains("filename*=UTF-8''Bericht%20%C3%BC.pdf"));
+        let long = rfc2231_continued("filename", &"ü".repeat(40));
+        assert!(
+            long.starts_with("filename*0*=UTF-8''%C3%BC") && long.contains("; filename*1*=%C3%BC"),
+            "{long}"
+        );
+        assert!(
+            long.split("; ").all(|p| p.len() <= 80 && !p.ends_with('%')),
+            "{long}"
+        );
         assert!(s.lines().all(|l| l.len() <= 998));
         assert_eq!(m.size() as usize, s.len());
         std::fs::remove_dir_all(&dir).ok();

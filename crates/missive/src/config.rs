@@ -136,10 +136,14 @@ impl Config {
                 .map(|m| m.addr)
                 .unwrap_or_else(|_| addr.to_string());
             // An exact address beats a pattern.
+            // An account's `from` may be `Name <addr>`: compare addresses.
+            let address_of = |f: &str| {
+                crate::message::Mailbox::parse(f).map_or_else(|_| f.to_string(), |m| m.addr)
+            };
             let exact = accounts.iter().find(|(_, a)| {
                 a.from
                     .as_deref()
-                    .is_some_and(|f| f.eq_ignore_ascii_case(&addr))
+                    .is_some_and(|f| !f.contains('*') && address_of(f).eq_ignore_ascii_case(&addr))
             });
             let pattern = accounts.iter().find(|(_, a)| {
                 a.from
@@ -249,6 +253,14 @@ pub fn add_account(path: &Path, name: &str, account: &Account) -> Result<()> {
         out.push_str(if out.ends_with('\n') { "\n" } else { "\n\n" });
     }
     out.push_str(&text);
+    // The result must still load (an `accounts = { … }` inline table cannot
+    // be extended by a new section, for one): refuse rather than break it.
+    parse(&out, path).map_err(|e| {
+        AppError::Config(format!(
+            "cannot add the account without breaking {} ({e}); add it by hand",
+            path.display()
+        ))
+    })?;
     if let Some(dir) = path.parent() {
         std::fs::create_dir_all(dir)
             .map_err(|e| AppError::Config(format!("cannot create {}: {e}", dir.display())))?;

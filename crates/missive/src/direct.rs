@@ -372,7 +372,10 @@ async fn try_address(
         };
         let outcome = match session.send_mail(envelope, &mut p.message.open()).await {
             Ok(o) => o,
-            Err(e) => return leave(e),
+            Err(e) => {
+                session.close_after_error().await;
+                return leave(e);
+            }
         };
         let tls_info = session.tls.clone();
         session.quit().await;

@@ -43,7 +43,9 @@ impl Mailbox {
     pub fn header_form(&self) -> String {
         match &self.name {
             None => self.addr.clone(),
-            Some(n) if !n.is_ascii() => format!("{} <{}>", encode_words(n), self.addr),
+            Some(n) if !n.is_ascii() || n.split(' ').any(|w| w.len() > FOLD_AT - 2) => {
+                format!("{} <{}>", encode_words(n), self.addr)
+            }
             Some(n)
                 if n.chars()
                     .all(|c| c.is_ascii_alphanumeric() || " !#$%&'*+-/=?^_`{|}~".contains(c)) =>
@@ -173,9 +175,11 @@ pub fn header(out: &mut String, name: &str, value: &str) {
     out.push_str(name);
     out.push(':');
     for word in value.split(' ') {
-        // Fold before any word that would pass the limit, the first one too
-        // ("Subject:" CRLF SP word); only a single word longer than a line stays long.
-        if col + 1 + word.len() > FOLD_AT && col > 1 {
+        // Fold before a word that would pass the limit, but not before the
+        // first: a fold right after the colon reads back as a leading space in
+        // common parsers. Long words are encoded words (see `unstructured`),
+        // small enough that the first fits.
+        if col + 1 + word.len() > FOLD_AT && col > name.len() + 1 {
             out.push_str("\r\n");
             col = 0;
         }
@@ -186,10 +190,24 @@ pub fn header(out: &mut String, name: &str, value: &str) {
     out.push_str("\r\n");
 }
 
+/// An unstructured header value (Subject, a `--header`): as it is when it is
+/// ASCII with words that fit a line, else RFC 2047 encoded words, which can
+/// be folded anywhere (a 1500-character word cannot be).
+pub fn unstructured(value: &str) -> String {
+    let fits = value.split(' ').all(|w| w.len() <= FOLD_AT - 2);
+    if value.is_ascii() && fits {
+        value.to_string()
+    } else {
+        encode_words(value)
+    }
+}
+
 /// RFC 2047 `B` encoded words, each at most 75 characters, split at
 /// character boundaries and separated by spaces (ignored between encoded words).
 pub fn encode_words(text: &str) -> String {
-    const MAX_RAW: usize = 45; // 60 base64 characters + 12 of framing = 72
+    // 39 octets: 52 base64 characters + 12 of framing = 64, so that even the
+    // first word of "Subject: " stays within 76 columns (RFC 2047 §2).
+    const MAX_RAW: usize = 39;
     let mut words = Vec::new();
     let mut start = 0;
     let mut end = 0;

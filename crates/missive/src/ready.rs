@@ -38,19 +38,20 @@ pub struct LoadOptions {
 
 /// Loads `path` (`-`: standard input).
 pub fn load(path: &str, opts: &LoadOptions) -> Result<Ready> {
-    let (spool, eight_bit) = if path == "-" {
+    let spool = if path == "-" {
         spool_stdin(opts.dot_ends_input)?
     } else {
         let p = Path::new(path);
-        let f = File::open(p)
+        File::open(p)
             .map_err(|e| AppError::Io(format!("--message {path}: {}", crate::net::short_io(&e))))?;
-        (Spool::existing(p), has_8bit(f)?)
+        Spool::existing(p)
     };
     let spool = Arc::new(spool);
     let total = std::fs::metadata(&spool.path)
         .map_err(|e| AppError::Io(format!("{}: {e}", spool.path.display())))?
         .len();
     let (fields, body_offset) = read_header(&spool.path, total)?;
+    let scan = scan_body(&spool.path, body_offset)?;
 
     let mut from = None;
     let mut sender = None;
@@ -103,7 +104,9 @@ pub fn load(path: &str, opts: &LoadOptions) -> Result<Ready> {
     Ok(Ready {
         message: Message {
             segments,
-            eight_bit,
+            eight_bit: scan.eight_bit,
+            // What CRLF normalisation adds, so SIZE= is what goes on the wire.
+            line_end_growth: scan.growth,
         },
         from: from.or(sender),
         recipients,
@@ -111,13 +114,54 @@ pub fn load(path: &str, opts: &LoadOptions) -> Result<Ready> {
     })
 }
 
+/// What the body holds that changes the size or the MAIL parameters.
+struct Scan {
+    eight_bit: bool,
+    /// Octets CRLF normalisation adds: one per bare LF or bare CR, and a
+    /// CRLF when the last line has no line end.
+    growth: u64,
+}
+
+/// Reads the body once: 8-bit octets and bare line ends.
+fn scan_body(path: &Path, offset: u64) -> Result<Scan> {
+    use std::io::{Seek, SeekFrom};
+    let err = |e: std::io::Error| AppError::Io(format!("reading the message: {e}"));
+    let mut f = File::open(path).map_err(err)?;
+    f.seek(SeekFrom::Start(offset)).map_err(err)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let (mut eight_bit, mut growth, mut prev, mut any) = (false, 0u64, b'\n', false);
+    loop {
+        let n = f.read(&mut buf).map_err(err)?;
+        if n == 0 {
+            break;
+        }
+        any = true;
+        for &b in &buf[..n] {
+            eight_bit |= b >= 0x80;
+            match (prev, b) {
+                (b'\r', b'\n') => {}
+                (_, b'\n') => growth += 1,
+                (b'\r', _) => growth += 1,
+                _ => {}
+            }
+            prev = b;
+        }
+    }
+    match prev {
+        b'\r' => growth += 1,
+        b'\n' => {}
+        _ if any => growth += 2,
+        _ => {}
+    }
+    Ok(Scan { eight_bit, growth })
+}
+
 /// Copies standard input to a private temporary file.
-fn spool_stdin(dot_ends_input: bool) -> Result<(Spool, bool)> {
+fn spool_stdin(dot_ends_input: bool) -> Result<Spool> {
     let io_err = |e: io::Error| AppError::Io(format!("spooling standard input: {e}"));
     let (spool, file) = Spool::temporary().map_err(io_err)?;
     let mut out = io::BufWriter::new(file);
     let mut input = BufReader::with_capacity(64 * 1024, io::stdin().lock());
-    let mut eight_bit = false;
     let mut line = Vec::new();
     loop {
         line.clear();
@@ -133,26 +177,10 @@ fn spool_stdin(dot_ends_input: bool) -> Result<(Spool, bool)> {
         if dot_ends_input && matches!(line.as_slice(), b".\n" | b".\r\n" | b".") {
             break;
         }
-        eight_bit |= line.iter().any(|&b| b >= 0x80);
         out.write_all(&line).map_err(io_err)?;
     }
     out.flush().map_err(io_err)?;
-    Ok((spool, eight_bit))
-}
-
-fn has_8bit(mut f: File) -> Result<bool> {
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let n = f
-            .read(&mut buf)
-            .map_err(|e| AppError::Io(format!("reading the message: {e}")))?;
-        if n == 0 {
-            return Ok(false);
-        }
-        if buf[..n].iter().any(|&b| b >= 0x80) {
-            return Ok(true);
-        }
-    }
+    Ok(spool)
 }
 
 /// The header fields as (name, raw lines with CRLF), and where the body starts.
@@ -273,7 +301,9 @@ mod tests {
             ["b@x.test", "c@x.test", "hidden@x.test", "also@x.test"]
         );
         assert_eq!(r.from.unwrap().addr, "a@x.test");
-        assert_eq!(r.message.size() as usize, out.len());
+        // the size counts the CRLFs the LF-only body gets on the wire
+        let wire = out.replace("\r\n", "\n").replace('\n', "\r\n");
+        assert_eq!(r.message.size() as usize, wire.len());
     }
 
     #[test]

@@ -226,9 +226,16 @@ async fn deliver(
     let mut session = Session::open(opts, transcript).await?;
     report.tls = session.tls.clone();
     report.authenticated = session.client().is_authenticated();
-    let outcome = session
+    let outcome = match session
         .send_mail(p.envelope.clone(), &mut p.message.open())
-        .await?;
+        .await
+    {
+        Ok(o) => o,
+        Err(e) => {
+            session.close_after_error().await;
+            return Err(e);
+        }
+    };
     session.quit().await;
     judge(&outcome, report)?;
     if !quiet {
@@ -357,6 +364,8 @@ pub fn prepare(args: &SendArgs, sandbox: Option<&Sandbox>) -> Result<Prepared> {
 
     let (credentials, mechanism) = match sandbox {
         Some(sb) => (Some(sb.credentials.clone()), None),
+        // Nothing is sent: no password is asked for or run.
+        None if args.dry_run => (None, None),
         None => credentials(args)?,
     };
     let envelope = Envelope {

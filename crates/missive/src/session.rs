@@ -110,6 +110,15 @@ impl Session {
         &self.client
     }
 
+    /// Ends the session after an error: QUIT when the session can still
+    /// take it (a message refused before anything was sent, RFC 5321
+    /// §4.1.1.10), else just closes.
+    pub async fn close_after_error(self) {
+        if self.client.is_ready() {
+            self.quit().await;
+        }
+    }
+
     fn limit(&self, d: Duration) -> Duration {
         self.timeout.map_or(d, |t| t.min(d))
     }
@@ -267,16 +276,16 @@ impl Session {
                     wire.splice(0..0, cmd);
                     self.write(&wire, Stage::DataBlock).await?;
                     if last {
-                        self.transcript
-                            .body_done(&chunks.stats.unwrap_or(DataStats {
-                                octets: 0,
-                                longest_line: 0,
-                            }));
+                        let stats = chunks.stats.unwrap_or(DataStats {
+                            octets: 0,
+                            longest_line: 0,
+                        });
+                        self.transcript.body_done(&stats, false);
                     }
                 }
                 Next::SendBody => {
                     let stats = self.send_body(body).await?;
-                    self.transcript.body_done(&stats);
+                    self.transcript.body_done(&stats, true);
                     self.client.body_sent();
                 }
                 // Closed: the server said 421 right after the transaction ended.

@@ -103,10 +103,8 @@ pub fn resolve(args: &mut SendArgs) -> Result<Provenance> {
 
     // server (not when --direct asks for MX delivery)
     let account_server = acct.server.clone().map(|s| match acct.port {
-        Some(port) if !s.contains(':') || s.starts_with('[') && s.ends_with(']') => {
-            format!("{s}:{port}")
-        }
-        _ => s,
+        Some(port) => with_port(&s, port),
+        None => s,
     });
     if !args.direct {
         pick(
@@ -233,6 +231,17 @@ pub fn resolve(args: &mut SendArgs) -> Result<Provenance> {
     );
     secret(args, &mut p, &acct, acct_name.as_deref())?;
     Ok(p)
+}
+
+/// `host` with `port` unless it names one: `h` → `h:p`, `::1` and `[::1]` → `[::1]:p`.
+fn with_port(server: &str, port: u16) -> String {
+    let bare_v6 = server.matches(':').count() > 1 && !server.starts_with('[');
+    let bracketed_no_port = server.starts_with('[') && server.ends_with(']');
+    match (bare_v6, bracketed_no_port, server.contains(':')) {
+        (true, _, _) => format!("[{server}]:{port}"),
+        (_, true, _) | (_, _, false) => format!("{server}:{port}"),
+        _ => server.to_string(),
+    }
 }
 
 /// Takes the first value of the layers below the command line, and records it.
@@ -504,6 +513,15 @@ mod tests {
         let shown = serde_json::to_string(&p).unwrap();
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("<redacted>"));
+    }
+
+    #[test]
+    fn ports_join_servers() {
+        assert_eq!(with_port("h.test", 25), "h.test:25");
+        assert_eq!(with_port("h.test:26", 25), "h.test:26");
+        assert_eq!(with_port("::1", 5870), "[::1]:5870");
+        assert_eq!(with_port("[::1]", 5870), "[::1]:5870");
+        assert_eq!(with_port("[::1]:26", 5870), "[::1]:26");
     }
 
     #[test]

@@ -109,12 +109,15 @@ pub struct Message {
     pub segments: Vec<Segment>,
     /// The message has octets over 127 outside base64 (8BITMIME wanted).
     pub eight_bit: bool,
+    /// Octets that CRLF normalisation adds on the wire (ready-made messages
+    /// with LF line ends), counted in [`Message::size`].
+    pub line_end_growth: u64,
 }
 
 impl Message {
     /// Octets of the message as it will be read (before dot-stuffing).
     pub fn size(&self) -> u64 {
-        self.segments.iter().map(Segment::len).sum()
+        self.segments.iter().map(Segment::len).sum::<u64>() + self.line_end_growth
     }
 
     /// A fresh reader from the start.
@@ -256,6 +259,7 @@ mod tests {
                     Segment::Bytes(b"tail\r\n".to_vec()),
                 ],
                 eight_bit: false,
+                line_end_growth: 0,
             };
             let out = read_all(&m);
             assert_eq!(out.len() as u64, m.size(), "size for {n}");
@@ -283,6 +287,7 @@ mod tests {
                 len: 4,
             }],
             eight_bit: false,
+            line_end_growth: 0,
         };
         assert_eq!(read_all(&m), b"3456");
         drop(m);

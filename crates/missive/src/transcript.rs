@@ -75,10 +75,13 @@ impl Transcript {
         }
     }
 
-    pub fn body_done(&self, stats: &DataStats) {
+    /// The body has gone out: with DATA its terminator too (`dot`); BDAT has none.
+    pub fn body_done(&self, stats: &DataStats, dot: bool) {
         if self.verbosity == 1 {
             self.line("C:", &format!("<message body, {} octets>", stats.octets));
-            self.line("C:", ".");
+            if dot {
+                self.line("C:", ".");
+            }
         }
     }
 }
