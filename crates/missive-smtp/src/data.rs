@@ -53,28 +53,42 @@ impl DataEncoder {
         }
     }
 
-    /// Encodes `input`, appending the wire form to `out`.
+    /// Encodes `input`, appending the wire form to `out`. Runs of ordinary
+    /// octets are copied whole; only line ends and line starts are looked at.
     pub fn encode(&mut self, input: &[u8], out: &mut Vec<u8>) {
         out.reserve(input.len() + input.len() / 32 + 4);
         let start = out.len();
-        for &b in input {
+        let mut i = 0;
+        while i < input.len() {
             if self.pending_cr {
                 self.pending_cr = false;
                 self.end_line(out);
-                if b == b'\n' {
-                    continue; // CRLF: already written
+                if input[i] == b'\n' {
+                    i += 1; // CRLF: already written
+                    continue;
                 }
             }
-            match b {
-                b'\r' => self.pending_cr = true,
-                b'\n' => self.end_line(out),
-                _ => {
+            match input[i] {
+                b'\r' => {
+                    self.pending_cr = true;
+                    i += 1;
+                }
+                b'\n' => {
+                    self.end_line(out);
+                    i += 1;
+                }
+                b => {
                     if self.at_line_start && b == b'.' && self.stuff {
                         out.push(b'.');
                     }
                     self.at_line_start = false;
-                    self.line_len += 1;
-                    out.push(b);
+                    let run = input[i..]
+                        .iter()
+                        .position(|&c| c == b'\r' || c == b'\n')
+                        .unwrap_or(input.len() - i);
+                    out.extend_from_slice(&input[i..i + run]);
+                    self.line_len += run;
+                    i += run;
                 }
             }
         }
