@@ -540,7 +540,7 @@ fn browser_flow(account: &str, ep: &Endpoints, open_browser: bool) -> Result<Tok
             .stderr(std::process::Stdio::null())
             .spawn();
     }
-    let query = accept_redirect(&listener)?;
+    let query = accept_redirect(&listener, &state)?;
     let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     if get("state").as_deref() != Some(state.as_str()) {
         return Err(AppError::Auth(
@@ -574,7 +574,7 @@ fn browser_flow(account: &str, ep: &Endpoints, open_browser: bool) -> Result<Tok
 }
 
 /// Accepts exactly one request on the loopback listener and answers it.
-fn accept_redirect(listener: &TcpListener) -> Result<Vec<(String, String)>> {
+fn accept_redirect(listener: &TcpListener, state: &str) -> Result<Vec<(String, String)>> {
     listener.set_nonblocking(true).ok();
     let deadline = std::time::Instant::now() + BROWSER_WAIT;
     let (stream, _) = loop {
@@ -609,7 +609,9 @@ fn accept_redirect(listener: &TcpListener) -> Result<Vec<(String, String)>> {
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (unpct(k), unpct(v)))
         .collect();
-    let ok = pairs.iter().any(|(k, _)| k == "code");
+    // Only a redirect with a code and our own state is a success.
+    let ok = pairs.iter().any(|(k, _)| k == "code")
+        && pairs.iter().any(|(k, v)| k == "state" && v == state);
     let body = if ok {
         "<!doctype html><title>missive</title><p>Signed in. You can close this tab and return to the terminal.</p>"
     } else {

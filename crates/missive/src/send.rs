@@ -424,6 +424,12 @@ pub fn credentials(args: &SendArgs) -> Result<(Option<Credentials>, Option<Mecha
             user,
             token: run_secret_command(cmd, "OAuth token")?,
         }
+    } else if let Some((account, cfg)) = &args.oauth {
+        // Signed in with `missive account login`: the stored token, refreshed when due.
+        Credentials::Token {
+            user,
+            token: crate::oauth::access_token(account, cfg, false)?,
+        }
     } else {
         let source = SecretSource {
             env: args.password_env.clone(),
