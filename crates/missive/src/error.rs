@@ -128,6 +128,9 @@ impl AppError {
             AppError::Network(m) if m.contains("TLS handshake") && m.contains("timed out") => Some(
                 "the server did not answer the TLS handshake: check the port and the --tls mode".into(),
             ),
+            AppError::NoHost(_) => Some(
+                "check the spelling of the host name; for a provider, --preset NAME fills in its server".into(),
+            ),
             AppError::Network(m) if m.contains("Connection refused") => Some(
                 "nothing listens on that port: submission is usually 587 (STARTTLS) or 465 (implicit TLS), relay 25".into(),
             ),

@@ -51,12 +51,26 @@ pub enum Flow {
 }
 
 /// Where tokens are kept.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum TokenStoreKind {
-    #[default]
     File,
     Keyring,
+}
+
+impl Default for TokenStoreKind {
+    /// The OS keyring where there is a persistent one (macOS Keychain, Windows
+    /// Credential Manager); elsewhere a private file. On Linux the kernel
+    /// keyring does not survive a reboot, and the Secret Service needs a
+    /// desktop session, which servers and CI lack; `token_store = "keyring"`
+    /// still asks for it.
+    fn default() -> Self {
+        if cfg!(any(target_os = "macos", target_os = "windows")) {
+            TokenStoreKind::Keyring
+        } else {
+            TokenStoreKind::File
+        }
+    }
 }
 
 /// The `[accounts.NAME.oauth]` table.
