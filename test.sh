@@ -19,4 +19,14 @@ if cargo tree --locked -p missive-smtp -e normal --prefix none \
 fi
 
 echo "== cargo test"
-cargo test --workspace --locked
+log=$(mktemp)
+trap 'bash testbed/testbed.sh down >/dev/null 2>&1 || true; rm -f "$log"' EXIT
+set +e
+cargo test --workspace --locked 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# One closing line for the whole suite (cargo prints one per test binary).
+passed=$(grep -Eo '^test result: [a-zA-Z]+\. [0-9]+ passed' "$log" | awk '{s+=$4} END {print s+0}')
+failed=$(grep -Eo '[0-9]+ failed;' "$log" | awk '{s+=$1} END {print s+0}')
+echo "tests: $passed passed, $failed failed"
+exit "$status"
