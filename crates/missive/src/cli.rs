@@ -15,7 +15,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Send a message through an SMTP submission server.
+    /// Send a message: through a server (--server, --account, --preset), or
+    /// straight to each recipient domain's MX hosts.
     Send(Box<SendArgs>),
     /// Run a capture server: accept any mail and write it to a Maildir.
     Serve(Box<ServeArgs>),
