@@ -263,7 +263,7 @@ async fn deliver_domain<D: Dns>(
     let mut attempts = Vec::new();
     for host in &hosts {
         let addrs = match dns.addrs(&host.name).await {
-            Ok(a) => interleave(a),
+            Ok(a) => crate::net::interleave(&a, |ip| *ip),
             Err(e) => {
                 attempts.push(Attempt {
                     host: host.name.clone(),
@@ -309,17 +309,6 @@ async fn deliver_domain<D: Dns>(
         });
     let why = format!("every MX host failed; last: {last}");
     fail_all(rcpts, domain, &why, exit::TEMPFAIL, None, attempts)
-}
-
-/// IPv6 and IPv4 alternating, so a dead family costs one timeout, not all.
-fn interleave(addrs: Vec<IpAddr>) -> Vec<IpAddr> {
-    let (v6, v4): (Vec<IpAddr>, Vec<IpAddr>) = addrs.into_iter().partition(IpAddr::is_ipv6);
-    let mut out = Vec::new();
-    for i in 0..v6.len().max(v4.len()) {
-        out.extend(v6.get(i));
-        out.extend(v4.get(i));
-    }
-    out
 }
 
 async fn try_address(
@@ -476,7 +465,10 @@ mod tests {
             .iter()
             .map(|s| s.parse().unwrap())
             .collect();
-        let out: Vec<String> = interleave(a).iter().map(|i| i.to_string()).collect();
+        let out: Vec<String> = crate::net::interleave(&a, |ip| *ip)
+            .iter()
+            .map(|i| i.to_string())
+            .collect();
         assert_eq!(out, vec!["::1", "127.0.0.1", "::2"]);
     }
 

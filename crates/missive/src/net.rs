@@ -89,30 +89,54 @@ pub async fn resolve(server: &ServerAddr, timeout: Duration) -> Result<Vec<Socke
     }
 }
 
-/// Connects to the first of `addrs` that answers, each within `timeout`.
+/// How long one connection attempt runs alone before the next one starts
+/// beside it (RFC 8305 §5 recommends 250 ms).
+const ATTEMPT_DELAY: Duration = Duration::from_millis(250);
+
+/// Connects to the first of `addrs` that answers ("Happy Eyeballs", RFC 8305):
+/// IPv6 and IPv4 alternate, a new attempt starts every 250 ms (or at once
+/// when one fails) while earlier ones go on, the first to connect wins, and
+/// each attempt gives up after `timeout`. A dead address family costs 250 ms,
+/// not a whole timeout.
 pub async fn connect_any(
     server: &ServerAddr,
     addrs: &[SocketAddr],
     timeout: Duration,
 ) -> Result<TcpStream> {
+    let order = interleave(addrs, SocketAddr::ip);
+    let mut attempts = tokio::task::JoinSet::new();
+    let mut next = 0;
     let mut last = None;
-    for addr in addrs {
-        match tokio::time::timeout(timeout, TcpStream::connect(addr)).await {
-            Ok(Ok(s)) => {
-                // Each command group goes out in one write; without NODELAY a
-                // small write waits for the previous one's ACK (Nagle).
-                s.set_nodelay(true).ok();
-                quick_ack(&s);
-                return Ok(s);
-            }
-            Ok(Err(e)) => last = Some(format!("{}: {}", fmt_addr(addr), short_io(&e))),
-            Err(_) => {
-                last = Some(format!(
-                    "{}: timed out after {} s",
-                    fmt_addr(addr),
-                    timeout.as_secs()
-                ))
-            }
+    loop {
+        if next < order.len() {
+            let addr = order[next];
+            next += 1;
+            attempts.spawn(async move {
+                let result = tokio::time::timeout(timeout, TcpStream::connect(addr)).await;
+                (addr, result)
+            });
+        }
+        if attempts.is_empty() {
+            break;
+        }
+        let more = next < order.len();
+        tokio::select! {
+            done = attempts.join_next() => match done {
+                Some(Ok((_, Ok(Ok(s))))) => {
+                    // Each command group goes out in one write; without NODELAY a
+                    // small write waits for the previous one's ACK (Nagle).
+                    s.set_nodelay(true).ok();
+                    quick_ack(&s);
+                    return Ok(s); // dropping the set aborts the other attempts
+                }
+                Some(Ok((addr, Ok(Err(e))))) => last = Some(format!("{}: {}", fmt_addr(&addr), short_io(&e))),
+                Some(Ok((addr, Err(_)))) => {
+                    last = Some(format!("{}: timed out after {} s", fmt_addr(&addr), timeout.as_secs()))
+                }
+                Some(Err(e)) => last = Some(format!("connection attempt failed: {e}")),
+                None => {}
+            },
+            _ = tokio::time::sleep(ATTEMPT_DELAY), if more => {}
         }
     }
     Err(AppError::Network(format!(
@@ -120,6 +144,18 @@ pub async fn connect_any(
         server.display(),
         last.unwrap_or_else(|| "no address".into())
     )))
+}
+
+/// Addresses with IPv6 first, then alternating families, keeping each
+/// family's order, so a dead family costs one attempt, not all of its own.
+pub fn interleave<T: Copy>(addrs: &[T], ip: impl Fn(&T) -> std::net::IpAddr) -> Vec<T> {
+    let (v6, v4): (Vec<T>, Vec<T>) = addrs.iter().partition(|a| ip(a).is_ipv6());
+    let mut out = Vec::with_capacity(addrs.len());
+    for i in 0..v6.len().max(v4.len()) {
+        out.extend(v6.get(i));
+        out.extend(v4.get(i));
+    }
+    out
 }
 
 /// Asks the kernel to acknowledge what arrives at once (Linux `TCP_QUICKACK`,
@@ -226,6 +262,43 @@ impl AsyncWrite for Stream {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn families_alternate() {
+        let a: Vec<SocketAddr> = ["127.0.0.1:1", "127.0.0.2:1", "[::1]:1"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let out: Vec<String> = interleave(&a, SocketAddr::ip)
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(out, ["[::1]:1", "127.0.0.1:1", "127.0.0.2:1"]);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn first_address_that_answers_wins() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let good = listener.local_addr().unwrap();
+        // a port that refuses: bind, note it, close
+        let refused = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let server = ServerAddr {
+            host: "localhost".into(),
+            port: good.port(),
+        };
+        let s = connect_any(&server, &[refused, good], Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(s.peer_addr().unwrap(), good);
+        let e = connect_any(&server, &[refused], Duration::from_secs(5))
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("refused"), "{e}");
+        assert_eq!(e.exit_code(), crate::error::exit::TEMPFAIL);
+    }
 
     #[test]
     fn parses_server_forms() {
