@@ -5,13 +5,16 @@
 //! ```text
 //! greeting ─▶ EHLO ─┬─▶ STARTTLS ─▶ (handshake) ─▶ EHLO ─┐
 //!    (HELO on 500/502) └───────────────────────────────────┴─▶ [AUTH …] ─▶ Ready
-//! Ready ─▶ MAIL ─▶ RCPT × n ─▶ DATA ─▶ (body) ─▶ "." ─▶ Ready ─▶ … ─▶ QUIT ─▶ Closed
+//! Ready ─▶ MAIL ─▶ RCPT × n ─┬─▶ DATA ─▶ (body) ─▶ "." ─────┬─▶ Ready ─▶ … ─▶ QUIT ─▶ Closed
+//!                            └─▶ BDAT n … BDAT n LAST ─────┘   (CHUNKING, RFC 3030)
 //! ```
 //!
-//! With PIPELINING (RFC 2920) MAIL, every RCPT and DATA leave in one write and
-//! their replies are matched in order. When some recipients are refused the
-//! message goes to the others; when none is accepted the body is never sent
-//! and the transaction is reset.
+//! With PIPELINING (RFC 2920) MAIL, every RCPT and DATA leave in one write
+//! (in groups of at most 100 RCPTs) and their replies are matched in order.
+//! When some recipients are refused the message goes to the others; when none
+//! is accepted the body is never sent and the transaction is reset. A 421 at
+//! any point ends the session, except right after a finished transaction,
+//! whose outcome stands.
 //!
 //! # Driving it
 //!
@@ -23,13 +26,18 @@
 //!      [`Client::receive`]; give up after `timeout` (RFC 5321 §4.5.3.2).
 //!      At end of stream call [`Client::connection_closed`].
 //!    - `StartTls`: discard anything still unread, run the TLS handshake,
-//!      then call [`Client::tls_established`].
+//!      then call [`Client::tls_established`] (or
+//!      [`Client::tls_established_unverified`] when the certificate did not
+//!      verify: the session then never sends credentials).
 //!    - `Ready`: the session is set up, or a transaction has ended (take its
 //!      [`TransactionOutcome`] with [`Client::take_outcome`]). Call
 //!      [`Client::send_mail`] for a transaction or [`Client::quit`] to end.
-//!    - `SendBody`: DATA got 354. Stream the message through a
-//!      [`crate::data::DataEncoder`] (its `finish` writes the terminator), then
-//!      call [`Client::body_sent`].
+//!    - `SendBody`: the server waits for the body. With DATA (354), stream the
+//!      message through a [`crate::data::DataEncoder`] (its `finish` writes
+//!      the terminator), then call [`Client::body_sent`]. With BDAT
+//!      ([`Client::uses_bdat`]), for each chunk call [`Client::bdat_command`]
+//!      and write its bytes and the chunk together; `SendBody` comes again
+//!      after each chunk's reply until the `last` one.
 //!    - `Closed`: QUIT was answered; close the socket.
 //! 2. [`Client::poll_event`] yields what to show in a transcript: commands as
 //!    sent (AUTH data replaced by `<redacted>`) and replies as received.
