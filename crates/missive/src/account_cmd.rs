@@ -107,7 +107,16 @@ pub fn config(cmd: ConfigCmd) -> Result<()> {
         config: a.config,
         ..SendArgs::default()
     };
-    let p = settings::resolve(&mut args)?;
+    let p = match settings::resolve(&mut args) {
+        Ok(p) => p,
+        Err(e) => {
+            if a.json {
+                let report = serde_json::json!({ "error": e.to_string(), "hint": e.hint(), "exit_code": e.exit_code() });
+                println!("{report:#}");
+            }
+            return Err(e);
+        }
+    };
     if a.json {
         println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
         return Ok(());
