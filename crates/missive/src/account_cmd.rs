@@ -111,8 +111,7 @@ pub fn config(cmd: ConfigCmd) -> Result<()> {
         Ok(p) => p,
         Err(e) => {
             if a.json {
-                let report = serde_json::json!({ "error": e.to_string(), "hint": e.hint(), "exit_code": e.exit_code() });
-                println!("{report:#}");
+                println!("{:#}", e.json());
             }
             return Err(e);
         }

@@ -139,6 +139,13 @@ impl AppError {
     }
 }
 
+impl AppError {
+    /// The `--json` form of an error that stopped a command before its report.
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::json!({ "error": self.to_string(), "hint": self.hint(), "exit_code": self.exit_code() })
+    }
+}
+
 /// 4xx is worth retrying (75), 5xx is not (69).
 pub fn reply_code_exit(transient: bool) -> i32 {
     if transient {

@@ -96,8 +96,7 @@ pub async fn run(mut args: SendArgs) -> Result<()> {
         Ok(prepared) => run_prepared(&args, prepared).await,
         Err(e) => {
             if args.json {
-                let report = serde_json::json!({ "error": e.to_string(), "hint": e.hint(), "exit_code": e.exit_code() });
-                println!("{report:#}");
+                println!("{:#}", e.json());
             }
             Err(e)
         }
