@@ -434,16 +434,19 @@ impl Client {
         if self.error.is_some() {
             return;
         }
-        if let Err(e) = self.parser.feed(bytes) {
-            self.error = Some(e);
-            return;
-        }
+        // Replies completed before a malformed line are still handled (a
+        // message accepted just before the garbage stays accepted); the
+        // error takes effect after them.
+        let fed = self.parser.feed(bytes);
         while let Some(reply) = self.parser.next_reply() {
             self.events.push_back(Event::Received(reply.clone()));
             if let Err(e) = self.handle(reply) {
                 self.error = Some(e);
                 return;
             }
+        }
+        if let Err(e) = fed {
+            self.error = Some(e);
         }
     }
 
@@ -629,6 +632,14 @@ impl Client {
         };
         if reply.code == ReplyCode::SERVICE_UNAVAILABLE && expect != Expect::Quit {
             return Err(Error::ServiceClosing(reply));
+        }
+        // 3yz asks for more: right for DATA (354) and AUTH (334) only.
+        let wants_more = matches!(expect, Expect::Data | Expect::Auth);
+        if reply.code.is_intermediate() && !wants_more && expect != Expect::Quit {
+            return Err(Error::Protocol(format!(
+                "the server answered {} with {reply}, which asks for more",
+                expect.stage()
+            )));
         }
         match expect {
             Expect::Greeting => {

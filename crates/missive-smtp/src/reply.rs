@@ -39,9 +39,10 @@ impl ReplyCode {
         self.0
     }
 
-    /// 2yz: the command was accepted.
+    /// 2yz, positive completion: the command was accepted. (3yz is not:
+    /// it only asks for more, RFC 5321 §4.2.1.)
     pub fn is_positive(self) -> bool {
-        self.0 < 400
+        (200..300).contains(&self.0)
     }
 
     /// 3yz: the server waits for more (DATA's 354, AUTH's 334).

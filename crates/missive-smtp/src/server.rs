@@ -182,6 +182,10 @@ pub struct Server {
     bdat_error: Option<DataError>,
     /// A `data` fault is injected: the first chunk is read and refused.
     bdat_refused: bool,
+    /// The chunk being read was refused when its command came (no transaction).
+    bdat_discard: bool,
+    /// MessageStart was emitted for this transaction (abort it on RSET or close).
+    message_started: bool,
     commands: usize,
     /// A fault that closes the connection once the pending output is written.
     drop_after_write: bool,
@@ -207,6 +211,8 @@ impl Server {
             bdat_size: 0,
             bdat_error: None,
             bdat_refused: false,
+            bdat_discard: false,
+            message_started: false,
             commands: 0,
             drop_after_write: false,
         };
@@ -249,7 +255,7 @@ impl Server {
 
     /// End of stream from the client.
     pub fn connection_closed(&mut self) {
-        if matches!(self.state, State::Data | State::Bdat { .. }) || self.bdat_size > 0 {
+        if matches!(self.state, State::Data) || self.message_started {
             self.actions.push_back(Action::MessageAbort);
         }
         self.state = State::Closed;
@@ -359,6 +365,7 @@ impl Server {
         self.bdat_size = 0;
         self.bdat_error = None;
         self.bdat_refused = false;
+        self.message_started = false;
     }
 
     fn envelope(&self) -> ReceivedEnvelope {
@@ -463,11 +470,17 @@ impl Server {
         let take = (remaining as usize).min(input.len());
         let rest = input.split_off(take);
         self.parser.feed(&rest);
-        self.bdat_size += take as u64;
+        if !self.bdat_discard {
+            self.bdat_size += take as u64;
+        }
         if self.bdat_size > self.config.max_size {
             self.bdat_error = Some(DataError::TooBig);
         }
-        if self.bdat_error.is_none() && !self.bdat_refused && !input.is_empty() {
+        if self.bdat_error.is_none()
+            && !self.bdat_refused
+            && !self.bdat_discard
+            && !input.is_empty()
+        {
             self.actions.push_back(Action::MessageData(input));
         }
         let remaining = remaining - take as u64;
@@ -476,6 +489,9 @@ impl Server {
             return false;
         }
         self.state = State::Command;
+        if std::mem::take(&mut self.bdat_discard) {
+            return true; // refused when the command came: no second reply
+        }
         if std::mem::take(&mut self.bdat_refused) {
             self.reply_at(FaultStage::Data, 250, "");
             self.reset_transaction();
@@ -631,16 +647,18 @@ impl Server {
             }
             Command::Bdat { size, last } => {
                 if self.mail.is_none() || self.rcpts.is_empty() {
-                    // the chunk must still be read and discarded to stay in step
+                    // The chunk must still be read, to stay in step; this is
+                    // its only reply.
                     self.reply(554, "5.5.1 Error: no valid recipients");
-                    self.bdat_error = Some(DataError::TooBig);
+                    self.bdat_discard = true;
                     self.state = State::Bdat {
                         remaining: size,
                         last: false,
                     };
                     return;
                 }
-                let first = self.bdat_size == 0 && self.bdat_error.is_none() && !self.bdat_refused;
+                let first =
+                    !self.message_started && self.bdat_error.is_none() && !self.bdat_refused;
                 if first && self.refuses_at(FaultStage::Data) {
                     // The first BDAT stands where DATA would: its faults apply
                     // once the chunk is read (to stay in step).
@@ -648,6 +666,7 @@ impl Server {
                 } else if first {
                     self.actions
                         .push_back(Action::MessageStart(self.envelope()));
+                    self.message_started = true;
                 }
                 self.state = State::Bdat {
                     remaining: size,
@@ -655,7 +674,7 @@ impl Server {
                 };
             }
             Command::Rset => {
-                if self.bdat_size > 0 {
+                if self.message_started {
                     self.actions.push_back(Action::MessageAbort);
                 }
                 self.reset_transaction();

@@ -15,8 +15,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Cmd {
-    /// Send a message: through a server (--server, --account, --preset), or
-    /// straight to each recipient domain's MX hosts.
+    /// Send a message: through a server (given, or from an account or a
+    /// provider preset), or straight to each recipient domain's MX hosts.
     Send(Box<SendArgs>),
     /// Run a capture server: accept any mail and write it to a Maildir.
     Serve(Box<ServeArgs>),

@@ -171,11 +171,27 @@ pub fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
         let line = e
             .span()
             .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        let msg = e.message().trim().to_string();
+        let mut msg = e.message().trim().to_string();
+        // A bad value of a secret field is named, never shown.
+        if let Some(key) = e.span().and_then(|s| secret_key_at(text, s.start)) {
+            msg = format!("invalid value for {key} (not shown: it is a secret)");
+        }
         match line {
             Some(l) => AppError::Config(format!("{}:{l}: {msg}", path.display())),
             None => AppError::Config(format!("{}: {msg}", path.display())),
         }
+    })
+}
+
+/// The secret field (`password`, `client_secret`) on the line of `offset`, if any.
+fn secret_key_at(text: &str, offset: usize) -> Option<&'static str> {
+    let start = text[..offset.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let line = text[start..].lines().next().unwrap_or("").trim_start();
+    ["password", "client_secret"].into_iter().find(|k| {
+        line.strip_prefix(k)
+            .is_some_and(|rest| rest.trim_start().starts_with('='))
     })
 }
 
@@ -312,6 +328,13 @@ mod tests {
         let e = parse("[accounts.a]\ntls = \"sometimes\"\n", Path::new("/c.toml")).unwrap_err();
         assert!(e.to_string().starts_with("/c.toml:2:"), "{e}");
         assert!(parse("[accounts.a\n", Path::new("/c.toml")).is_err());
+    }
+
+    #[test]
+    fn a_bad_secret_value_is_not_shown() {
+        let e = parse("[accounts.a]\npassword = 98765432\n", Path::new("/c.toml")).unwrap_err();
+        assert!(!e.to_string().contains("98765432"), "{e}");
+        assert!(e.to_string().contains("password"), "{e}");
     }
 
     #[test]

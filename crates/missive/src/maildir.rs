@@ -112,10 +112,33 @@ impl Incoming {
                 }
                 break;
             }
-            if line.len() > 8 && line[..8].eq_ignore_ascii_case("subject:") {
+            // bytes, not chars: a header may have UTF-8 anywhere
+            if line
+                .as_bytes()
+                .get(..8)
+                .is_some_and(|b| b.eq_ignore_ascii_case(b"subject:"))
+            {
                 subject = Some(line[8..].trim().to_string());
             }
         }
         subject
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subject_read_without_panicking_on_utf8() {
+        let dir = std::env::temp_dir().join(format!("missive-md-{}", std::process::id()));
+        let md = Maildir::create(&dir).unwrap();
+        let mut m = md.begin(&ReceivedEnvelope::default()).unwrap();
+        m.write("X-Abcde€: 1\r\nSubject: hé\r\n  there\r\n\r\nbody\r\n".as_bytes())
+            .unwrap();
+        assert_eq!(m.subject().as_deref(), Some("hé  there"));
+        let path = m.commit().unwrap();
+        assert!(path.starts_with(dir.join("new")));
+        std::fs::remove_dir_all(&dir).ok();
     }
 }

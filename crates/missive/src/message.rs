@@ -39,9 +39,14 @@ impl Mailbox {
         })
     }
 
-    /// The header form: the name quoted or encoded as needed.
+    /// The header form: the name quoted or encoded as needed. Control
+    /// characters in a name never reach the header (they would start a new one).
     pub fn header_form(&self) -> String {
-        match &self.name {
+        let clean = self
+            .name
+            .as_ref()
+            .map(|n| n.replace(|c: char| c.is_control(), " "));
+        match &clean {
             None => self.addr.clone(),
             Some(n) if !n.is_ascii() || n.split(' ').any(|w| w.len() > FOLD_AT - 2) => {
                 format!("{} <{}>", encode_words(n), self.addr)

@@ -80,6 +80,13 @@ pub async fn resolve(server: &ServerAddr, timeout: Duration) -> Result<Vec<Socke
             "looking up {} timed out",
             server.host
         ))),
+        // Only "no such name" is permanent; a resolver that cannot answer
+        // now (EAI_AGAIN, no network) is worth retrying.
+        Ok(Err(e)) if is_temporary_lookup_failure(&e) => Err(AppError::Network(format!(
+            "cannot resolve {} now: {}",
+            server.host,
+            short_io(&e)
+        ))),
         Ok(Err(e)) => Err(AppError::NoHost(format!(
             "cannot resolve {}: {}",
             server.host,
@@ -87,6 +94,19 @@ pub async fn resolve(server: &ServerAddr, timeout: Duration) -> Result<Vec<Socke
         ))),
         Ok(Ok(a)) => Ok(a.collect()),
     }
+}
+
+/// getaddrinfo's temporary failures, by their text (std gives no error code).
+fn is_temporary_lookup_failure(e: &std::io::Error) -> bool {
+    let text = e.to_string().to_ascii_lowercase();
+    [
+        "temporary failure",
+        "try again",
+        "timed out",
+        "network is unreachable",
+    ]
+    .iter()
+    .any(|t| text.contains(t))
 }
 
 /// How long one connection attempt runs alone before the next one starts

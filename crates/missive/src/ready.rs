@@ -163,6 +163,9 @@ fn spool_stdin(dot_ends_input: bool) -> Result<Spool> {
     let mut out = io::BufWriter::new(file);
     let mut input = BufReader::with_capacity(64 * 1024, io::stdin().lock());
     let mut line = Vec::new();
+    // A piece read here may be the tail of a line longer than the cap: only
+    // a piece that starts a line can be the lone dot.
+    let mut at_line_start = true;
     loop {
         line.clear();
         // Lines are bounded by the buffer's growth only at a LF; cap them so
@@ -174,9 +177,10 @@ fn spool_stdin(dot_ends_input: bool) -> Result<Spool> {
         if n == 0 {
             break;
         }
-        if dot_ends_input && matches!(line.as_slice(), b".\n" | b".\r\n" | b".") {
+        if dot_ends_input && at_line_start && matches!(line.as_slice(), b".\n" | b".\r\n" | b".") {
             break;
         }
+        at_line_start = line.last() == Some(&b'\n');
         out.write_all(&line).map_err(io_err)?;
     }
     out.flush().map_err(io_err)?;

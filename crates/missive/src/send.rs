@@ -365,6 +365,14 @@ pub fn prepare(args: &SendArgs, sandbox: Option<&Sandbox>) -> Result<Prepared> {
         Some(sb) => (Some(sb.credentials.clone()), None),
         // Nothing is sent: no password is asked for or run.
         None if args.dry_run => (None, None),
+        // MX hosts are the recipients' servers: the user's credentials are
+        // for their own provider and never go there.
+        None if server.is_none() && args.auth_explicit => {
+            return Err(AppError::Usage(
+                "--auth is for a submission server (--server, --account, --preset); direct delivery to MX hosts does not log in".into(),
+            ))
+        }
+        None if server.is_none() => (None, None),
         None => credentials(args)?,
     };
     let envelope = Envelope {

@@ -95,6 +95,7 @@ pub fn default_from(args: &SendArgs) -> Result<Mailbox> {
         .unwrap_or_else(crate::sandbox::default_from);
     let mut mailbox = Mailbox::parse(&from)?;
     if let Some(name) = &args.sendmail_full_name {
+        crate::message::reject_crlf("full name (-F)", name)?;
         mailbox.name = Some(name.clone());
     }
     Ok(mailbox)
@@ -143,6 +144,26 @@ mod tests {
             a.load.dot_ends_input,
             "without -i a lone dot ends the input"
         );
+    }
+
+    #[test]
+    fn full_name_cannot_inject_headers() {
+        let a = p(&[
+            "-i",
+            "-f",
+            "a@x.test",
+            "-F",
+            "Eve\r\nBcc: evil@x.test",
+            "b@x.test",
+        ])
+        .unwrap();
+        let e = default_from(&a).unwrap_err();
+        assert_eq!(e.exit_code(), crate::error::exit::DATAERR);
+        let m = Mailbox {
+            name: Some("Eve\r\nBcc: x@y".into()),
+            addr: "a@x.test".into(),
+        };
+        assert!(!m.header_form().contains(['\r', '\n']));
     }
 
     #[test]

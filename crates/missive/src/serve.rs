@@ -213,6 +213,9 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                 server.auth_result(&user, ok);
             }
             Action::MessageStart(env) => {
+                if let Some(old) = incoming.take() {
+                    old.abort(); // never leave a file behind in tmp/
+                }
                 *incoming = shared.maildir.begin(&env).ok();
                 envelope = Some(env);
             }

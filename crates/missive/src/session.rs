@@ -267,7 +267,13 @@ impl Session {
         self.flush_events();
         let mut chunks = BdatChunks::new();
         loop {
-            match self.drive().await? {
+            let next = match self.drive().await {
+                Ok(n) => n,
+                // The transaction had already ended (say, RSET or a stray
+                // line failed after it): its per-recipient result stands.
+                Err(e) => return self.client.take_outcome().ok_or(e),
+            };
+            match next {
                 Next::SendBody if self.client.uses_bdat() => {
                     let (mut wire, last) = chunks.next(body)?;
                     let cmd = self.client.bdat_command(wire.len() as u64, last)?;

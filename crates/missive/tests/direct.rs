@@ -730,3 +730,32 @@ fn required_starttls_never_falls_back_to_plaintext() {
     }
     tb.assert_nothing_for(&rcpt);
 }
+
+/// The user's credentials are for their provider: direct delivery never
+/// logs in at a recipient's MX (found in review: it used to send AUTH there).
+#[test]
+fn direct_delivery_never_sends_credentials() {
+    let tb = testbed!();
+    let rcpt = format!("{}@example.test", unique("noauth"));
+    // credentials from the environment, as cron's sendmail would have them
+    let out = direct(&tb, &[&rcpt])
+        .env("MISSIVE_USER", "tester@example.test")
+        .env("MISSIVE_PASSWORD", "testpass")
+        .arg("-v")
+        .run();
+    out.assert_code(0);
+    tb.wait_for_mail(&rcpt);
+    assert!(
+        !out.stderr.contains("AUTH"),
+        "AUTH was sent to an MX:\n{}",
+        out.stderr
+    );
+    // asking for AUTH explicitly with direct delivery is a usage error
+    let out = direct(&tb, &[&rcpt])
+        .args(["--auth", "plain", "--user", "tester@example.test"])
+        .env("P", "testpass")
+        .args(["--password-env", "P"])
+        .run();
+    out.assert_code(64);
+    assert!(out.stderr.contains("direct delivery"), "{}", out.stderr);
+}
