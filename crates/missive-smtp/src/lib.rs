@@ -12,6 +12,7 @@
 //! - [`data`]: the DATA body encoder (CRLF, dot-stuffing, terminator) and the server's decoder.
 //! - [`auth`]: SASL mechanisms and the [`auth::Secret`] type that never prints.
 //! - [`envelope::Envelope`]: reverse- and forward-paths, validated.
+//! - [`transaction`]: the stages of a session and each transaction's outcome.
 
 pub mod auth;
 pub mod capabilities;
@@ -21,6 +22,7 @@ pub mod data;
 pub mod envelope;
 pub mod reply;
 pub mod server;
+pub mod transaction;
 
 pub use auth::{Credentials, Secret};
 pub use capabilities::{Capabilities, Mechanism};

@@ -1,0 +1,133 @@
+//! The server state machine driven by scripted client bytes.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use missive_smtp::server::{glob, Action, FaultStage, Faults, Server, ServerConfig};
+
+/// Runs a client script through a server, answering storage and auth.
+fn run(config: ServerConfig, input: &[&[u8]]) -> (String, Vec<Action>) {
+    let mut s = Server::new(config);
+    let mut out = String::new();
+    let mut seen = Vec::new();
+    let mut inputs = input.iter();
+    loop {
+        match s.poll() {
+            Action::Write(b) => out.push_str(&String::from_utf8_lossy(&b)),
+            Action::Read { .. } => match inputs.next() {
+                Some(i) => s.receive(i),
+                None => break,
+            },
+            Action::Authenticate { user, password } => {
+                let ok = password.expose() == "pw";
+                s.auth_result(&user, ok)
+            }
+            Action::MessageEnd { size } => {
+                seen.push(Action::MessageEnd { size });
+                s.message_stored(Ok("Q1".into()))
+            }
+            Action::StartTls => s.tls_established(),
+            Action::Close => break,
+            a => seen.push(a),
+        }
+    }
+    (out, seen)
+}
+
+#[test]
+fn pipelined_session_with_dot_unstuffing() {
+    let (out, seen) = run(
+        ServerConfig::default(),
+        &[
+            b"EHLO c\r\n",
+            b"MAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n",
+            b"..x\r\nhi\r\n.\r\nQUIT\r\n",
+        ],
+    );
+    assert!(out.starts_with("220 localhost ESMTP"));
+    assert!(out.contains("250-PIPELINING"));
+    assert!(out.contains("354 "));
+    assert!(out.contains("250 2.0.0 Ok: queued as Q1"));
+    assert!(out.ends_with("221 2.0.0 Bye\r\n"));
+    let data: Vec<u8> = seen
+        .iter()
+        .filter_map(|a| match a {
+            Action::MessageData(d) => Some(d.clone()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    assert_eq!(data, b".x\r\nhi\r\n");
+    assert!(seen.contains(&Action::MessageEnd { size: 8 }));
+}
+
+#[test]
+fn bare_lf_refused_and_auth() {
+    let cfg = ServerConfig {
+        auth_required: true,
+        auth_without_tls: true,
+        ..ServerConfig::default()
+    };
+    let plain = B64.encode("\0u\0pw");
+    let bad = B64.encode("\0u\0nope");
+    let script = format!(
+        "EHLO c\r\nMAIL FROM:<a@x>\r\nAUTH PLAIN {bad}\r\nAUTH PLAIN {plain}\r\nMAIL FROM:<a@x>\r\nRCPT TO:<b@y>\r\nDATA\r\n"
+    );
+    let (out, seen) = run(cfg, &[script.as_bytes(), b"a\nb\r\n.\r\nQUIT\r\n"]);
+    assert!(out.contains("530 5.7.0"));
+    assert!(out.contains("535 5.7.8"));
+    assert!(out.contains("235 2.7.0"));
+    assert!(out.contains("550 5.5.2 Error: bare <LF>"));
+    assert!(seen.contains(&Action::MessageAbort));
+}
+
+#[test]
+fn bdat_and_faults() {
+    let cfg = ServerConfig {
+        faults: Faults {
+            reject_rcpt: vec![("bad*@y".into(), 550)],
+            fail_at: vec![(FaultStage::EndOfData, 451)],
+            ..Faults::default()
+        },
+        ..ServerConfig::default()
+    };
+    let (out, seen) = run(
+        cfg,
+        &[b"EHLO c\r\nMAIL FROM:<a@x>\r\nRCPT TO:<bad1@y>\r\nRCPT TO:<ok@y>\r\nBDAT 3\r\nabcBDAT 2 LAST\r\nde"],
+    );
+    assert!(out.contains("550 5.1.1 <bad1@y>"));
+    assert!(out.contains("250 2.0.0 3 octets received"));
+    assert!(out.contains("451 4.0.0 missive: injected failure"));
+    // a refused end of data stores nothing
+    assert!(seen.contains(&Action::MessageAbort));
+    assert!(!seen.iter().any(|a| matches!(a, Action::MessageEnd { .. })));
+}
+
+#[test]
+fn starttls_drops_pipelined_plaintext() {
+    let cfg = ServerConfig {
+        starttls: true,
+        ..ServerConfig::default()
+    };
+    let (out, _) = run(
+        cfg,
+        &[
+            b"EHLO c\r\nSTARTTLS\r\nMAIL FROM:<evil@x>\r\n",
+            b"EHLO c\r\n",
+        ],
+    );
+    assert!(out.contains("220 2.0.0 Ready"));
+    assert!(!out.contains("2.1.0"), "injected MAIL was answered: {out}");
+    assert!(out.matches("250-").count() > 0);
+    // after TLS, no STARTTLS offered and AUTH is
+    let after = out.rsplit("220 2.0.0 Ready").next().unwrap();
+    assert!(!after.contains("STARTTLS") && after.contains("AUTH PLAIN LOGIN"));
+}
+
+#[test]
+fn globs() {
+    assert!(glob("reject*", "reject+1@x"));
+    assert!(glob("*@bad.test", "a@BAD.test"));
+    assert!(glob("a*b*c", "axxbyyc"));
+    assert!(!glob("a*b", "ac"));
+    assert!(glob("x@y", "X@y"));
+}
