@@ -103,6 +103,26 @@ pub struct ServeArgs {
     pub quiet: bool,
 }
 
+/// Where an account's secret is, when the configuration says (see `settings`).
+#[derive(Debug, Clone, Default)]
+pub struct Configured {
+    /// A password written in the configuration file.
+    pub password: Option<missive_smtp::Secret>,
+    /// The account whose password is in the OS keyring.
+    pub keyring_account: Option<String>,
+    /// The account that signs in with OAuth2, and its settings.
+    pub oauth: Option<(String, crate::oauth::OAuthConfig)>,
+}
+
+/// What the sendmail interface changes in a send.
+#[derive(Debug, Clone, Default)]
+pub struct SendmailMode {
+    /// `-F`: the full name for a From the message lacks.
+    pub full_name: Option<String>,
+    /// Without `-i`, a lone `.` ends the input.
+    pub dot_ends_input: bool,
+}
+
 /// TLS modes for `--tls`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Deserialize, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
@@ -172,20 +192,12 @@ pub struct SendArgs {
     /// The configuration file (default: $XDG_CONFIG_HOME/missive/config.toml).
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
-    /// A password from the configuration file.
+    /// Secrets found in the configuration (not command-line options).
     #[arg(skip)]
-    pub password_value: Option<missive_smtp::Secret>,
-    /// The account whose password is in the OS keyring.
+    pub configured: Configured,
+    /// Set by the sendmail interface.
     #[arg(skip)]
-    pub keyring_account: Option<String>,
-    /// The account that signs in with OAuth2, and its settings.
-    #[arg(skip)]
-    pub oauth: Option<(String, crate::oauth::OAuthConfig)>,
-    /// sendmail: add a missing From/Date/Message-ID; the full name from -F.
-    #[arg(skip)]
-    pub sendmail_full_name: Option<String>,
-    #[arg(skip)]
-    pub sendmail: bool,
+    pub sendmail: Option<SendmailMode>,
     /// `--auth` named a mechanism on the command line (then a user is required).
     #[arg(skip)]
     pub auth_explicit: bool,
@@ -249,9 +261,6 @@ pub struct SendArgs {
     /// DSN: an envelope identifier returned in notifications.
     #[arg(long, value_name = "ID")]
     pub envid: Option<String>,
-    /// Loading options set by the sendmail interface.
-    #[arg(skip)]
-    pub load: crate::ready::LoadOptions,
     /// The name to give in EHLO (default: the host's FQDN, else an address literal).
     #[arg(long, value_name = "NAME")]
     pub ehlo: Option<String>,

@@ -166,7 +166,11 @@ pub async fn run_prepared(args: &SendArgs, prepared: Prepared) -> Result<()> {
     let result = match prepared.server.is_some() {
         true => {
             let first = deliver(&prepared, transcript.clone(), &mut report, quiet).await;
-            match (&first, &args.oauth, prepared.smtp.credentials.clone()) {
+            match (
+                &first,
+                &args.configured.oauth,
+                prepared.smtp.credentials.clone(),
+            ) {
                 // The server rejected the token (XOAUTH2/OAUTHBEARER error
                 // challenge, then 535): refresh once, try again on a new connection.
                 (
@@ -431,7 +435,7 @@ pub fn credentials(args: &SendArgs) -> Result<(Option<Credentials>, Option<Mecha
             user,
             token: run_secret_command(cmd, "OAuth token")?,
         }
-    } else if let Some((account, cfg)) = &args.oauth {
+    } else if let Some((account, cfg)) = &args.configured.oauth {
         // Signed in with `missive account login`: the stored token, refreshed when due.
         Credentials::Token {
             user,
@@ -441,8 +445,8 @@ pub fn credentials(args: &SendArgs) -> Result<(Option<Credentials>, Option<Mecha
         let source = SecretSource {
             env: args.password_env.clone(),
             cmd: args.password_cmd.clone(),
-            value: args.password_value.clone(),
-            keyring: args.keyring_account.clone(),
+            value: args.configured.password.clone(),
+            keyring: args.configured.keyring_account.clone(),
         };
         let what = if token { "OAuth token" } else { "password" };
         let secret = source.resolve(&user, what)?;
@@ -490,10 +494,13 @@ fn outgoing(args: &SendArgs, sandbox: bool) -> Result<Outgoing> {
         .collect();
 
     if let Some(path) = &args.message {
-        let mut load = args.load.clone();
-        if args.sendmail {
-            load.add_missing = Some(crate::sendmail::default_from(args)?);
-        }
+        let load = match &args.sendmail {
+            Some(mode) => ready::LoadOptions {
+                dot_ends_input: mode.dot_ends_input,
+                add_missing: Some(crate::sendmail::default_from(args)?),
+            },
+            None => ready::LoadOptions::default(),
+        };
         let ready = ready::load(path, &load)?;
         if args.read_recipients {
             listed.extend(ready.recipients.iter().map(|m| m.addr.clone()));

@@ -3,16 +3,15 @@
 //! message comes on standard input; the server and credentials from the
 //! `MISSIVE_*` environment (without `MISSIVE_SERVER`: direct MX delivery).
 
-use crate::cli::SendArgs;
+use crate::cli::{SendArgs, SendmailMode};
 use crate::error::{AppError, Result};
 use crate::message::Mailbox;
-use crate::ready::LoadOptions;
 
 /// The options of sendmail(8) that programs use, parsed into `send` options.
 pub fn parse(argv: &[String]) -> Result<SendArgs> {
     let mut args = SendArgs {
         message: Some("-".into()),
-        sendmail: true,
+        sendmail: Some(SendmailMode::default()),
         ..SendArgs::default()
     };
     let mut full_name: Option<String> = None;
@@ -77,11 +76,10 @@ pub fn parse(argv: &[String]) -> Result<SendArgs> {
                 .into(),
         ));
     }
-    args.sendmail_full_name = full_name;
-    args.load = LoadOptions {
+    args.sendmail = Some(SendmailMode {
+        full_name,
         dot_ends_input: !ignore_dots,
-        add_missing: None,
-    };
+    });
     args.quiet = true;
     Ok(args)
 }
@@ -94,7 +92,7 @@ pub fn default_from(args: &SendArgs) -> Result<Mailbox> {
         .clone()
         .unwrap_or_else(crate::sandbox::default_from);
     let mut mailbox = Mailbox::parse(&from)?;
-    if let Some(name) = &args.sendmail_full_name {
+    if let Some(name) = args.sendmail.as_ref().and_then(|m| m.full_name.as_ref()) {
         crate::message::reject_crlf("full name (-F)", name)?;
         mailbox.name = Some(name.clone());
     }
@@ -112,7 +110,7 @@ mod tests {
     #[test]
     fn common_invocations() {
         let a = p(&["-t", "-i"]).unwrap();
-        assert!(a.read_recipients && !a.load.dot_ends_input);
+        assert!(a.read_recipients && !a.sendmail.as_ref().unwrap().dot_ends_input);
         let a = p(&[
             "-oi",
             "-f",
@@ -141,7 +139,7 @@ mod tests {
         assert_eq!(a.to, ["-odd@x.test"]);
         assert_eq!(a.dsn_notify.as_deref(), Some("failure,delay"));
         assert!(
-            a.load.dot_ends_input,
+            a.sendmail.as_ref().unwrap().dot_ends_input,
             "without -i a lone dot ends the input"
         );
     }

@@ -363,7 +363,7 @@ fn secret(
     let Some(name) = acct_name else { return Ok(()) };
     let source = Source::Account(name.to_string());
     if let Some(o) = &acct.oauth {
-        args.oauth = Some((name.to_string(), o.clone()));
+        args.configured.oauth = Some((name.to_string(), o.clone()));
         if args.auth.is_none() {
             args.auth = Some(AuthArg::Xoauth2);
         }
@@ -374,9 +374,9 @@ fn secret(
     } else if let Some(v) = &acct.password_env {
         args.password_env = Some(v.clone());
     } else if let Some(pw) = &acct.password {
-        args.password_value = Some(missive_smtp::Secret::new(pw.clone()));
+        args.configured.password = Some(missive_smtp::Secret::new(pw.clone()));
     } else if acct.keyring == Some(true) {
-        args.keyring_account = Some(name.to_string());
+        args.configured.keyring_account = Some(name.to_string());
     } else {
         return Ok(());
     }
@@ -385,7 +385,7 @@ fn secret(
 }
 
 fn describe(a: &SendArgs) -> String {
-    if let Some((acct, o)) = &a.oauth {
+    if let Some((acct, o)) = &a.configured.oauth {
         let provider = o
             .provider
             .map_or("custom".to_string(), |p| format!("{p:?}").to_lowercase());
@@ -403,9 +403,9 @@ fn describe(a: &SendArgs) -> String {
         format!("<redacted> (password from command: {c})")
     } else if let Some(v) = &a.password_env {
         format!("<redacted> (password in ${v})")
-    } else if a.password_value.is_some() {
+    } else if a.configured.password.is_some() {
         "<redacted> (password in the configuration file)".into()
-    } else if let Some(acct) = &a.keyring_account {
+    } else if let Some(acct) = &a.configured.keyring_account {
         format!("<redacted> (password in the OS keyring, account {acct})")
     } else {
         "none".into()
@@ -509,7 +509,7 @@ mod tests {
         );
         assert_eq!(a.server.as_deref(), Some("smtp.home.test:2525"));
         assert_eq!(a.from.as_deref(), Some("me@home.test"));
-        assert_eq!(a.password_value.as_ref().unwrap().expose(), "s3cret");
+        assert_eq!(a.configured.password.as_ref().unwrap().expose(), "s3cret");
         let shown = serde_json::to_string(&p).unwrap();
         assert!(!shown.contains("s3cret"), "{shown}");
         assert!(shown.contains("<redacted>"));
