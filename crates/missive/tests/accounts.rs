@@ -6,16 +6,18 @@
 //! unless MISSIVE_TESTBED is set).
 
 mod fake;
+#[path = "common/support.rs"]
+mod support;
 
-use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::process::{Command as Process, Stdio};
+use std::process::Command as Process;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use fake::{Script, Server, Step};
 use missive_smtp::Command;
+use support::{run_finished, TempDir};
 
 /// The longest one run of `missive` may take before it is killed.
 const RUN_DEADLINE: Duration = Duration::from_secs(60);
@@ -27,16 +29,15 @@ const DELIVERY_WAIT: Duration = Duration::from_secs(10);
 /// A directory of its own for one test: `xdg/` is XDG_CONFIG_HOME, `home/` is
 /// HOME. Removed when dropped.
 struct Home {
-    root: PathBuf,
+    root: TempDir,
 }
 
 impl Home {
     fn new(tag: &str) -> Home {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("accounts-{}-{n}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let root = TempDir::new_in(
+            Path::new(env!("CARGO_TARGET_TMPDIR")),
+            &format!("accounts-{tag}"),
+        );
         std::fs::create_dir_all(root.join("xdg")).unwrap();
         std::fs::create_dir_all(root.join("home")).unwrap();
         Home { root }
@@ -75,12 +76,6 @@ impl Home {
             ],
             stdin: None,
         }
-    }
-}
-
-impl Drop for Home {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
     }
 }
 
@@ -185,55 +180,12 @@ impl Cmd {
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }
-        cmd.stdin(if self.stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        let start = Instant::now();
-        let mut child = cmd.spawn().expect("spawn missive");
-        if let Some(data) = self.stdin {
-            let mut w = child.stdin.take().unwrap();
-            std::thread::spawn(move || {
-                let _ = w.write_all(&data);
-            });
-        }
-        let mut out = child.stdout.take().unwrap();
-        let mut err = child.stderr.take().unwrap();
-        let out_t = std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = out.read_to_end(&mut s);
-            s
-        });
-        let err_t = std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = err.read_to_end(&mut s);
-            s
-        });
-        let status = loop {
-            if let Some(st) = child.try_wait().unwrap() {
-                break Some(st);
-            }
-            if start.elapsed() > RUN_DEADLINE {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        let elapsed = start.elapsed();
-        let stdout = String::from_utf8_lossy(&out_t.join().unwrap()).into_owned();
-        let stderr = String::from_utf8_lossy(&err_t.join().unwrap()).into_owned();
-        let Some(status) = status else {
-            panic!("missive {:?} hung: killed after {RUN_DEADLINE:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", self.args);
-        };
+        let f = run_finished(&mut cmd, self.stdin, RUN_DEADLINE);
         Out {
-            code: status.code().unwrap_or(-1),
-            stdout,
-            stderr,
-            elapsed,
+            code: f.code().unwrap_or(-1),
+            stdout: f.stdout,
+            stderr: f.stderr,
+            elapsed: f.elapsed,
         }
     }
 }

@@ -11,9 +11,8 @@
 mod common;
 
 use std::collections::HashSet;
-use std::fs::File;
-use std::io::{Read, Write};
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -171,48 +170,6 @@ fn mx(tb: &Testbed, from: &str, rcpt: &str) -> Cmd {
     ])
 }
 
-/// A directory in the temporary directory, removed with its contents on drop.
-struct TempDir {
-    path: PathBuf,
-}
-
-impl TempDir {
-    fn new(prefix: &str) -> TempDir {
-        let path = std::env::temp_dir().join(format!("missive-compose-{}", unique(prefix)));
-        std::fs::create_dir_all(&path)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
-        TempDir { path }
-    }
-
-    fn join(&self, name: &str) -> PathBuf {
-        self.path.join(name)
-    }
-
-    /// Writes `name` in the directory and returns its path as a string.
-    fn write(&self, name: &str, contents: &[u8]) -> String {
-        let p = self.join(name);
-        std::fs::write(&p, contents)
-            .unwrap_or_else(|e| panic!("cannot write {}: {e}", p.display()));
-        p.to_str().expect("UTF-8 temp path").to_string()
-    }
-
-    /// A file of `n` random octets (from /dev/urandom), without holding it in memory.
-    fn random_file(&self, name: &str, n: u64) -> String {
-        let p = self.join(name);
-        let mut src = File::open("/dev/urandom").expect("/dev/urandom").take(n);
-        let mut dst = File::create(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-        let copied = std::io::copy(&mut src, &mut dst).expect("copying random bytes");
-        assert_eq!(copied, n);
-        p.to_str().expect("UTF-8 temp path").to_string()
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.path);
-    }
-}
-
 /// Header block and body of the message as the client sent it (LF line ends).
 fn delivered(tb: &Testbed, addr: &str) -> (String, Vec<u8>) {
     split_message(&original(&tb.wait_for_mail(addr)))
@@ -257,71 +214,12 @@ fn wait_for_file_containing(dir: &Path, needle: &str) -> Vec<u8> {
     }
 }
 
-/// What a run of some program did (for runs `Cmd` cannot make: another argv[0]).
-struct Ran {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `program` with `args`, extra environment and standard input, killing
-/// it after RUN_TIMEOUT.
-fn run_program(program: &Path, args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Ran {
+/// Runs `program` (for runs `Cmd` cannot make: another argv[0]) with `args`,
+/// extra environment and standard input, killing it after RUN_TIMEOUT.
+fn run_program(program: &Path, args: &[&str], env: &[(&str, &str)], stdin: &[u8]) -> Finished {
     let mut cmd = Command::new(program);
-    cmd.args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
-    let mut pipe = child.stdin.take().expect("stdin");
-    let input = stdin.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = pipe.write_all(&input);
-    });
-    let drain = |p: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut v = Vec::new();
-            if let Some(mut p) = p {
-                let _ = p.read_to_end(&mut v);
-            }
-            v
-        })
-    };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|p| Box::new(p) as Box<dyn Read + Send>),
-    );
-    let deadline = Instant::now() + RUN_TIMEOUT;
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("try_wait") {
-            break s;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{} timed out", program.display());
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    let _ = writer.join();
-    Ran {
-        code: status.code(),
-        stdout: String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned(),
-        stderr: String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned(),
-    }
+    cmd.args(args).envs(env.iter().copied());
+    run_finished(&mut cmd, Some(stdin.to_vec()), RUN_TIMEOUT)
 }
 
 // ---------------------------------------------------------------- composed MIME, parsed back by Python
@@ -1210,7 +1108,7 @@ fn sendmail_symlink_works_the_same() {
         format!("To: {rcpt}\nSubject: cron\n\nhi\n").as_bytes(),
     );
     assert_eq!(
-        ran.code,
+        ran.code(),
         Some(0),
         "stdout:\n{}\nstderr:\n{}",
         ran.stdout,
@@ -1221,7 +1119,7 @@ fn sendmail_symlink_works_the_same() {
     assert_eq!(body, b"hi\n");
     // and the usage error path goes through the symlink too
     let ran = run_program(&link, &["-i"], &env, b"Subject: x\n\nx\n");
-    assert_eq!(ran.code, Some(64), "{}", ran.stderr);
+    assert_eq!(ran.code(), Some(64), "{}", ran.stderr);
 }
 
 #[test]
@@ -1352,12 +1250,7 @@ fn fifty_megabyte_attachment_streams_in_bounded_memory() {
         .spawn()
         .expect("cannot start missive");
     let pid = child.id();
-    let mut stderr = child.stderr.take().expect("stderr");
-    let err = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = stderr.read_to_string(&mut s);
-        s
-    });
+    let err = drain(child.stderr.take().expect("stderr"));
     let deadline = Instant::now() + RUN_TIMEOUT;
     let mut peak = 0u64;
     let status = loop {

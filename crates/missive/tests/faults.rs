@@ -5,6 +5,8 @@
 //! exchanges checked on the server side, and malformed replies.
 
 mod fake;
+#[path = "common/support.rs"]
+mod support;
 
 use std::time::Duration;
 

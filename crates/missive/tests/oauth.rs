@@ -8,11 +8,14 @@
 //! verifier may appear in what missive prints (except the token that
 //! `account token` prints on stdout, because it was asked for).
 
+#[path = "common/support.rs"]
+mod support;
+
 use std::collections::{HashMap, VecDeque};
 use std::fmt;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command as Process, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{mpsc, Arc, Mutex, MutexGuard};
@@ -23,6 +26,7 @@ use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL
 use base64::Engine;
 use missive_smtp::command::{CommandLine, CommandParser};
 use missive_smtp::Command;
+use support::{collect, TempDir};
 
 const ACCOUNT: &str = "work";
 const USER: &str = "alice@example.test";
@@ -832,7 +836,7 @@ fn smtp_session(stream: TcpStream, n: usize, log: &Arc<Mutex<SmtpLog>>, valid: &
 
 /// HOME, XDG_CONFIG_HOME and XDG_STATE_HOME of one test; removed when dropped.
 struct Env {
-    root: PathBuf,
+    root: TempDir,
 }
 
 /// How a run of `missive` ended.
@@ -866,11 +870,10 @@ impl Drop for Running {
 
 impl Env {
     fn new(tag: &str) -> Env {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("oauth-{}-{n}-{tag}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&root);
+        let root = TempDir::new_in(
+            Path::new(env!("CARGO_TARGET_TMPDIR")),
+            &format!("oauth-{tag}"),
+        );
         for d in ["home", "config", "state"] {
             std::fs::create_dir_all(root.join(d)).unwrap();
         }
@@ -985,54 +988,17 @@ impl Env {
     }
 }
 
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.root);
-    }
-}
-
-/// Waits for the child; `stderr_thread`: a thread already reading its stderr.
+/// Waits for the child (killed, and the test failed, after a minute);
+/// `stderr_thread`: a thread already reading its stderr.
 fn finish(mut running: Running, stderr_thread: Option<JoinHandle<String>>) -> Out {
     let child = running.0.as_mut().unwrap();
-    let mut out = child.stdout.take().expect("stdout");
-    let out_t = std::thread::spawn(move || {
-        let mut s = Vec::new();
-        let _ = out.read_to_end(&mut s);
-        String::from_utf8_lossy(&s).into_owned()
-    });
-    let err_t = match stderr_thread {
-        Some(t) => t,
-        None => {
-            let mut err = child.stderr.take().expect("stderr");
-            std::thread::spawn(move || {
-                let mut s = Vec::new();
-                let _ = err.read_to_end(&mut s);
-                String::from_utf8_lossy(&s).into_owned()
-            })
-        }
-    };
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait for missive") {
-            break Some(st);
-        }
-        if start.elapsed() > RUN_DEADLINE {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let f = collect(child, stderr_thread, Instant::now(), RUN_DEADLINE);
     running.0 = None;
-    let stdout = out_t.join().unwrap_or_default();
-    let stderr = err_t.join().unwrap_or_default();
-    let Some(status) = status else {
-        panic!("missive hung: killed after {RUN_DEADLINE:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
-    };
+    let f = f.expect_finished(&"missive", RUN_DEADLINE);
     Out {
-        code: status.code().unwrap_or(-1),
-        stdout,
-        stderr,
+        code: f.code().unwrap_or(-1),
+        stdout: f.stdout,
+        stderr: f.stderr,
     }
 }
 

@@ -2,10 +2,14 @@
 //! (`send --sandbox`) works as written, and the test command it gives is
 //! the one CI runs.
 
+#[path = "common/support.rs"]
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
+
+use support::{run_to_end, TempDir};
 
 const MISSIVE: &str = env!("CARGO_BIN_EXE_missive");
 
@@ -19,32 +23,6 @@ fn root() -> PathBuf {
 
 fn readme() -> String {
     std::fs::read_to_string(root().join("README.md")).expect("README.md")
-}
-
-/// A directory removed (with its contents) when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .subsec_nanos();
-        let path = std::env::temp_dir().join(format!(
-            "missive-readme-test-{tag}-{}-{}-{nanos}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&path).expect("a temporary directory");
-        TempDir(path)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// Splits a command line as a POSIX shell would for the simple cases a
@@ -153,16 +131,14 @@ fn readme_sandbox_command_works_as_written() {
 
     let dir = TempDir::new("sandbox");
     let start = Instant::now();
-    let out = Command::new(MISSIVE)
-        .args(args)
-        .current_dir(&dir.0)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run missive");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let out = run_to_end(
+        Command::new(MISSIVE).args(args).current_dir(dir.path()),
+        None,
+        Duration::from_secs(60),
+    );
+    let (stdout, stderr) = (&out.stdout, &out.stderr);
     let show = format!("--- stdout\n{stdout}--- stderr\n{stderr}");
-    assert_eq!(out.status.code(), Some(0), "{show}");
+    assert_eq!(out.code(), Some(0), "{show}");
     assert!(start.elapsed() < Duration::from_secs(60));
 
     // the message landed where the README says
@@ -170,9 +146,9 @@ fn readme_sandbox_command_works_as_written() {
         .lines()
         .find_map(|l| l.strip_prefix("delivered: "))
         .unwrap_or_else(|| panic!("no `delivered: <path>` line\n{show}"));
-    let path = dir.0.join(delivered);
+    let path = dir.join(delivered);
     assert!(path.is_file(), "{} does not exist\n{show}", path.display());
-    let new_dir = dir.0.join("missive-sandbox").join("new");
+    let new_dir = dir.join("missive-sandbox").join("new");
     assert_eq!(
         path.parent().map(|p| p.canonicalize().unwrap()),
         Some(new_dir.canonicalize().expect("missive-sandbox/new/")),

@@ -5,12 +5,14 @@
 //! Every test starts its own server on free ports with its own Maildir in a
 //! fresh temporary directory, and kills it when it ends ([`Server`]'s Drop).
 
+#[path = "common/support.rs"]
+mod support;
+
 use std::collections::HashSet;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -18,6 +20,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
+use support::{run_finished, TempDir};
 
 const MISSIVE: &str = env!("CARGO_BIN_EXE_missive");
 /// Debian's python3 (smtplib is stdlib; any python3 would do).
@@ -27,37 +30,6 @@ const RUN_LIMIT: Duration = Duration::from_secs(60);
 const PASSWORD_VAR: &str = "MISSIVE_SERVE_TEST_PW";
 
 // ---- helpers ---------------------------------------------------------------
-
-/// A directory removed (with its contents) when dropped.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .subsec_nanos();
-        let path = std::env::temp_dir().join(format!(
-            "missive-serve-test-{tag}-{}-{}-{nanos}",
-            std::process::id(),
-            N.fetch_add(1, Ordering::Relaxed)
-        ));
-        std::fs::create_dir_all(&path)
-            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
-        TempDir(path)
-    }
-
-    fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// A port that was free a moment ago on `ip`.
 fn free_port(ip: &str) -> u16 {
@@ -350,54 +322,15 @@ impl Out {
     }
 }
 
-/// Runs a command to its end (killing it after `limit`), capturing everything.
+/// Runs a command to its end (killing it, and failing, after `limit`),
+/// capturing everything.
 fn run(mut cmd: Command, stdin: Option<Vec<u8>>, limit: Duration) -> Out {
-    cmd.stdin(if stdin.is_some() {
-        Stdio::piped()
-    } else {
-        Stdio::null()
-    })
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped());
-    let start = Instant::now();
-    let mut child = cmd
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    if let Some(input) = stdin {
-        let mut w = child.stdin.take().expect("stdin piped");
-        thread::spawn(move || {
-            let _ = w.write_all(&input);
-        });
-    }
-    let drain = |mut r: Box<dyn Read + Send>| {
-        thread::spawn(move || {
-            let mut v = Vec::new();
-            let _ = r.read_to_end(&mut v);
-            String::from_utf8_lossy(&v).into_owned()
-        })
-    };
-    let out = drain(Box::new(child.stdout.take().expect("stdout piped")));
-    let err = drain(Box::new(child.stderr.take().expect("stderr piped")));
-    let status = loop {
-        if let Some(s) = child.try_wait().expect("wait") {
-            break s;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "{cmd:?} did not finish within {limit:?}; stderr:\n{}",
-                err.join().unwrap_or_default()
-            );
-        }
-        thread::sleep(Duration::from_millis(5));
-    };
-    let elapsed = start.elapsed();
+    let f = run_finished(&mut cmd, stdin, limit);
     Out {
-        code: status.code().unwrap_or(-1),
-        stdout: out.join().unwrap_or_default(),
-        stderr: err.join().unwrap_or_default(),
-        elapsed,
+        code: f.code().unwrap_or(-1),
+        stdout: f.stdout,
+        stderr: f.stderr,
+        elapsed: f.elapsed,
     }
 }
 

@@ -10,14 +10,18 @@
 //! * [`Testbed::wait_for_mail`] polls for the Maildir file of a recipient,
 //!   [`original`] strips the headers Postfix adds.
 //! * [`unique`] makes recipient local parts that no other test (or run) uses.
+//! * [`TempDir`], [`run_to_end`] and the rest of `support.rs` (re-exported
+//!   here) need no testbed.
 
 #![allow(dead_code)]
 
+mod support;
+pub use support::*;
+
 use std::collections::HashMap;
-use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -415,69 +419,16 @@ impl Cmd {
     /// Runs the binary and waits for it, killing it after the timeout.
     pub fn run(&self) -> Output {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_missive"));
-        cmd.args(&self.args)
-            .stdin(if self.stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        cmd.args(&self.args);
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        let mut child = cmd.spawn().expect("cannot start the missive binary");
-        let writer = match (child.stdin.take(), self.stdin.clone()) {
-            (Some(mut pipe), Some(bytes)) => Some(std::thread::spawn(move || {
-                // missive may exit before reading it all; that is not our failure
-                let _ = pipe.write_all(&bytes);
-            })),
-            _ => None,
-        };
-        let reader = |pipe: Option<Box<dyn Read + Send>>| {
-            std::thread::spawn(move || {
-                let mut v = Vec::new();
-                if let Some(mut p) = pipe {
-                    let _ = p.read_to_end(&mut v);
-                }
-                v
-            })
-        };
-        let out = reader(
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        );
-        let err = reader(
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        );
-        let deadline = Instant::now() + self.timeout;
-        let mut timed_out = false;
-        let status = loop {
-            match child.try_wait().expect("waiting for missive") {
-                Some(s) => break s,
-                None if Instant::now() > deadline => {
-                    timed_out = true;
-                    let _ = child.kill();
-                    break child.wait().expect("waiting for the killed missive");
-                }
-                None => std::thread::sleep(Duration::from_millis(20)),
-            }
-        };
-        if let Some(w) = writer {
-            let _ = w.join();
-        }
-        let stdout = String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned();
-        let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
+        let f = run_to_end(&mut cmd, self.stdin.clone(), self.timeout);
         Output {
-            code: status.code(),
-            stdout,
-            stderr,
-            timed_out,
+            code: f.code(),
+            timed_out: f.timed_out(),
+            stdout: f.stdout,
+            stderr: f.stderr,
         }
     }
 }

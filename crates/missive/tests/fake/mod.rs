@@ -18,7 +18,7 @@ use std::fmt;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::{Command as Process, Stdio};
+use std::process::Command as Process;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -28,6 +28,10 @@ use missive_smtp::data::{DataDecoder, DataError};
 use missive_smtp::Command;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
+
+// `support` is common/support.rs, which every test file that uses this module
+// includes (`#[path = "common/support.rs"] mod support;`).
+use crate::support::run_finished;
 
 /// The longest the server waits for a connection or for bytes (a safety net).
 const SERVER_WAIT: Duration = Duration::from_secs(30);
@@ -638,45 +642,12 @@ impl Missive {
         for (k, v) in &self.envs {
             cmd.env(k, v);
         }
-        cmd.stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let start = Instant::now();
-        let mut child = cmd.spawn().expect("spawn missive");
-        let mut out = child.stdout.take().expect("stdout");
-        let mut err = child.stderr.take().expect("stderr");
-        let out_t = std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = out.read_to_end(&mut s);
-            s
-        });
-        let err_t = std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = err.read_to_end(&mut s);
-            s
-        });
-        let status = loop {
-            if let Some(st) = child.try_wait().expect("wait for missive") {
-                break Some(st);
-            }
-            if start.elapsed() > CLIENT_DEADLINE {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        let elapsed = start.elapsed();
-        let stdout = String::from_utf8_lossy(&out_t.join().unwrap_or_default()).into_owned();
-        let stderr = String::from_utf8_lossy(&err_t.join().unwrap_or_default()).into_owned();
-        let Some(status) = status else {
-            panic!("missive hung: killed after {CLIENT_DEADLINE:?}\nstdout:\n{stdout}\nstderr:\n{stderr}");
-        };
+        let f = run_finished(&mut cmd, None, CLIENT_DEADLINE);
         let run = Run {
-            code: status.code().unwrap_or(-1),
-            stdout,
-            stderr,
-            elapsed,
+            code: f.code().unwrap_or(-1),
+            stdout: f.stdout,
+            stderr: f.stderr,
+            elapsed: f.elapsed,
         };
         if std::env::var_os("MISSIVE_FAKE_DEBUG").is_some() {
             eprintln!("{run}");
