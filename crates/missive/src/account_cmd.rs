@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Subcommand};
 use missive_smtp::Secret;
 
-use crate::cli::{AuthArg, SendArgs, TlsArg};
+use crate::cli::{AuthArg, Login, SendArgs, TlsArg};
 use crate::config::{self, Account};
 use crate::error::{AppError, Result};
 use crate::{credentials, presets, settings};
@@ -73,17 +73,11 @@ pub struct AddArgs {
     pub tls: Option<TlsArg>,
     #[arg(long, value_enum)]
     pub auth: Option<AuthArg>,
-    #[arg(long)]
-    pub user: Option<String>,
+    #[command(flatten)]
+    pub login: Login,
     /// The sender address, or a pattern like '*@example.com' that selects this account.
     #[arg(long)]
     pub from: Option<String>,
-    #[arg(long, value_name = "CMD")]
-    pub password_cmd: Option<String>,
-    #[arg(long, value_name = "VAR")]
-    pub password_env: Option<String>,
-    #[arg(long, value_name = "CMD")]
-    pub oauth_token_cmd: Option<String>,
     /// OAuth2: the application (client) id registered with the provider;
     /// with --preset office365, outlook or gmail this sets up sign-in.
     #[arg(long, value_name = "ID")]
@@ -211,11 +205,11 @@ fn add(mut a: AddArgs) -> Result<()> {
     if let Some(p) = &a.preset {
         presets::get(p)?;
     }
-    if a.user.is_none() && interactive {
-        a.user = Some(ask("user name (often the full address)")?).filter(|u| !u.is_empty());
+    if a.login.user.is_none() && interactive {
+        a.login.user = Some(ask("user name (often the full address)")?).filter(|u| !u.is_empty());
     }
     if a.from.is_none() {
-        a.from = a.user.clone().filter(|u| u.contains('@'));
+        a.from = a.login.user.clone().filter(|u| u.contains('@'));
     }
     let provider = match a.preset.as_deref() {
         Some("office365") | Some("outlook") => Some(crate::oauth::Provider::Microsoft),
@@ -248,11 +242,11 @@ fn add(mut a: AddArgs) -> Result<()> {
         server: a.server,
         tls: a.tls,
         auth: a.auth,
-        user: a.user,
+        user: a.login.user,
         from: a.from,
-        password_cmd: a.password_cmd,
-        password_env: a.password_env,
-        oauth_token_cmd: a.oauth_token_cmd,
+        password_cmd: a.login.password_cmd,
+        password_env: a.login.password_env,
+        oauth_token_cmd: a.login.oauth_token_cmd,
         keyring: a.keyring.then_some(true),
         oauth,
         ..Account::default()

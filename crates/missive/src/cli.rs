@@ -103,6 +103,24 @@ pub struct ServeArgs {
     pub quiet: bool,
 }
 
+/// Who to log in as, and where the secret comes from: never the command
+/// line itself. Shared by `send`, `probe` and `account add`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct Login {
+    /// The user name to authenticate as.
+    #[arg(long, value_name = "NAME")]
+    pub user: Option<String>,
+    /// Read the password from this environment variable.
+    #[arg(long, value_name = "VAR")]
+    pub password_env: Option<String>,
+    /// Run this command and use the first line of its output as the password.
+    #[arg(long, value_name = "CMD")]
+    pub password_cmd: Option<String>,
+    /// Run this command and use the first line of its output as an OAuth2 access token.
+    #[arg(long, value_name = "CMD", conflicts_with_all = ["password_env", "password_cmd"])]
+    pub oauth_token_cmd: Option<String>,
+}
+
 /// Where an account's secret is, when the configuration says (see `settings`).
 #[derive(Debug, Clone, Default)]
 pub struct Configured {
@@ -279,18 +297,8 @@ pub struct SendArgs {
     /// The AUTH mechanism (default auto: the best offered one that fits the credentials).
     #[arg(long, value_enum)]
     pub auth: Option<AuthArg>,
-    /// The user name to authenticate as.
-    #[arg(long, value_name = "NAME")]
-    pub user: Option<String>,
-    /// Read the password from this environment variable.
-    #[arg(long, value_name = "VAR")]
-    pub password_env: Option<String>,
-    /// Run this command and use the first line of its output as the password.
-    #[arg(long, value_name = "CMD")]
-    pub password_cmd: Option<String>,
-    /// Run this command and use the first line of its output as an OAuth2 access token.
-    #[arg(long, value_name = "CMD", conflicts_with_all = ["password_env", "password_cmd"])]
-    pub oauth_token_cmd: Option<String>,
+    #[command(flatten)]
+    pub login: Login,
     /// Permit AUTH over a connection that is not encrypted.
     #[arg(long)]
     pub allow_plaintext_auth: bool,

@@ -11,7 +11,7 @@ use missive_smtp::client::{ClientConfig, TlsMode};
 use missive_smtp::Capabilities;
 use serde::Serialize;
 
-use crate::cli::{AuthArg, SendArgs, TlsArg};
+use crate::cli::{AuthArg, Login, SendArgs, TlsArg};
 use crate::error::{exit, AppError, Result};
 use crate::net::ServerAddr;
 use crate::session::{Session, SessionOptions, TlsInfo, CONNECT_TIMEOUT};
@@ -34,14 +34,8 @@ pub struct ProbeArgs {
     /// Also try to log in (needs --user and a secret), then QUIT without sending.
     #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "auto")]
     pub auth: Option<AuthArg>,
-    #[arg(long, value_name = "NAME")]
-    pub user: Option<String>,
-    #[arg(long, value_name = "VAR")]
-    pub password_env: Option<String>,
-    #[arg(long, value_name = "CMD")]
-    pub password_cmd: Option<String>,
-    #[arg(long, value_name = "CMD")]
-    pub oauth_token_cmd: Option<String>,
+    #[command(flatten)]
+    pub login: Login,
     #[arg(long)]
     pub allow_plaintext_auth: bool,
     #[arg(long, value_name = "NAME")]
@@ -69,12 +63,12 @@ struct Report {
     auth_only_after_tls: bool,
     size_limit: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    login: Option<Login>,
+    login: Option<LoginResult>,
     exit_code: i32,
 }
 
 #[derive(Debug, Serialize)]
-struct Login {
+struct LoginResult {
     ok: bool,
     reply: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -141,7 +135,7 @@ pub async fn run(a: ProbeArgs) -> Result<()> {
     if unverified {
         report.exit_code = exit::NOPERM;
     }
-    if a.auth.is_some() || a.user.is_some() {
+    if a.auth.is_some() || a.login.user.is_some() {
         let strict = TlsContext::new(&TlsOptions {
             cafile: a.cafile.clone(),
             insecure: a.insecure,
@@ -183,20 +177,17 @@ async fn try_login(
     a: &ProbeArgs,
     mut smtp: ClientConfig,
     opts: impl Fn(ClientConfig) -> SessionOptions,
-) -> Login {
+) -> LoginResult {
     let send_args = SendArgs {
-        user: a.user.clone(),
+        login: a.login.clone(),
         auth: a.auth,
-        password_env: a.password_env.clone(),
-        password_cmd: a.password_cmd.clone(),
-        oauth_token_cmd: a.oauth_token_cmd.clone(),
         auth_explicit: true,
         ..SendArgs::default()
     };
     let creds = match crate::send::credentials(&send_args) {
         Ok(c) => c,
         Err(e) => {
-            return Login {
+            return LoginResult {
                 ok: false,
                 reply: e.to_string(),
                 hint: e.hint(),
@@ -216,7 +207,7 @@ async fn try_login(
         Ok(s) => {
             let ok = s.client().is_authenticated();
             s.quit().await;
-            Login {
+            LoginResult {
                 ok,
                 reply: if ok {
                     "authenticated".into()
@@ -226,7 +217,7 @@ async fn try_login(
                 hint: None,
             }
         }
-        Err(e) => Login {
+        Err(e) => LoginResult {
             ok: false,
             reply: e.to_string(),
             hint: e.hint(),

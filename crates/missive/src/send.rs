@@ -422,15 +422,15 @@ pub fn credentials(args: &SendArgs) -> Result<(Option<Credentials>, Option<Mecha
         AuthArg::Xoauth2 => Some(Mechanism::XOAuth2),
         AuthArg::Oauthbearer => Some(Mechanism::OAuthBearer),
     };
-    let Some(user) = args.user.clone() else {
+    let Some(user) = args.login.user.clone() else {
         if args.auth_explicit {
             return Err(AppError::Usage("--auth needs --user NAME".into()));
         }
         return Ok((None, None));
     };
-    let token =
-        args.oauth_token_cmd.is_some() || mechanism.as_ref().is_some_and(Mechanism::uses_token);
-    let creds = if let Some(cmd) = &args.oauth_token_cmd {
+    let token = args.login.oauth_token_cmd.is_some()
+        || mechanism.as_ref().is_some_and(Mechanism::uses_token);
+    let creds = if let Some(cmd) = &args.login.oauth_token_cmd {
         Credentials::Token {
             user,
             token: run_secret_command(cmd, "OAuth token")?,
@@ -443,8 +443,8 @@ pub fn credentials(args: &SendArgs) -> Result<(Option<Credentials>, Option<Mecha
         }
     } else {
         let source = SecretSource {
-            env: args.password_env.clone(),
-            cmd: args.password_cmd.clone(),
+            env: args.login.password_env.clone(),
+            cmd: args.login.password_cmd.clone(),
             value: args.configured.password.clone(),
             keyring: args.configured.keyring_account.clone(),
         };
@@ -476,7 +476,7 @@ pub struct Outgoing {
 
 /// Builds the message from the options, or loads a ready-made one.
 fn outgoing(args: &SendArgs, sandbox: bool) -> Result<Outgoing> {
-    let explicit_from = match (&args.from, &args.user) {
+    let explicit_from = match (&args.from, &args.login.user) {
         (Some(f), _) => Some(Mailbox::parse(f)?),
         (None, Some(u)) if u.contains('@') && args.message.is_none() => Some(Mailbox::parse(u)?),
         _ => None,

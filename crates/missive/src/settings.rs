@@ -157,7 +157,7 @@ pub fn resolve(args: &mut SendArgs) -> Result<Provenance> {
         ],
     );
     pick(
-        &mut args.user,
+        &mut args.login.user,
         &mut p,
         "user",
         [
@@ -320,7 +320,9 @@ fn secret(
     acct_name: Option<&str>,
 ) -> Result<()> {
     let given = |a: &SendArgs| {
-        a.password_env.is_some() || a.password_cmd.is_some() || a.oauth_token_cmd.is_some()
+        a.login.password_env.is_some()
+            || a.login.password_cmd.is_some()
+            || a.login.oauth_token_cmd.is_some()
     };
     let record = |p: &mut Provenance, value: String, source: Source| {
         p.entries.push(Entry {
@@ -334,7 +336,7 @@ fn secret(
         return Ok(());
     }
     if env("MISSIVE_PASSWORD").is_some() {
-        args.password_env = Some("MISSIVE_PASSWORD".into());
+        args.login.password_env = Some("MISSIVE_PASSWORD".into());
         record(
             p,
             "<redacted> (password in MISSIVE_PASSWORD)".into(),
@@ -343,7 +345,7 @@ fn secret(
         return Ok(());
     }
     if let Some(cmd) = env("MISSIVE_PASSWORD_CMD") {
-        args.password_cmd = Some(cmd);
+        args.login.password_cmd = Some(cmd);
         record(
             p,
             describe(args),
@@ -352,7 +354,7 @@ fn secret(
         return Ok(());
     }
     if let Some(cmd) = env("MISSIVE_OAUTH_TOKEN_CMD") {
-        args.oauth_token_cmd = Some(cmd);
+        args.login.oauth_token_cmd = Some(cmd);
         record(
             p,
             describe(args),
@@ -368,11 +370,11 @@ fn secret(
             args.auth = Some(AuthArg::Xoauth2);
         }
     } else if let Some(c) = &acct.oauth_token_cmd {
-        args.oauth_token_cmd = Some(c.clone());
+        args.login.oauth_token_cmd = Some(c.clone());
     } else if let Some(c) = &acct.password_cmd {
-        args.password_cmd = Some(c.clone());
+        args.login.password_cmd = Some(c.clone());
     } else if let Some(v) = &acct.password_env {
-        args.password_env = Some(v.clone());
+        args.login.password_env = Some(v.clone());
     } else if let Some(pw) = &acct.password {
         args.configured.password = Some(missive_smtp::Secret::new(pw.clone()));
     } else if acct.keyring == Some(true) {
@@ -397,11 +399,11 @@ fn describe(a: &SendArgs) -> String {
                 "none"
             }
         )
-    } else if let Some(c) = &a.oauth_token_cmd {
+    } else if let Some(c) = &a.login.oauth_token_cmd {
         format!("<redacted> (OAuth token from command: {c})")
-    } else if let Some(c) = &a.password_cmd {
+    } else if let Some(c) = &a.login.password_cmd {
         format!("<redacted> (password from command: {c})")
-    } else if let Some(v) = &a.password_env {
+    } else if let Some(v) = &a.login.password_env {
         format!("<redacted> (password in ${v})")
     } else if a.configured.password.is_some() {
         "<redacted> (password in the configuration file)".into()
@@ -459,7 +461,7 @@ mod tests {
         assert_eq!(a.server.as_deref(), Some("smtp.office365.com:587"));
         assert_eq!(a.tls, Some(TlsArg::Starttls));
         assert_eq!(a.auth, Some(AuthArg::Login), "account beats preset");
-        assert_eq!(a.password_cmd.as_deref(), Some("pass show work"));
+        assert_eq!(a.login.password_cmd.as_deref(), Some("pass show work"));
         let src = |k: &str| {
             p.entries
                 .iter()
