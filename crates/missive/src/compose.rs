@@ -225,18 +225,9 @@ impl Composition<'_> {
 
     /// The MIME tree: mixed[alternative[text, related[html, inline…]], attachments…].
     fn body_node(&self) -> Node {
-        let html = self.html.map(|h| {
-            let leaf = Node::text(h, "html");
-            match self.inline.is_empty() {
-                true => leaf,
-                false => Node::multi(
-                    "related",
-                    std::iter::once(leaf)
-                        .chain(self.inline.iter().map(|a| Node::file(a, true)))
-                        .collect(),
-                ),
-            }
-        });
+        let html = self
+            .html
+            .map(|h| Node::with_files("related", Node::text(h, "html"), self.inline, true));
         let text = match (self.text, &html) {
             (Some(t), _) => Some(Node::text(t, "plain")),
             (None, None) => Some(Node::text("", "plain")),
@@ -248,15 +239,7 @@ impl Composition<'_> {
             (None, Some(h)) => h,
             (None, None) => unreachable!("a text part is made when there is no HTML"),
         };
-        match self.attachments.is_empty() {
-            true => body,
-            false => Node::multi(
-                "mixed",
-                std::iter::once(body)
-                    .chain(self.attachments.iter().map(|a| Node::file(a, false)))
-                    .collect(),
-            ),
-        }
+        Node::with_files("mixed", body, self.attachments, false)
     }
 }
 
@@ -340,6 +323,17 @@ impl Node {
             path: a.path.clone(),
             len: a.len,
         }
+    }
+
+    /// `first` alone when there are no files, else a multipart of `first` and the files.
+    fn with_files(subtype: &'static str, first: Node, files: &[Attachment], inline: bool) -> Node {
+        if files.is_empty() {
+            return first;
+        }
+        let parts = std::iter::once(first)
+            .chain(files.iter().map(|a| Node::file(a, inline)))
+            .collect();
+        Node::multi(subtype, parts)
     }
 
     fn multi(subtype: &'static str, parts: Vec<Node>) -> Node {
