@@ -102,5 +102,9 @@ pub fn keyring_get(account: &str) -> Result<Secret> {
 pub fn keyring_set(account: &str, secret: &Secret) -> Result<()> {
     keyring::Entry::new(KEYRING_SERVICE, account)
         .and_then(|e| e.set_password(secret.expose()))
-        .map_err(|e| AppError::Config(format!("cannot store the password in the OS keyring: {e}")))
+        .map_err(|e| {
+            AppError::Config(format!(
+                "cannot store the password in the OS keyring ({e}); where there is no keyring (servers, containers) use password_cmd or password_env in the account"
+            ))
+        })
 }
