@@ -37,13 +37,16 @@ impl Entry {
 }
 
 /// What to do about a server reply, if the table knows.
+/// Parsed once: it is asked for every refused recipient.
 pub fn for_reply(reply: &Reply) -> Option<String> {
-    let table: Table = toml::from_str(HINTS).expect("data/hints.toml is checked by the tests");
+    static TABLE: std::sync::OnceLock<Table> = std::sync::OnceLock::new();
+    let table = TABLE
+        .get_or_init(|| toml::from_str(HINTS).expect("data/hints.toml is checked by the tests"));
     table
         .hint
-        .into_iter()
+        .iter()
         .find(|e| e.matches(reply))
-        .map(|e| e.hint)
+        .map(|e| e.hint.clone())
 }
 
 #[cfg(test)]
