@@ -1,22 +1,12 @@
 //! Example-based tests for the codecs, at the edges the property tests do
 //! not reach: the size caps, and the exact forms of odd replies.
 
+mod common;
+use common::command_lines;
 use missive_smtp::command::{CommandLine, CommandParser, MAX_COMMAND_LINE};
 use missive_smtp::data::{DataDecoder, DataEncoder, DataError};
 use missive_smtp::reply::{EnhancedCode, ReplyParser, MAX_REPLY_LEN, MAX_REPLY_LINES};
 use missive_smtp::Error;
-
-fn lines_in_chunks(chunks: &[&[u8]]) -> (Vec<CommandLine>, Vec<u8>) {
-    let mut p = CommandParser::new();
-    let mut out = Vec::new();
-    for c in chunks {
-        p.feed(c);
-        while let Some(l) = p.next_line() {
-            out.push(l);
-        }
-    }
-    (out, p.take_buffered())
-}
 
 #[test]
 fn command_line_at_the_limit_is_accepted_in_any_chunking() {
@@ -24,11 +14,11 @@ fn command_line_at_the_limit_is_accepted_in_any_chunking() {
     let mut line = vec![b'a'; MAX_COMMAND_LINE - 2];
     line.extend_from_slice(b"\r\n");
     let expected = vec![CommandLine::Line(vec![b'a'; MAX_COMMAND_LINE - 2])];
-    assert_eq!(lines_in_chunks(&[&line]).0, expected);
+    assert_eq!(command_lines(&[&line]).0, expected);
     let (a, b) = line.split_at(MAX_COMMAND_LINE - 1);
-    assert_eq!(lines_in_chunks(&[a, b]).0, expected);
+    assert_eq!(command_lines(&[a, b]).0, expected);
     assert_eq!(
-        lines_in_chunks(&line.chunks(7).collect::<Vec<_>>()).0,
+        command_lines(&line.chunks(7).collect::<Vec<_>>()).0,
         expected
     );
 }
@@ -38,7 +28,7 @@ fn command_line_one_over_the_limit_is_too_long() {
     let mut line = vec![b'a'; MAX_COMMAND_LINE - 1];
     line.extend_from_slice(b"\r\nNOOP\r\n");
     assert_eq!(
-        lines_in_chunks(&[&line]).0,
+        command_lines(&[&line]).0,
         vec![CommandLine::TooLong, CommandLine::Line(b"NOOP".to_vec())]
     );
 }
@@ -49,14 +39,14 @@ fn command_line_one_over_the_limit_is_too_long() {
 fn over_long_command_line_is_chunking_invariant() {
     let mut stream = vec![b'x'; MAX_COMMAND_LINE + 1];
     stream.extend_from_slice(b"RCPT TO:<evil@x.test>\r\nQUIT\r\n");
-    let whole = lines_in_chunks(&[&stream]);
+    let whole = command_lines(&[&stream]);
     assert_eq!(
         whole.0,
         vec![CommandLine::TooLong, CommandLine::Line(b"QUIT".to_vec())]
     );
     // the same bytes, cut right after the first MAX_COMMAND_LINE + 1 octets
     let (a, b) = stream.split_at(MAX_COMMAND_LINE + 1);
-    let split = lines_in_chunks(&[a, b]);
+    let split = command_lines(&[a, b]);
     assert_eq!(split, whole, "the tail of the long line became a command");
 }
 

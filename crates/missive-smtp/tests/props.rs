@@ -4,7 +4,9 @@
 //! The central property everywhere is chunking invariance: a TCP stream may
 //! be cut anywhere, so the result must not depend on where.
 
-use missive_smtp::command::{Command, CommandLine, CommandParser};
+mod common;
+use common::command_lines;
+use missive_smtp::command::{Command, CommandLine};
 use missive_smtp::data::{DataDecoder, DataEncoder, DataStats};
 use missive_smtp::reply::{EnhancedCode, Reply, ReplyCode, ReplyParser};
 use proptest::prelude::*;
@@ -234,18 +236,6 @@ fn cmd_line() -> impl Strategy<Value = CmdLineSpec> {
         .prop_map(|(content, crlf)| CmdLineSpec { content, crlf })
 }
 
-fn split_commands(chunks: &[&[u8]]) -> (Vec<CommandLine>, Vec<u8>) {
-    let mut p = CommandParser::new();
-    let mut out = Vec::new();
-    for c in chunks {
-        p.feed(c);
-        while let Some(l) = p.next_line() {
-            out.push(l);
-        }
-    }
-    (out, p.take_buffered())
-}
-
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(512))]
 
@@ -269,11 +259,11 @@ proptest! {
         }
         wire.extend_from_slice(&tail);
 
-        let whole = split_commands(&[&wire]);
+        let whole = command_lines(&[&wire]);
         prop_assert_eq!(&whole.0, &expected);
         prop_assert_eq!(&whole.1, &tail);
-        prop_assert_eq!(&split_commands(&split_at(&wire, &points)), &whole);
-        prop_assert_eq!(&split_commands(&bytes_one_by_one(&wire)), &whole);
+        prop_assert_eq!(&command_lines(&split_at(&wire, &points)), &whole);
+        prop_assert_eq!(&command_lines(&bytes_one_by_one(&wire)), &whole);
     }
 
     #[test]
