@@ -8,7 +8,8 @@
 //! chunk being encoded, whatever the size of the message.
 //!
 //! [`DataDecoder`] is the server side: it removes the stuffing, finds the end,
-//! and refuses bare LF and bare CR as Postfix does, so client bugs show.
+//! and refuses bare LF and bare CR as Postfix does, so client bugs show (and
+//! see [`DataDecoder::error`] for what a server must do then).
 
 /// Streaming encoder for a DATA body. See the module docs.
 #[derive(Debug, Clone)]
@@ -262,7 +263,12 @@ impl DataDecoder {
     }
 
     /// Why the body is refused, if it is (known before the end: the caller
-    /// can stop storing, but must read on to the terminator).
+    /// can stop storing). After [`DataError::TooBig`] read on to the
+    /// terminator to stay in step. After [`DataError::BareLf`] or
+    /// [`DataError::BareCr`] the client's idea of where the body ends is not
+    /// this decoder's (`<LF>.<CR><LF>` is a smuggling trick, RFC 5321
+    /// §4.1.1.4): answer and close rather than read what follows as commands,
+    /// as [`crate::server::Server`] does.
     pub fn error(&self) -> Option<DataError> {
         self.error
     }

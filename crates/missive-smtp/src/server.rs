@@ -17,8 +17,20 @@
 //! - `Close`: close the connection.
 //!
 //! Limits (line length, command count, recipients, message size) keep a
-//! misbehaving client from exhausting the server. Bare LF in DATA is refused
-//! as Postfix does, so a client's smuggling bug shows.
+//! misbehaving client from exhausting the server.
+//!
+//! # What is refused
+//!
+//! - A bare LF or bare CR in a DATA body: RFC 5321 §2.3.8 and §4.1.1.4 allow
+//!   CRLF only, and say `<LF>.<LF>` must not end the data. Such a client and
+//!   this server can disagree on where the message ends, which is how SMTP
+//!   smuggling (2023) hides a second message after a fake end: so the server
+//!   answers `550 5.5.2` and closes the session at once, and nothing received
+//!   after the bare line end is executed or stored (Postfix's
+//!   `smtpd_forbid_bare_newline`, which also disconnects; chasquid and
+//!   sendmail do the same). Reading on to a proper CRLF `.` CRLF would also
+//!   discard the hidden message, but would still trust a framing the client
+//!   has just shown it does not share.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -247,8 +259,12 @@ impl Server {
         }
     }
 
-    /// Bytes from the client.
+    /// Bytes from the client. Ignored once the session is closing: nothing
+    /// after QUIT, a 421 or a broken DATA body is read.
     pub fn receive(&mut self, bytes: &[u8]) {
+        if matches!(self.state, State::Closing | State::Closed) {
+            return;
+        }
         self.parser.feed(bytes);
         self.process();
     }
@@ -427,6 +443,17 @@ impl Server {
         let used = dec.feed(&input);
         let chunk = dec.take_decoded();
         let done = dec.is_done();
+        if let Some(e @ (DataError::BareLf | DataError::BareCr)) = dec.error() {
+            // The client's line ends are not ours: where it thinks the data
+            // ends is unknown, and what follows may be a smuggled command
+            // (RFC 5321 §4.1.1.4). Answer, close, and read nothing more.
+            self.data = None;
+            self.actions.push_back(Action::MessageAbort);
+            self.refuse_data(e);
+            self.parser = CommandParser::new();
+            self.state = State::Closing;
+            return false;
+        }
         if !chunk.is_empty() && dec.error().is_none() {
             self.actions.push_back(Action::MessageData(chunk));
         }

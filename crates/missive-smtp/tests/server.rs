@@ -26,7 +26,10 @@ fn run(config: ServerConfig, input: &[&[u8]]) -> (String, Vec<Action>) {
                 s.message_stored(Ok("Q1".into()))
             }
             Action::StartTls => s.tls_established(),
-            Action::Close => break,
+            Action::Close => {
+                seen.push(Action::Close);
+                break;
+            }
             a => seen.push(a),
         }
     }
@@ -130,4 +133,69 @@ fn globs() {
     assert!(glob("a*b*c", "axxbyyc"));
     assert!(!glob("a*b", "ac"));
     assert!(glob("x@y", "X@y"));
+}
+
+fn count(seen: &[Action], f: impl Fn(&Action) -> bool) -> usize {
+    seen.iter().filter(|a| f(a)).count()
+}
+
+/// The reply lines the server wrote, in order.
+fn replies(out: &str) -> Vec<&str> {
+    out.lines().collect()
+}
+
+/// SMTP smuggling (2023): a client ends DATA with a bare-LF form and goes on
+/// with a hidden second transaction. The framing is lost, so the server
+/// answers once and closes: nothing after the bare LF is executed.
+#[test]
+fn bare_lf_end_of_data_ends_the_session_and_smuggles_nothing() {
+    for end in [&b"\n.\r\n"[..], b"\r\n.\n", b"\n.\n", b"\r.\r\n"] {
+        let mut body = b"Subject: first\r\n\r\nfirst".to_vec();
+        body.extend_from_slice(end);
+        body.extend_from_slice(
+            b"MAIL FROM:<evil@x.test>\r\nRCPT TO:<victim@y.test>\r\nDATA\r\n\
+              Subject: smuggled\r\n\r\nsecond\r\n.\r\nQUIT\r\n",
+        );
+        let head: &[u8] = b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n";
+        let whole = [head, &body[..]];
+        let mut bytewise = vec![head];
+        bytewise.extend(body.chunks(1));
+        for input in [&whole[..], &bytewise[..]] {
+            let (out, seen) = run(ServerConfig::default(), input);
+            let why = format!("end {end:?}: {out}");
+            let r = replies(&out);
+            assert!(r.last().unwrap().starts_with("550 5.5.2"), "{why}");
+            assert_eq!(out.matches("250 2.1.0").count(), 1, "{why}");
+            assert_eq!(out.matches("354 ").count(), 1, "{why}");
+            assert!(!out.contains("221 "), "QUIT was executed: {why}");
+            assert_eq!(seen.last(), Some(&Action::Close), "{why}");
+            assert_eq!(count(&seen, |a| matches!(a, Action::MessageStart(_))), 1);
+            assert_eq!(count(&seen, |a| matches!(a, Action::MessageAbort)), 1);
+            assert_eq!(count(&seen, |a| matches!(a, Action::MessageEnd { .. })), 0);
+        }
+    }
+}
+
+/// A message over the size limit is framed correctly: refused, and the
+/// session goes on (only a broken line ending loses the framing).
+#[test]
+fn oversized_data_is_refused_and_the_session_goes_on() {
+    let cfg = ServerConfig {
+        max_size: 8,
+        ..ServerConfig::default()
+    };
+    let (out, seen) = run(
+        cfg,
+        &[
+            b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n",
+            b"0123456789\r\n.\r\nNOOP\r\nQUIT\r\n",
+        ],
+    );
+    let r = replies(&out);
+    let at = r
+        .iter()
+        .position(|l| l.starts_with("552 5.3.4"))
+        .expect(&out);
+    assert_eq!(&r[at + 1..], ["250 2.0.0 Ok", "221 2.0.0 Bye"], "{out}");
+    assert_eq!(count(&seen, |a| matches!(a, Action::MessageEnd { .. })), 0);
 }
