@@ -31,6 +31,11 @@
 //!   sendmail do the same). Reading on to a proper CRLF `.` CRLF would also
 //!   discard the hidden message, but would still trust a framing the client
 //!   has just shown it does not share.
+//! - A path in MAIL FROM or RCPT TO that is not RFC 5321 §4.1.2 syntax, or
+//!   has any control character (a CR would become a header line of the stored
+//!   message): `553 5.1.7` for the sender, `501 5.1.3` for a recipient
+//!   ([`crate::envelope::validate_received_path`]). A source route is
+//!   dropped. A HELO/EHLO name with a control character: `501 5.5.4`.
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -41,6 +46,7 @@ use base64::Engine;
 use crate::auth::Secret;
 use crate::command::{Command, CommandLine, CommandParser};
 use crate::data::{DataDecoder, DataError};
+use crate::envelope::validate_received_path;
 
 /// A point in the session where a fault can be injected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -555,6 +561,9 @@ impl Server {
             }
         };
         match cmd {
+            Command::Ehlo(name) | Command::Helo(name) if name.chars().any(char::is_control) => {
+                self.reply(501, "5.5.4 Invalid HELO/EHLO name");
+            }
             Command::Ehlo(name) => {
                 self.helo = Some(name);
                 self.reset_transaction();
@@ -630,6 +639,13 @@ impl Server {
                         _ => return self.reply(555, "5.5.4 Unsupported option"),
                     }
                 }
+                let from = match from.as_str() {
+                    "" => from,
+                    path => match validate_received_path(path) {
+                        Ok(mailbox) => mailbox.to_string(),
+                        Err(_) => return self.reply(553, "5.1.7 Bad sender address syntax"),
+                    },
+                };
                 if self.reply_at(FaultStage::Mail, 250, "2.1.0 Ok") {
                     self.mail = Some(from);
                 }
@@ -641,6 +657,12 @@ impl Server {
                 if self.rcpts.len() >= self.config.max_recipients {
                     return self.reply(452, "4.5.3 Error: too many recipients");
                 }
+                // RFC 5321 §4.1.1.3: <Postmaster> without a domain is always accepted.
+                let to = match validate_received_path(&to) {
+                    _ if to.eq_ignore_ascii_case("postmaster") => to,
+                    Ok(mailbox) => mailbox.to_string(),
+                    Err(_) => return self.reply(501, "5.1.3 Bad recipient address syntax"),
+                };
                 let rejected = self
                     .config
                     .faults

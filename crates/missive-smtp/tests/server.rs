@@ -199,3 +199,103 @@ fn oversized_data_is_refused_and_the_session_goes_on() {
     assert_eq!(&r[at + 1..], ["250 2.0.0 Ok", "221 2.0.0 Bye"], "{out}");
     assert_eq!(count(&seen, |a| matches!(a, Action::MessageEnd { .. })), 0);
 }
+
+/// A CR, LF or other control character in a path would reach the stored
+/// message (`Return-Path: <a@b<CR>X-Injected: 1>`): refused with the RFC
+/// 3463 codes for bad sender (5.1.7) and recipient (5.1.3) syntax.
+#[test]
+fn control_characters_and_bad_syntax_in_paths_are_refused() {
+    let bad = [
+        "a@b\rX-Injected: 1",
+        "a@b\x0bX",
+        "a\0b@x.test",
+        "a\tb@x.test",
+        "a@x.test\x7f",
+        "a@x.test\u{85}",
+        "nobody",
+        "@x.test",
+        "a@",
+        "a@@x.test",
+        "a@x..test",
+        "a@-x.test",
+        "a@x.test.",
+        ".a@x.test",
+        "a..b@x.test",
+        "a b@x.test",
+        "\"a\rb\"@x.test",
+        "a@[192.0.2.300]",
+        "a@[IPv6:nope]",
+    ];
+    for path in bad {
+        let mail =
+            format!("EHLO c\r\nMAIL FROM:<{path}>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nQUIT\r\n");
+        let (out, seen) = run(ServerConfig::default(), &[mail.as_bytes()]);
+        assert!(out.contains("553 5.1.7"), "MAIL {path:?}: {out}");
+        assert!(
+            !out.contains("2.1.0") && !out.contains("354"),
+            "{path:?}: {out}"
+        );
+        assert_eq!(count(&seen, |a| matches!(a, Action::MessageStart(_))), 0);
+
+        let rcpt =
+            format!("EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<{path}>\r\nDATA\r\nQUIT\r\n");
+        let (out, seen) = run(ServerConfig::default(), &[rcpt.as_bytes()]);
+        assert!(out.contains("501 5.1.3"), "RCPT {path:?}: {out}");
+        assert!(
+            !out.contains("2.1.5") && !out.contains("354"),
+            "{path:?}: {out}"
+        );
+        assert_eq!(count(&seen, |a| matches!(a, Action::MessageStart(_))), 0);
+    }
+}
+
+/// What RFC 5321 §4.1.2 allows still goes through, and a source route is
+/// dropped (§4.1.1.3): the stored envelope holds plain mailboxes.
+#[test]
+fn valid_paths_are_accepted_and_recorded_without_route() {
+    let script = "EHLO c\r\nMAIL FROM:<>\r\n\
+        RCPT TO:<Postmaster>\r\n\
+        RCPT TO:<\"john q. public\"@x.test>\r\n\
+        RCPT TO:<j\u{f6}rg@ex\u{e4}mple.test>\r\n\
+        RCPT TO:<a@[192.0.2.1]>\r\n\
+        RCPT TO:<a@[IPv6:2001:db8::1]>\r\n\
+        RCPT TO:<@relay.test,@r2.test:c+tag@d.test>\r\n\
+        RCPT TO:<o'brien!x@sub-1.x.test>\r\n\
+        DATA\r\nhi\r\n.\r\nQUIT\r\n";
+    let (out, seen) = run(ServerConfig::default(), &[script.as_bytes()]);
+    assert_eq!(out.matches("250 2.1.5").count(), 7, "{out}");
+    let env = seen
+        .iter()
+        .find_map(|a| match a {
+            Action::MessageStart(e) => Some(e.clone()),
+            _ => None,
+        })
+        .expect("message started");
+    assert_eq!(env.from, "");
+    assert_eq!(
+        env.to,
+        [
+            "Postmaster",
+            "\"john q. public\"@x.test",
+            "j\u{f6}rg@ex\u{e4}mple.test",
+            "a@[192.0.2.1]",
+            "a@[IPv6:2001:db8::1]",
+            "c+tag@d.test",
+            "o'brien!x@sub-1.x.test",
+        ]
+    );
+}
+
+/// The HELO name is part of the received envelope too.
+#[test]
+fn control_characters_in_the_helo_name_are_refused() {
+    for verb in ["EHLO", "HELO"] {
+        let script = format!("{verb} c\rX-Injected: 1\r\nMAIL FROM:<a@x.test>\r\n");
+        let (out, _) = run(ServerConfig::default(), &[script.as_bytes()]);
+        assert!(out.contains("501 5.5.4"), "{out}");
+        assert!(
+            out.contains("503 5.5.1 Error: send HELO/EHLO first"),
+            "{out}"
+        );
+    }
+}
