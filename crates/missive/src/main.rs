@@ -2,5 +2,5 @@
 //! failure, exit with a sysexits code.
 
 fn main() {
-    std::process::exit(missive::cli::main());
+    std::process::exit(missive::run_cli());
 }

@@ -361,12 +361,17 @@ fn precedence_flag_environment_account_preset_in_config_show() {
     );
     assert_shown(&out, "timeout", "7", "environment MISSIVE_TIMEOUT");
     assert_shown(&out, "auth", "login", "account work");
-    assert_shown(&out, "user", "alice@contoso.test", "account work");
     assert_shown(&out, "ehlo", "client.contoso.test", "account work");
     assert_shown(&out, "tls", "starttls", "preset office365");
-    let (secret, source) = shown(&out, "secret").expect("secret line");
-    assert_eq!(source, "account work", "{out}");
-    assert!(secret.starts_with("<redacted>"), "{out}");
+    // The account's login belongs to its own server, not to the one the
+    // environment names: neither its user nor its secret goes there.
+    assert!(shown(&out, "user").is_none(), "{out}");
+    assert_shown(
+        &out,
+        "secret",
+        "none: the credentials of account work are for smtp.office365.com, not for this server",
+        "account work",
+    );
 
     // The same, as JSON.
     let out = home
@@ -1840,6 +1845,55 @@ fn send_to(home: &Home, port: u16, extra: &[&str]) -> Cmd {
     args.extend(extra.iter().map(|s| s.to_string()));
     let a: Vec<&str> = args.iter().map(String::as_str).collect();
     home.cmd(&a)
+}
+
+/// An account's password is for its own server: a `--server` or
+/// `MISSIVE_SERVER` that names another host does not get it, even when that
+/// host offers AUTH over verified TLS.
+#[test]
+fn account_credentials_do_not_follow_another_server() {
+    let home = Home::new("bound");
+    home.config(
+        "default = \"home\"\n[accounts.home]\nserver = \"smtp.home.test\"\nuser = \"me@home.test\"\npassword = \"acct-secret-7731\"\n",
+        0o600,
+    );
+    for via_env in [false, true] {
+        let server =
+            Server::start(Script::new().caps(&["STARTTLS", "AUTH PLAIN LOGIN", "PIPELINING"]));
+        let out = match via_env {
+            false => send_to(&home, server.port, &[]).run(),
+            true => {
+                let mut cmd = send_to(&home, server.port, &[]);
+                cmd.args
+                    .retain(|a| a != "--server" && !a.starts_with("127.0.0.1:"));
+                cmd.env("MISSIVE_SERVER", &format!("127.0.0.1:{}", server.port))
+                    .run()
+            }
+        };
+        let log = server.finish();
+        assert_eq!(out.code, 0, "{out}");
+        assert!(!log.has_verb("AUTH"), "{:?}", log.lines);
+        let seen: Vec<u8> = log.reads.concat();
+        let seen = String::from_utf8_lossy(&seen);
+        assert!(
+            !seen.contains("acct-secret-7731") && !seen.contains("me@home.test"),
+            "{seen}"
+        );
+        // The account's own server would have had them: the dry run says so.
+        let dry = home
+            .cmd(&[
+                "send",
+                "--dry-run",
+                "--from",
+                "a@b.test",
+                "--to",
+                "c@d.test",
+                "--body",
+                "x",
+            ])
+            .run();
+        assert!(dry.stdout.contains("via smtp.home.test:587"), "{dry}");
+    }
 }
 
 /// Runs the case twice (text, then --json) and checks the exit code, the

@@ -3,15 +3,15 @@
 //! message comes on standard input; the server and credentials from the
 //! `MISSIVE_*` environment (without `MISSIVE_SERVER`: direct MX delivery).
 
-use crate::cli::{SendArgs, SendmailMode};
+use super::args::{DsnRet, SendArgs};
 use crate::error::{AppError, Result};
-use crate::message::Mailbox;
+use crate::message::draft::SendmailMode;
 
-/// The options of sendmail(8) that programs use, parsed into `send` options.
-pub fn parse(argv: &[String]) -> Result<SendArgs> {
+/// The options of sendmail(8) that programs use, parsed into `send`
+/// options and what the sendmail interface changes.
+pub(crate) fn parse(argv: &[String]) -> Result<(SendArgs, SendmailMode)> {
     let mut args = SendArgs {
         message: Some("-".into()),
-        sendmail: Some(SendmailMode::default()),
         ..SendArgs::default()
     };
     let mut full_name: Option<String> = None;
@@ -55,8 +55,8 @@ pub fn parse(argv: &[String]) -> Result<SendArgs> {
             _ if a.starts_with("-R") => {
                 let v = value(&mut i, "-R", &a[2..])?;
                 args.dsn_ret = match v.to_ascii_lowercase().as_str() {
-                    "full" => Some(crate::cli::DsnRet::Full),
-                    "hdrs" => Some(crate::cli::DsnRet::Hdrs),
+                    "full" => Some(DsnRet::Full),
+                    "hdrs" => Some(DsnRet::Hdrs),
                     _ => return Err(AppError::Usage(format!("sendmail: -R takes full or hdrs, not {v:?}"))),
                 };
             }
@@ -76,42 +76,37 @@ pub fn parse(argv: &[String]) -> Result<SendArgs> {
                 .into(),
         ));
     }
-    args.sendmail = Some(SendmailMode {
-        full_name,
-        dot_ends_input: !ignore_dots,
-    });
     args.quiet = true;
-    Ok(args)
-}
-
-/// The From a sendmail message gets when it has none: -f (or MISSIVE_FROM,
-/// or the account's), else the local user, with -F's full name.
-pub fn default_from(args: &SendArgs) -> Result<Mailbox> {
-    let from = args
-        .from
-        .clone()
-        .unwrap_or_else(crate::sandbox::default_from);
-    let mut mailbox = Mailbox::parse(&from)?;
-    if let Some(name) = args.sendmail.as_ref().and_then(|m| m.full_name.as_ref()) {
-        crate::message::reject_crlf("full name (-F)", name)?;
-        mailbox.name = Some(name.clone());
-    }
-    Ok(mailbox)
+    Ok((
+        args,
+        SendmailMode {
+            full_name,
+            dot_ends_input: !ignore_dots,
+        },
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::Mailbox;
 
-    fn p(args: &[&str]) -> Result<SendArgs> {
+    fn p(args: &[&str]) -> Result<(SendArgs, SendmailMode)> {
         parse(&args.iter().map(|s| s.to_string()).collect::<Vec<_>>())
+    }
+
+    /// The sender a sendmail message without a From gets.
+    fn from_of(a: &(SendArgs, SendmailMode)) -> Result<Mailbox> {
+        let mut draft = a.0.draft();
+        draft.sendmail = Some(a.1.clone());
+        draft.sendmail_from()
     }
 
     #[test]
     fn common_invocations() {
-        let a = p(&["-t", "-i"]).unwrap();
-        assert!(a.read_recipients && !a.sendmail.as_ref().unwrap().dot_ends_input);
-        let a = p(&[
+        let (a, mode) = p(&["-t", "-i"]).unwrap();
+        assert!(a.read_recipients && !mode.dot_ends_input);
+        let parsed = p(&[
             "-oi",
             "-f",
             "me@x.test",
@@ -120,12 +115,13 @@ mod tests {
             "carol@x.test",
         ])
         .unwrap();
+        let a = &parsed.0;
         assert_eq!(a.from.as_deref(), Some("me@x.test"));
         assert_eq!(a.to, ["bob@x.test", "carol@x.test"]);
-        let from = default_from(&a).unwrap();
+        let from = from_of(&parsed).unwrap();
         assert_eq!(from.name.as_deref(), Some("Me Myself"));
         assert_eq!(from.addr, "me@x.test");
-        let a = p(&[
+        let (a, mode) = p(&[
             "-fme@x.test",
             "-odi",
             "-oem",
@@ -138,15 +134,12 @@ mod tests {
         .unwrap();
         assert_eq!(a.to, ["-odd@x.test"]);
         assert_eq!(a.dsn_notify.as_deref(), Some("failure,delay"));
-        assert!(
-            a.sendmail.as_ref().unwrap().dot_ends_input,
-            "without -i a lone dot ends the input"
-        );
+        assert!(mode.dot_ends_input, "without -i a lone dot ends the input");
     }
 
     #[test]
     fn full_name_cannot_inject_headers() {
-        let a = p(&[
+        let parsed = p(&[
             "-i",
             "-f",
             "a@x.test",
@@ -155,7 +148,7 @@ mod tests {
             "b@x.test",
         ])
         .unwrap();
-        let e = default_from(&a).unwrap_err();
+        let e = from_of(&parsed).unwrap_err();
         assert_eq!(e.exit_code(), crate::error::exit::DATAERR);
         let m = Mailbox {
             name: Some("Eve\r\nBcc: x@y".into()),

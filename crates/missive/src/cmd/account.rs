@@ -1,144 +1,17 @@
-//! `missive config show`, `missive account add`, `missive account set-password`.
+//! `missive account add|login|token|set-password`.
 
-use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::io::{BufRead, IsTerminal};
 
-use clap::{Args, Subcommand};
 use missive_smtp::Secret;
 
-use crate::cli::{AuthArg, Login, SendArgs, TlsArg};
-use crate::config::{self, Account};
+use crate::cli::commands::{AccountCmd, AddArgs, FlowArg};
 use crate::error::{AppError, Result};
-use crate::{credentials, presets, settings};
-
-#[derive(Subcommand, Debug, Clone)]
-pub enum ConfigCmd {
-    /// Print the effective settings and where each comes from (secrets redacted).
-    Show(ShowArgs),
-}
-
-#[derive(Args, Debug, Clone, Default)]
-pub struct ShowArgs {
-    #[arg(long, value_name = "NAME")]
-    pub account: Option<String>,
-    /// The sender whose account is chosen (as `send --from` would).
-    #[arg(long, value_name = "ADDR")]
-    pub from: Option<String>,
-    #[arg(long, value_name = "NAME")]
-    pub preset: Option<String>,
-    #[arg(long, value_name = "PATH")]
-    pub config: Option<PathBuf>,
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Subcommand, Debug, Clone)]
-pub enum AccountCmd {
-    /// Add an account to the configuration file (created with mode 0600).
-    Add(Box<AddArgs>),
-    /// Sign in with OAuth2 (device code, or a browser on this machine) and store the tokens.
-    Login {
-        name: String,
-        /// device: enter a code on any device; browser: sign in here (loopback redirect).
-        #[arg(long, value_enum)]
-        flow: Option<crate::oauth::Flow>,
-        /// Only print the sign-in address; do not open a browser.
-        #[arg(long)]
-        no_browser: bool,
-        #[arg(long, value_name = "PATH")]
-        config: Option<PathBuf>,
-    },
-    /// Print a fresh access token (for msmtp's passwordeval, git send-email, …).
-    Token {
-        name: String,
-        #[arg(long, value_name = "PATH")]
-        config: Option<PathBuf>,
-    },
-    /// Store an account's password in the OS keyring (asked for without echo).
-    SetPassword {
-        name: String,
-        #[arg(long, value_name = "PATH")]
-        config: Option<PathBuf>,
-    },
-}
-
-#[derive(Args, Debug, Clone, Default)]
-pub struct AddArgs {
-    pub name: String,
-    #[arg(long)]
-    pub preset: Option<String>,
-    #[arg(long, value_name = "HOST[:PORT]")]
-    pub server: Option<String>,
-    #[arg(long, value_enum)]
-    pub tls: Option<TlsArg>,
-    #[arg(long, value_enum)]
-    pub auth: Option<AuthArg>,
-    #[command(flatten)]
-    pub login: Login,
-    /// The sender address, or a pattern like '*@example.com' that selects this account.
-    #[arg(long)]
-    pub from: Option<String>,
-    /// OAuth2: the application (client) id registered with the provider;
-    /// with --preset office365, outlook or gmail this sets up sign-in.
-    #[arg(long, value_name = "ID")]
-    pub client_id: Option<String>,
-    /// OAuth2, Microsoft: common, organizations, consumers or a tenant id.
-    #[arg(long, value_name = "TENANT")]
-    pub tenant: Option<String>,
-    /// The password is kept in the OS keyring (set it with `account set-password`).
-    #[arg(long)]
-    pub keyring: bool,
-    #[arg(long, value_name = "PATH")]
-    pub config: Option<PathBuf>,
-}
-
-pub fn config(cmd: ConfigCmd) -> Result<()> {
-    let ConfigCmd::Show(a) = cmd;
-    let mut args = SendArgs {
-        account: a.account,
-        from: a.from,
-        preset: a.preset,
-        config: a.config,
-        ..SendArgs::default()
-    };
-    let p = match settings::resolve(&mut args) {
-        Ok(p) => p,
-        Err(e) => {
-            if a.json {
-                println!("{:#}", e.json());
-            }
-            return Err(e);
-        }
-    };
-    if a.json {
-        println!("{}", serde_json::to_string_pretty(&p).unwrap_or_default());
-        return Ok(());
-    }
-    let mut out = std::io::stdout().lock();
-    let file = p
-        .config
-        .as_ref()
-        .map_or("none".into(), |c| c.display().to_string());
-    let _ = writeln!(out, "config   {file}");
-    let _ = writeln!(out, "account  {}", p.account.as_deref().unwrap_or("none"));
-    let _ = writeln!(out, "preset   {}", p.preset.as_deref().unwrap_or("none"));
-    for e in &p.entries {
-        let _ = writeln!(out, "{:<8} {}  ({})", e.key, e.value, e.source);
-    }
-    if args.server.is_none() {
-        let _ = writeln!(
-            out,
-            "(no server: mail goes directly to each recipient's MX hosts)"
-        );
-    }
-    if let Some(note) = &p.note {
-        let _ = writeln!(out, "note     {note}");
-    }
-    Ok(())
-}
+use crate::secrets::{keyring, oauth};
+use crate::settings::config::{self, Account};
+use crate::settings::{presets, AuthSetting};
 
 /// The OAuth settings of an account.
-fn oauth_of(name: &str, config: Option<&std::path::Path>) -> Result<crate::oauth::OAuthConfig> {
+fn oauth_of(name: &str, config: Option<&std::path::Path>) -> Result<oauth::OAuthConfig> {
     let cfg = config::Config::load(config)?;
     let account = cfg.file.accounts.get(name).ok_or_else(|| {
         AppError::Config(format!(
@@ -152,7 +25,7 @@ fn oauth_of(name: &str, config: Option<&std::path::Path>) -> Result<crate::oauth
     })
 }
 
-pub fn account(cmd: AccountCmd) -> Result<()> {
+pub(super) fn run(cmd: AccountCmd) -> Result<()> {
     match cmd {
         AccountCmd::Add(a) => add(*a),
         AccountCmd::Login {
@@ -162,11 +35,15 @@ pub fn account(cmd: AccountCmd) -> Result<()> {
             config,
         } => {
             let o = oauth_of(&name, config.as_deref())?;
-            crate::oauth::login(&name, &o, flow, !no_browser)
+            let flow = flow.map(|f| match f {
+                FlowArg::Device => oauth::Flow::Device,
+                FlowArg::Browser => oauth::Flow::Browser,
+            });
+            oauth::login(&name, &o, flow, !no_browser)
         }
         AccountCmd::Token { name, config } => {
             let o = oauth_of(&name, config.as_deref())?;
-            let token = crate::oauth::access_token(&name, &o, false)?;
+            let token = oauth::access_token(&name, &o, false)?;
             // The one place a token is printed: the user asked for it, on stdout.
             println!("{}", token.expose());
             Ok(())
@@ -179,7 +56,7 @@ pub fn account(cmd: AccountCmd) -> Result<()> {
                 )));
             }
             let secret = read_secret(&format!("password for account {name}"))?;
-            credentials::keyring_set(&name, &secret)?;
+            keyring::set(&name, &secret)?;
             eprintln!("missive: stored the password of account {name} in the OS keyring");
             Ok(())
         }
@@ -212,16 +89,16 @@ fn add(mut a: AddArgs) -> Result<()> {
         a.from = a.login.user.clone().filter(|u| u.contains('@'));
     }
     let provider = match a.preset.as_deref() {
-        Some("office365") | Some("outlook") => Some(crate::oauth::Provider::Microsoft),
-        Some("gmail") => Some(crate::oauth::Provider::Google),
+        Some("office365") | Some("outlook") => Some(oauth::Provider::Microsoft),
+        Some("gmail") => Some(oauth::Provider::Google),
         _ => None,
     };
-    if a.client_id.is_none() && interactive && provider == Some(crate::oauth::Provider::Microsoft) {
+    if a.client_id.is_none() && interactive && provider == Some(oauth::Provider::Microsoft) {
         a.client_id = Some(ask("OAuth2 client id (the app registered in Entra ID)")?)
             .filter(|c| !c.is_empty());
     }
     let oauth = match (&a.client_id, provider) {
-        (Some(id), Some(p)) => Some(crate::oauth::OAuthConfig {
+        (Some(id), Some(p)) => Some(oauth::OAuthConfig {
             provider: Some(p),
             client_id: id.clone(),
             tenant: a.tenant.clone(),
@@ -234,14 +111,15 @@ fn add(mut a: AddArgs) -> Result<()> {
         }
         (None, _) => None,
     };
-    if oauth.is_some() && a.auth.is_none() {
-        a.auth = Some(AuthArg::Xoauth2);
+    let mut auth: Option<AuthSetting> = a.auth.map(Into::into);
+    if oauth.is_some() && auth.is_none() {
+        auth = Some(AuthSetting::Xoauth2);
     }
     let account = Account {
         preset: a.preset.clone(),
         server: a.server,
-        tls: a.tls,
-        auth: a.auth,
+        tls: a.tls.map(Into::into),
+        auth,
         user: a.login.user,
         from: a.from,
         password_cmd: a.login.password_cmd,

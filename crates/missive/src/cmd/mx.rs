@@ -4,9 +4,10 @@
 use serde::Serialize;
 
 use crate::cli::MxArgs;
-use crate::dns::{Dns, Hickory, LookupError};
-use crate::error::{exit, AppError, Result};
-use crate::mx::{self, Route};
+use crate::deliver::dns::{Dns, Hickory, LookupError};
+use crate::deliver::mx::{self, Route};
+use crate::deliver::Status;
+use crate::error::{AppError, Result};
 
 #[derive(Debug, Serialize)]
 struct DomainReport {
@@ -27,10 +28,10 @@ struct HostReport {
     note: Option<String>,
 }
 
-pub async fn run(args: MxArgs) -> Result<()> {
+pub(super) async fn run(args: MxArgs) -> Result<()> {
     let dns = Hickory::new(args.dns_server.as_deref())?;
     let mut reports = Vec::new();
-    let mut worst = exit::OK;
+    let mut worst = Status::Accepted;
     for domain in &args.domains {
         let domain = domain.trim_end_matches('.').to_lowercase();
         let report = match mx::route(&domain, dns.mx(&domain).await, mx::random_seed()) {
@@ -59,11 +60,10 @@ pub async fn run(args: MxArgs) -> Result<()> {
                 }
             }
             Err(e) => {
-                worst = match (&e, worst) {
-                    (_, exit::NOHOST) => exit::NOHOST,
-                    (LookupError::NxDomain(_), _) => exit::NOHOST,
-                    _ => exit::TEMPFAIL,
-                };
+                worst = worst.max(match e {
+                    LookupError::NxDomain(_) => Status::NoSuchDomain,
+                    _ => Status::Deferred,
+                });
                 DomainReport {
                     domain,
                     kind: "error",
@@ -85,10 +85,10 @@ pub async fn run(args: MxArgs) -> Result<()> {
         }
     }
     match worst {
-        exit::OK => Ok(()),
-        code => Err(AppError::Refused(
+        Status::Accepted => Ok(()),
+        status => Err(AppError::Refused(
             "some domains could not be looked up".into(),
-            code,
+            super::report::exit_code(status),
         )),
     }
 }

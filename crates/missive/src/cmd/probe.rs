@@ -3,50 +3,20 @@
 //! the login works, then QUIT without sending anything. Replaces
 //! `openssl s_client -starttls smtp` plus telnet for this job.
 
-use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::Args;
 use missive_smtp::client::{ClientConfig, TlsMode};
-use missive_smtp::Capabilities;
+use missive_smtp::{Capabilities, Credentials, Mechanism};
 use serde::Serialize;
 
-use crate::cli::{AuthArg, Login, SendArgs, TlsArg};
+use crate::cli::ProbeArgs;
 use crate::error::{exit, AppError, Result};
-use crate::net::ServerAddr;
-use crate::session::{Session, SessionOptions, TlsInfo, CONNECT_TIMEOUT};
-use crate::tls::{TlsContext, TlsOptions};
-use crate::transcript::Transcript;
-
-#[derive(Args, Debug, Clone, Default)]
-pub struct ProbeArgs {
-    /// The server, HOST[:PORT] ([IPv6]:PORT); the port defaults to 587.
-    #[arg(value_name = "HOST[:PORT]")]
-    pub server: String,
-    /// TLS mode (default: implicit on port 465, else STARTTLS when offered).
-    #[arg(long, value_enum)]
-    pub tls: Option<TlsArg>,
-    #[arg(long, value_name = "PEM")]
-    pub cafile: Option<PathBuf>,
-    /// Report certificate problems without failing on them.
-    #[arg(long)]
-    pub insecure: bool,
-    /// Also try to log in (needs --user and a secret), then QUIT without sending.
-    #[arg(long, value_enum, num_args = 0..=1, default_missing_value = "auto")]
-    pub auth: Option<AuthArg>,
-    #[command(flatten)]
-    pub login: Login,
-    #[arg(long)]
-    pub allow_plaintext_auth: bool,
-    #[arg(long, value_name = "NAME")]
-    pub ehlo: Option<String>,
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
-    pub timeout: u64,
-    #[arg(short, long, action = clap::ArgAction::Count)]
-    pub verbose: u8,
-    #[arg(long)]
-    pub json: bool,
-}
+use crate::secrets::{Login, SecretSource};
+use crate::settings::{AuthSetting, TlsSetting};
+use crate::transport::net::ServerAddr;
+use crate::transport::session::{Session, SessionOptions, CONNECT_TIMEOUT};
+use crate::transport::tls::{TlsContext, TlsInfo, TlsOptions};
+use crate::transport::transcript::Transcript;
 
 #[derive(Debug, Serialize, Default)]
 struct Report {
@@ -75,13 +45,10 @@ struct LoginResult {
     hint: Option<String>,
 }
 
-pub async fn run(a: ProbeArgs) -> Result<()> {
+pub(super) async fn run(a: ProbeArgs) -> Result<()> {
     let server = ServerAddr::parse(&a.server, 587)?;
     let mode = match a.tls {
-        Some(TlsArg::Starttls) => TlsMode::StartTls,
-        Some(TlsArg::Implicit) => TlsMode::Implicit,
-        Some(TlsArg::None) => TlsMode::None,
-        Some(TlsArg::Opportunistic) => TlsMode::Opportunistic,
+        Some(t) => TlsSetting::from(t).mode(),
         None if server.port == 465 => TlsMode::Implicit,
         // Probing reports a missing STARTTLS rather than stopping at it.
         None => TlsMode::Opportunistic,
@@ -172,19 +139,40 @@ pub async fn run(a: ProbeArgs) -> Result<()> {
     }
 }
 
+/// The probe's login: `--auth` asks for one, so a user is required.
+fn credentials(a: &ProbeArgs) -> Result<(Option<Credentials>, Option<Mechanism>)> {
+    let auth: AuthSetting = a.auth.map(Into::into).unwrap_or_default();
+    let Some(mechanism) = auth.mechanism() else {
+        return Ok((None, None));
+    };
+    let user = a
+        .login
+        .user
+        .clone()
+        .ok_or_else(|| AppError::Usage("--auth needs --user NAME".into()))?;
+    let l = &a.login;
+    let (secret, token) = match (&l.oauth_token_cmd, &l.password_cmd, &l.password_env) {
+        (Some(c), _, _) => (SecretSource::Command(c.clone()), true),
+        (_, Some(c), _) => (SecretSource::Command(c.clone()), false),
+        (_, _, Some(v)) => (SecretSource::Env(v.clone()), false),
+        _ => (SecretSource::Prompt, false),
+    };
+    let login = Login {
+        user,
+        secret,
+        token,
+    };
+    let creds = login.credentials(mechanism.as_ref(), false)?;
+    Ok((Some(creds), mechanism))
+}
+
 /// A second connection that logs in and QUITs.
 async fn try_login(
     a: &ProbeArgs,
     mut smtp: ClientConfig,
     opts: impl Fn(ClientConfig) -> SessionOptions,
 ) -> LoginResult {
-    let send_args = SendArgs {
-        login: a.login.clone(),
-        auth: a.auth,
-        auth_explicit: true,
-        ..SendArgs::default()
-    };
-    let creds = match crate::send::credentials(&send_args) {
+    let creds = match credentials(a) {
         Ok(c) => c,
         Err(e) => {
             return LoginResult {

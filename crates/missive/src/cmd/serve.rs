@@ -10,7 +10,7 @@ use crate::cli::ServeArgs;
 use crate::error::{AppError, Result};
 use crate::serve::{self, CertSource, ServeOptions};
 
-pub async fn run(args: ServeArgs) -> Result<()> {
+pub(super) async fn run(args: ServeArgs) -> Result<()> {
     let listen = addrs(&args.listen, &["127.0.0.1:2525"])?;
     let tls_listen = addrs(&args.tls_listen, &[])?;
     let cert = match (&args.cert, &args.key) {

@@ -8,21 +8,22 @@
 //! Domains are delivered concurrently, a few at a time.
 
 use std::net::{IpAddr, SocketAddr};
-use std::rc::Rc;
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use missive_smtp::client::TlsMode;
 use missive_smtp::{Envelope, Error as Smtp, Reply, ReplyCode};
-use serde::Serialize;
 use tokio::sync::Semaphore;
 
-use crate::dns::{Dns, Hickory, LookupError};
-use crate::error::{exit, AppError, Result};
-use crate::mx::{self, MxHost, Route};
-use crate::net::ServerAddr;
-use crate::send::{Prepared, RecipientReport, Report};
-use crate::session::{Session, SessionOptions};
-use crate::transcript::Transcript;
+use super::dns::{Dns, Hickory, LookupError};
+use super::engine::Engine;
+use super::mx::{self, MxHost, Route};
+use super::{Attempt, Direct, Hop, Outcome, RecipientOutcome, Status};
+use crate::error::{AppError, Result};
+use crate::message::Mail;
+use crate::transport::net::ServerAddr;
+use crate::transport::session::{Session, SessionOptions};
+use crate::transport::transcript::Transcript;
 
 /// Domains delivered at the same time.
 const PARALLEL_DOMAINS: usize = 8;
@@ -30,31 +31,6 @@ const PARALLEL_DOMAINS: usize = 8;
 /// Per-address connect timeout: a dead address family must not cost the
 /// full connect timeout of every host.
 const ADDRESS_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// How a recipient's domain was reached, for `--json`.
-#[derive(Debug, Clone, Serialize, Default)]
-pub struct DirectDetail {
-    pub domain: String,
-    /// The MX host that gave the final answer, if one did.
-    pub mx: Option<String>,
-    pub ip: Option<String>,
-    /// The hop was encrypted (STARTTLS).
-    pub tls: bool,
-    /// The server's certificate verified (meaningful only with `tls`).
-    pub tls_verified: bool,
-    /// Why it did not verify (opportunistic TLS goes on regardless).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls_problem: Option<String>,
-    /// Each host and address tried before, and why it was left.
-    pub attempts: Vec<Attempt>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Attempt {
-    pub host: String,
-    pub ip: Option<String>,
-    pub error: String,
-}
 
 impl Attempt {
     fn at(host: &str, ip: IpAddr, error: String) -> Attempt {
@@ -66,110 +42,39 @@ impl Attempt {
     }
 }
 
-/// One recipient's fate in direct delivery.
-struct Fate {
-    report: RecipientReport,
-    /// The exit code this recipient alone would give.
-    exit: i32,
-    /// The one line printed when it failed.
-    line: Option<String>,
-}
-
 /// Shared by every domain's delivery.
-struct Context {
-    prepared: Prepared,
+struct Context<'a> {
+    engine: &'a Engine,
+    direct: &'a Direct,
+    mail: &'a Mail,
     transcript: Transcript,
     seed: u64,
 }
 
-pub async fn deliver(
-    p: Prepared,
-    transcript: Transcript,
-    report: &mut Report,
-    quiet: bool,
-) -> Result<()> {
-    let dns = Rc::new(Hickory::new(p.dns_server.as_deref())?);
-    let groups = mx::group_by_domain(&p.envelope.to);
-    let ctx = Rc::new(Context {
-        prepared: p,
-        transcript,
+/// Delivers `mail` to each recipient domain's MX hosts, a few domains at a time.
+pub(super) async fn deliver(engine: &Engine, direct: &Direct, mail: &Mail) -> Result<Outcome> {
+    let dns = Hickory::new(direct.dns_server.as_deref())?;
+    let ctx = Context {
+        engine,
+        direct,
+        mail,
+        transcript: Transcript::new(engine.options.verbosity),
         seed: mx::random_seed(),
-    });
-    let limit = Rc::new(Semaphore::new(PARALLEL_DOMAINS));
-    let local = tokio::task::LocalSet::new();
-    let fates: Vec<Vec<Fate>> = local
-        .run_until(async {
-            let handles: Vec<_> = groups
-                .into_iter()
-                .map(|(domain, rcpts)| {
-                    let (dns, ctx, limit) = (dns.clone(), ctx.clone(), limit.clone());
-                    tokio::task::spawn_local(async move {
-                        let _permit = limit.acquire().await;
-                        deliver_domain(&*dns, &ctx, &domain, &rcpts).await
-                    })
-                })
-                .collect();
-            let mut all = Vec::new();
-            for h in handles {
-                all.push(h.await.unwrap_or_default());
-            }
-            all
-        })
-        .await;
-
-    let mut worst = exit::OK;
-    let mut failed = 0;
-    let total: usize = fates.iter().map(Vec::len).sum();
-    for fate in fates.into_iter().flatten() {
-        if let Some(line) = &fate.line {
-            eprintln!("missive: {line}");
-            failed += 1;
-        } else if !quiet {
-            let d = fate.report.direct.as_ref();
-            println!(
-                "sent {} to {} via {}[{}]",
-                ctx.prepared.message_id,
-                fate.report.address,
-                d.and_then(|d| d.mx.as_deref()).unwrap_or("?"),
-                d.and_then(|d| d.ip.as_deref()).unwrap_or("?"),
-            );
+    };
+    let limit = Semaphore::new(PARALLEL_DOMAINS);
+    let groups = mx::group_by_domain(&mail.envelope.to);
+    let per_domain = join_all(groups.iter().map(|(domain, rcpts)| {
+        let (dns, ctx, limit) = (&dns, &ctx, &limit);
+        async move {
+            let _permit = limit.acquire().await;
+            deliver_domain(dns, ctx, domain, rcpts).await
         }
-        worst = worse(worst, fate.exit);
-        report.recipients.push(fate.report);
-    }
-    if failed == 0 {
-        return Ok(());
-    }
-    // A provider address sent directly is often refused or blocked: say how to use the provider.
-    if let Some((key, preset)) = crate::presets::for_address(&ctx.prepared.envelope.from) {
-        let hint = format!(
-            "{} is a {} address: to send through its server, use --preset {key} (it needs {})",
-            ctx.prepared.envelope.from, preset.name, preset.note
-        );
-        eprintln!("hint: {hint}");
-        report.hint = Some(hint);
-    }
-    let msg = if failed == total {
-        format!("the message was not delivered to any of the {total} recipient(s)")
-    } else {
-        format!("{failed} of {total} recipients not delivered; the others were")
-    };
-    Err(AppError::Refused(msg, worst))
-}
-
-/// Permanent beats temporary: 69/68 over 75 over 0.
-fn worse(a: i32, b: i32) -> i32 {
-    let rank = |c: i32| match c {
-        exit::OK => 0,
-        exit::TEMPFAIL => 1,
-        exit::NOHOST => 2,
-        _ => 3,
-    };
-    if rank(b) > rank(a) {
-        b
-    } else {
-        a
-    }
+    }))
+    .await;
+    Ok(Outcome {
+        recipients: per_domain.into_iter().flatten().collect(),
+        ..Outcome::default()
+    })
 }
 
 /// Everyone in `rcpts` gets the same failure.
@@ -177,27 +82,22 @@ fn fail_all(
     rcpts: &[String],
     domain: &str,
     why: &str,
-    code: i32,
+    status: Status,
     reply: Option<&Reply>,
     attempts: Vec<Attempt>,
-) -> Vec<Fate> {
+) -> Vec<RecipientOutcome> {
     rcpts
         .iter()
-        .map(|r| {
-            let mut report = RecipientReport::from_reply(r, false, reply);
-            if reply.is_none() {
-                report.text = Some(why.to_string());
-            }
-            report.direct = Some(DirectDetail {
+        .map(|r| RecipientOutcome {
+            address: r.clone(),
+            status,
+            reply: reply.cloned(),
+            reason: Some(why.to_string()),
+            hop: Some(Hop {
                 domain: domain.to_string(),
                 attempts: attempts.clone(),
-                ..DirectDetail::default()
-            });
-            Fate {
-                report,
-                exit: code,
-                line: Some(format!("{r} not delivered: {why}")),
-            }
+                ..Hop::default()
+            }),
         })
         .collect()
 }
@@ -205,7 +105,7 @@ fn fail_all(
 /// What one attempt at one address came to.
 enum Try {
     /// The transaction ran: per-recipient results.
-    Done(Vec<Fate>),
+    Done(Vec<RecipientOutcome>),
     /// Leave this address (and with `next_host`, the rest of this host's).
     Next { why: String, next_host: bool },
     /// A 5xx before any recipient: final for the whole domain.
@@ -214,10 +114,10 @@ enum Try {
 
 async fn deliver_domain<D: Dns>(
     dns: &D,
-    ctx: &Context,
+    ctx: &Context<'_>,
     domain: &str,
     rcpts: &[String],
-) -> Vec<Fate> {
+) -> Vec<RecipientOutcome> {
     let hosts = match mx::route(domain, dns.mx(domain).await, ctx.seed) {
         Ok(Route::Null) => {
             let reply = Reply::new(
@@ -229,7 +129,7 @@ async fn deliver_domain<D: Dns>(
                 rcpts,
                 domain,
                 &why,
-                exit::UNAVAILABLE,
+                Status::Refused,
                 Some(&reply),
                 Vec::new(),
             );
@@ -244,7 +144,7 @@ async fn deliver_domain<D: Dns>(
                 rcpts,
                 domain,
                 &e.to_string(),
-                exit::NOHOST,
+                Status::NoSuchDomain,
                 None,
                 Vec::new(),
             )
@@ -254,7 +154,7 @@ async fn deliver_domain<D: Dns>(
                 rcpts,
                 domain,
                 &e.to_string(),
-                exit::TEMPFAIL,
+                Status::Deferred,
                 None,
                 Vec::new(),
             )
@@ -263,7 +163,7 @@ async fn deliver_domain<D: Dns>(
     let mut attempts = Vec::new();
     for host in &hosts {
         let addrs = match dns.addrs(&host.name).await {
-            Ok(a) => crate::net::interleave(&a, |ip| *ip),
+            Ok(a) => crate::transport::net::interleave(&a, |ip| *ip),
             Err(e) => {
                 attempts.push(Attempt {
                     host: host.name.clone(),
@@ -279,14 +179,7 @@ async fn deliver_domain<D: Dns>(
                 Try::Final { why, reply } => {
                     attempts.push(Attempt::at(&host.name, ip, why.clone()));
                     let why = format!("{} said {why}", host.name);
-                    return fail_all(
-                        rcpts,
-                        domain,
-                        &why,
-                        exit::UNAVAILABLE,
-                        Some(&reply),
-                        attempts,
-                    );
+                    return fail_all(rcpts, domain, &why, Status::Refused, Some(&reply), attempts);
                 }
                 Try::Next { why, next_host } => {
                     attempts.push(Attempt::at(&host.name, ip, why));
@@ -308,26 +201,33 @@ async fn deliver_domain<D: Dns>(
             )
         });
     let why = format!("every MX host failed; last: {last}");
-    fail_all(rcpts, domain, &why, exit::TEMPFAIL, None, attempts)
+    fail_all(rcpts, domain, &why, Status::Deferred, None, attempts)
 }
 
 async fn try_address(
-    ctx: &Context,
+    ctx: &Context<'_>,
     domain: &str,
     host: &str,
     ip: IpAddr,
     rcpts: &[String],
     attempts: &[Attempt],
 ) -> Try {
-    let p = &ctx.prepared;
-    let mut tls = p.smtp.tls;
+    let (opts, p) = (&ctx.engine.options, ctx.direct);
+    let mut tls = p.tls;
     loop {
         let mut transcript = ctx.transcript.clone();
         transcript.prefix = format!("[{domain}] ");
-        let mut smtp = p.smtp.clone();
-        smtp.tls = tls;
-        smtp.server_host = host.to_string();
-        smtp.server_port = p.mx_port;
+        // MX hosts are the recipients' servers: no credentials go there.
+        let smtp = missive_smtp::client::ClientConfig {
+            ehlo_name: opts.ehlo.clone().unwrap_or_default(),
+            tls,
+            credentials: None,
+            mechanism: None,
+            allow_plaintext_auth: false,
+            server_host: host.to_string(),
+            server_port: p.mx_port,
+            chunking: opts.chunking,
+        };
         let opts = SessionOptions {
             server: ServerAddr {
                 host: host.to_string(),
@@ -338,11 +238,11 @@ async fn try_address(
             smtp,
             // Port 25: opportunistic TLS tolerates certificate problems and reports them.
             tls: if tls == TlsMode::Opportunistic {
-                p.tls.tolerant()
+                ctx.engine.tls.tolerant()
             } else {
-                p.tls.clone()
+                ctx.engine.tls.clone()
             },
-            timeout: p.timeout,
+            timeout: opts.timeout,
         };
         let mut session = match Session::open(opts, transcript).await {
             Ok(s) => s,
@@ -357,9 +257,12 @@ async fn try_address(
         };
         let envelope = Envelope {
             to: rcpts.to_vec(),
-            ..p.envelope.clone()
+            ..ctx.mail.envelope.clone()
         };
-        let outcome = match session.send_mail(envelope, &mut p.message.open()).await {
+        let outcome = match session
+            .send_mail(envelope, &mut ctx.mail.message.open())
+            .await
+        {
             Ok(o) => o,
             Err(e) => {
                 session.close_after_error().await;
@@ -381,7 +284,7 @@ async fn try_address(
                 },
             };
         }
-        let detail = DirectDetail {
+        let hop = Hop {
             domain: domain.to_string(),
             mx: Some(host.to_string()),
             ip: Some(ip.to_string()),
@@ -390,31 +293,14 @@ async fn try_address(
             tls_problem: tls_info.as_ref().and_then(|t| t.problem.clone()),
             attempts: attempts.to_vec(),
         };
-        let fates = outcome
-            .recipients()
+        let results = Outcome::from_transaction(&outcome)
             .into_iter()
-            .map(|r| {
-                let mut report = RecipientReport::from_reply(r.address, r.accepted, r.reply);
-                report.direct = Some(detail.clone());
-                let (exit_code, line) = match (r.accepted, r.reply) {
-                    (true, _) => (exit::OK, None),
-                    (false, reply) => {
-                        let transient = reply.is_some_and(|x| x.code.is_transient());
-                        let why = reply.map_or("no reply".into(), Reply::summary);
-                        (
-                            crate::error::reply_code_exit(transient),
-                            Some(format!("{} refused by {host}: {why}", r.address)),
-                        )
-                    }
-                };
-                Fate {
-                    report,
-                    exit: exit_code,
-                    line,
-                }
+            .map(|r| RecipientOutcome {
+                hop: Some(hop.clone()),
+                ..r
             })
             .collect();
-        return Try::Done(fates);
+        return Try::Done(results);
     }
 }
 
@@ -445,16 +331,6 @@ fn leave(e: AppError) -> Try {
     }
 }
 
-impl Default for Fate {
-    fn default() -> Self {
-        Fate {
-            report: RecipientReport::default(),
-            exit: exit::SOFTWARE,
-            line: Some("internal error: a delivery task failed".into()),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -465,18 +341,10 @@ mod tests {
             .iter()
             .map(|s| s.parse().unwrap())
             .collect();
-        let out: Vec<String> = crate::net::interleave(&a, |ip| *ip)
+        let out: Vec<String> = crate::transport::net::interleave(&a, |ip| *ip)
             .iter()
             .map(|i| i.to_string())
             .collect();
         assert_eq!(out, vec!["::1", "127.0.0.1", "::2"]);
-    }
-
-    #[test]
-    fn permanent_beats_temporary() {
-        assert_eq!(worse(exit::TEMPFAIL, exit::UNAVAILABLE), exit::UNAVAILABLE);
-        assert_eq!(worse(exit::UNAVAILABLE, exit::TEMPFAIL), exit::UNAVAILABLE);
-        assert_eq!(worse(exit::OK, exit::TEMPFAIL), exit::TEMPFAIL);
-        assert_eq!(worse(exit::NOHOST, exit::UNAVAILABLE), exit::UNAVAILABLE);
     }
 }

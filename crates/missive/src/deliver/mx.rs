@@ -2,7 +2,7 @@
 //! sorted by preference, hosts of equal preference shuffled, the implicit
 //! MX when there are none, and the null MX that refuses all mail.
 
-use crate::dns::LookupError;
+use super::dns::LookupError;
 
 /// One mail exchanger.
 #[derive(Debug, Clone, PartialEq, Eq)]

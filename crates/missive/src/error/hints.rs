@@ -4,7 +4,7 @@
 use missive_smtp::Reply;
 use serde::Deserialize;
 
-const HINTS: &str = include_str!("../data/hints.toml");
+const HINTS: &str = include_str!("../../data/hints.toml");
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

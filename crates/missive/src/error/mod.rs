@@ -1,20 +1,33 @@
 //! The application's error type and its sysexits exit codes, in one place.
 
 use missive_smtp::client::Stage;
+
+pub(crate) mod hints;
 use missive_smtp::Error as Smtp;
 
 /// sysexits(3) codes, as documented in the README.
 pub mod exit {
+    /// Every recipient accepted.
     pub const OK: i32 = 0;
+    /// A bad option, no sender, no recipient.
     pub const USAGE: i32 = 64;
+    /// Bad input data: an invalid address, a header with CR/LF, non-UTF-8 text.
     pub const DATAERR: i32 = 65;
+    /// A host name or recipient domain does not exist.
     pub const NOHOST: i32 = 68;
+    /// A permanent rejection (5xx, null MX, over the SIZE limit).
     pub const UNAVAILABLE: i32 = 69;
+    /// An internal error.
     pub const SOFTWARE: i32 = 70;
+    /// A file that cannot be read or written.
     pub const IOERR: i32 = 74;
+    /// A temporary failure (4xx, timeout, connection lost): try again later.
     pub const TEMPFAIL: i32 = 75;
+    /// The server broke SMTP.
     pub const PROTOCOL: i32 = 76;
+    /// Authentication failed, or TLS required but unavailable or unverified.
     pub const NOPERM: i32 = 77;
+    /// A configuration error.
     pub const CONFIG: i32 = 78;
 }
 
@@ -48,7 +61,12 @@ pub enum AppError {
 
     /// A wait for the server ran out (RFC 5321 §4.5.3.2).
     #[error("timed out after {secs} s at {stage}; the server did not respond")]
-    Timeout { stage: Stage, secs: u64 },
+    Timeout {
+        /// What was being waited for.
+        stage: Stage,
+        /// How long, in seconds.
+        secs: u64,
+    },
 
     /// TLS could not be set up while it is required (handshake, certificate).
     #[error("{0}")]
@@ -106,7 +124,7 @@ impl AppError {
             AppError::Smtp(Smtp::AuthFailed { reply, .. })
             | AppError::Smtp(Smtp::Rejected { reply, .. })
             | AppError::Smtp(Smtp::StartTlsRefused(reply))
-            | AppError::Smtp(Smtp::ServiceClosing(reply)) => crate::hints::for_reply(reply),
+            | AppError::Smtp(Smtp::ServiceClosing(reply)) => hints::for_reply(reply),
             AppError::Smtp(Smtp::TlsUnavailable) => Some(
                 "this port does not offer STARTTLS: submission uses 587 (STARTTLS) or 465 (--tls implicit); \
                  --tls opportunistic would send in plaintext"
@@ -155,4 +173,5 @@ pub fn reply_code_exit(transient: bool) -> i32 {
     }
 }
 
+/// missive's `Result`.
 pub type Result<T, E = AppError> = std::result::Result<T, E>;

@@ -5,16 +5,20 @@
 use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
+use super::content::{Message, Segment};
+use super::header::{self as message, encode_body, encode_words, header, reject_crlf, Mailbox};
 use crate::error::{AppError, Result};
-use crate::message::{self, encode_body, encode_words, header, reject_crlf, Mailbox};
-use crate::source::{Message, Segment};
 
 /// A file to attach (or to show inline, referenced as `cid:` from the HTML).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Attachment {
+    /// The file, read while sending.
     pub path: PathBuf,
+    /// The file name the recipient sees.
     pub name: String,
+    /// Its media type (`application/pdf`).
     pub media_type: String,
+    /// Its size in octets.
     pub len: u64,
 }
 
@@ -39,7 +43,7 @@ impl Attachment {
             AppError::Io(format!(
                 "attachment {}: {}",
                 path.display(),
-                crate::net::short_io(&e)
+                crate::transport::net::short_io(&e)
             ))
         })?;
         if !meta.is_file() {
@@ -52,7 +56,7 @@ impl Attachment {
             AppError::Io(format!(
                 "attachment {}: {}",
                 path.display(),
-                crate::net::short_io(&e)
+                crate::transport::net::short_io(&e)
             ))
         })?;
         let name = name.unwrap_or_else(|| {

@@ -78,10 +78,6 @@ pub fn base64_len(n: u64) -> u64 {
 }
 
 impl Segment {
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     pub fn len(&self) -> u64 {
         match self {
             Segment::Bytes(b) => b.len() as u64,
@@ -90,7 +86,7 @@ impl Segment {
         }
     }
 
-    fn open(&self) -> io::Result<Box<dyn Read>> {
+    fn open(&self) -> io::Result<Box<dyn Read + Send>> {
         Ok(match self {
             Segment::Bytes(b) => Box::new(io::Cursor::new(b.clone())),
             Segment::Base64File { path, .. } => Box::new(Base64Lines::new(File::open(path)?)),
@@ -106,12 +102,12 @@ impl Segment {
 /// A whole message: segments in order.
 #[derive(Debug, Clone, Default)]
 pub struct Message {
-    pub segments: Vec<Segment>,
+    pub(crate) segments: Vec<Segment>,
     /// The message has octets over 127 outside base64 (8BITMIME wanted).
-    pub eight_bit: bool,
+    pub(crate) eight_bit: bool,
     /// Octets that CRLF normalisation adds on the wire (ready-made messages
     /// with LF line ends), counted in [`Message::size`].
-    pub line_end_growth: u64,
+    pub(crate) line_end_growth: u64,
 }
 
 impl Message {
@@ -134,7 +130,7 @@ impl Message {
 pub struct MessageReader {
     segments: Vec<Segment>,
     next: usize,
-    current: Option<Box<dyn Read>>,
+    current: Option<Box<dyn Read + Send>>,
 }
 
 impl Read for MessageReader {

@@ -1,6 +1,7 @@
-//! A plain UTF-8 text message (RFC 5322, MIME RFC 2045–2047): headers with
-//! encoded words where needed, a Date, a Message-ID, and a body in 7bit or
-//! quoted-printable so no line on the wire passes 998 octets.
+//! Addresses and header fields (RFC 5322, MIME RFC 2045–2047): mailboxes,
+//! headers folded with encoded words where needed, Date and Message-ID, and
+//! text bodies in 7bit or quoted-printable so no line on the wire passes 998
+//! octets.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -15,7 +16,9 @@ const FOLD_AT: usize = 78;
 /// `Display Name <local@domain>` or a bare address.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mailbox {
+    /// The display name, if any.
     pub name: Option<String>,
+    /// The address, `local@domain`.
     pub addr: String,
 }
 
@@ -114,64 +117,6 @@ pub fn reject_crlf(what: &str, value: &str) -> Result<()> {
         )));
     }
     Ok(())
-}
-
-/// What goes into a plain text message.
-pub struct PlainMessage<'a> {
-    pub from: &'a Mailbox,
-    pub to: &'a [Mailbox],
-    pub cc: &'a [Mailbox],
-    pub subject: Option<&'a str>,
-    pub body: &'a str,
-    pub date: SystemTime,
-    pub message_id: &'a str,
-}
-
-impl PlainMessage<'_> {
-    /// The message in RFC 5322 form with CRLF line endings. Bcc is never a header.
-    pub fn build(&self) -> Result<Vec<u8>> {
-        let mut h = String::new();
-        header(&mut h, "Date", &rfc5322_date(self.date));
-        header(&mut h, "From", &self.from.header_form());
-        let list = |l: &[Mailbox]| {
-            l.iter()
-                .map(Mailbox::header_form)
-                .collect::<Vec<_>>()
-                .join(", ")
-        };
-        if !self.to.is_empty() {
-            header(&mut h, "To", &list(self.to));
-        }
-        if !self.cc.is_empty() {
-            header(&mut h, "Cc", &list(self.cc));
-        }
-        if let Some(s) = self.subject {
-            reject_crlf("subject", s)?;
-            let value = if s.is_ascii() {
-                s.to_string()
-            } else {
-                encode_words(s)
-            };
-            header(&mut h, "Subject", &value);
-        }
-        header(&mut h, "Message-ID", self.message_id);
-        header(&mut h, "MIME-Version", "1.0");
-        let (cte, body) = encode_body(self.body);
-        let charset = if self.body.is_ascii() {
-            "us-ascii"
-        } else {
-            "utf-8"
-        };
-        header(
-            &mut h,
-            "Content-Type",
-            &format!("text/plain; charset={charset}"),
-        );
-        header(&mut h, "Content-Transfer-Encoding", cte);
-        h.push_str("\r\n");
-        h.push_str(&body);
-        Ok(h.into_bytes())
-    }
 }
 
 /// Appends `Name: value` folded at whitespace to stay within [`FOLD_AT`] columns.
@@ -284,7 +229,7 @@ fn quoted_printable_line(line: &[u8], out: &mut String) {
 pub fn rfc5322_date(t: SystemTime) -> String {
     let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs()) as i64;
     let (days, rem) = (secs.div_euclid(86400), secs.rem_euclid(86400));
-    let (y, m, d) = civil_from_days(days);
+    let (y, m, d) = crate::date::civil_from_days(days);
     const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -297,19 +242,6 @@ pub fn rfc5322_date(t: SystemTime) -> String {
         rem % 3600 / 60,
         rem % 60
     )
-}
-
-/// Days since 1970-01-01 to (year, month, day); H. Hinnant's algorithm.
-pub(crate) fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 /// A unique `<…@domain>` Message-ID: the time and 64 random bits.

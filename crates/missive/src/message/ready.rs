@@ -8,9 +8,9 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 
+use super::content::{Message, Segment, Spool};
+use super::header::{self as message, Mailbox};
 use crate::error::{AppError, Result};
-use crate::message::{self, Mailbox};
-use crate::source::{Message, Segment, Spool};
 
 /// Most octets of header section read into memory.
 const MAX_HEADER: usize = 1024 * 1024;
@@ -42,8 +42,12 @@ pub fn load(path: &str, opts: &LoadOptions) -> Result<Ready> {
         spool_stdin(opts.dot_ends_input)?
     } else {
         let p = Path::new(path);
-        File::open(p)
-            .map_err(|e| AppError::Io(format!("--message {path}: {}", crate::net::short_io(&e))))?;
+        File::open(p).map_err(|e| {
+            AppError::Io(format!(
+                "--message {path}: {}",
+                crate::transport::net::short_io(&e)
+            ))
+        })?;
         Spool::existing(p)
     };
     let spool = Arc::new(spool);

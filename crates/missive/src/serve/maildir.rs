@@ -29,10 +29,6 @@ impl Maildir {
         })
     }
 
-    pub fn root(&self) -> &Path {
-        &self.root
-    }
-
     /// Starts a message: the envelope goes first, as `Return-Path` and
     /// `X-Missive-Envelope-To` headers (as delivery agents record it).
     pub fn begin(&self, env: &ReceivedEnvelope) -> std::io::Result<Incoming> {

@@ -15,9 +15,12 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tokio_rustls::TlsAcceptor;
 
-use crate::certs;
 use crate::error::{AppError, Result};
-use crate::maildir::{Incoming, Maildir};
+use maildir::{Incoming, Maildir};
+
+pub(crate) mod certs;
+pub(crate) mod maildir;
+pub(crate) mod sandbox;
 
 /// Where the server's certificate comes from.
 pub enum CertSource {
@@ -80,7 +83,7 @@ pub async fn start(opts: ServeOptions) -> Result<Running> {
     })?;
     let (chain, key, ca_pem, ca_der) = match &opts.cert {
         CertSource::Files { cert, key } => {
-            let chain = crate::tls::read_pem_certs(cert)?;
+            let chain = crate::transport::tls::read_pem_certs(cert)?;
             let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
                 AppError::Config(format!("cannot read the key {}: {e}", key.display()))
             })?;
@@ -120,7 +123,7 @@ pub async fn start(opts: ServeOptions) -> Result<Running> {
             let listener = TcpListener::bind(addr).await.map_err(|e| {
                 AppError::Network(format!(
                     "cannot listen on {addr}: {}",
-                    crate::net::short_io(&e)
+                    crate::transport::net::short_io(&e)
                 ))
             })?;
             let local = listener.local_addr().unwrap_or(*addr);

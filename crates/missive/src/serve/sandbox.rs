@@ -1,97 +1,107 @@
-//! `missive send --sandbox`: a real send, over a real socket, through the
-//! whole client stack (STARTTLS with certificate verification, AUTH,
-//! PIPELINING, the message builder) to the capture server started in this
-//! process on an ephemeral loopback port. No account, no network.
+//! The sandbox: the capture server started in this process on an ephemeral
+//! loopback port with a throwaway CA and a random login, and the mailer
+//! options that send to it through the whole client stack (STARTTLS with
+//! certificate verification, AUTH, PIPELINING). No account, no network.
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use missive_smtp::client::TlsMode;
 use missive_smtp::server::ServerConfig;
-use missive_smtp::{Credentials, Secret};
+use missive_smtp::Secret;
 
-use crate::cli::SendArgs;
+use super::{CertSource, Running, ServeOptions};
+use crate::deliver::{MailerOptions, Relay, Route, Trust};
 use crate::error::{AppError, Result};
-use crate::net::ServerAddr;
-use crate::send::{self, Sandbox};
-use crate::serve::{self, CertSource, ServeOptions};
+use crate::secrets::{Login, SecretSource};
+use crate::transport::net::ServerAddr;
 
-/// Where sandbox mail goes unless `--maildir` says otherwise.
-pub const DEFAULT_MAILDIR: &str = "missive-sandbox";
-
-pub async fn run(mut args: SendArgs) -> Result<()> {
-    let maildir = args
-        .maildir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_MAILDIR));
-    let password = random_hex(16);
-    let mut running = serve::start(ServeOptions {
-        listen: vec!["127.0.0.1:0".parse().expect("a socket address")],
-        tls_listen: Vec::new(),
-        maildir: maildir.clone(),
-        cert: CertSource::Generate(vec!["localhost".into(), "127.0.0.1".into()]),
-        users: vec![("sandbox".into(), Secret::new(password.clone()))],
-        config: ServerConfig {
-            hostname: "sandbox.missive.test".into(),
-            command_timeout: Duration::from_secs(30),
-            ..ServerConfig::default()
-        },
-    })
-    .await?;
-    let addr = running.addrs[0];
-    let sandbox = Sandbox {
-        server: ServerAddr {
-            host: addr.ip().to_string(),
-            port: addr.port(),
-        },
-        ca: running.ca_der.clone().expect("a generated CA"),
-        credentials: Credentials::Password {
-            user: "sandbox".into(),
-            password: Secret::new(password),
-        },
-    };
-    if !args.json {
-        eprintln!(
-            "missive: sandbox: capture server on {} (STARTTLS with a throwaway CA, AUTH required), Maildir {}",
-            addr,
-            maildir.display()
-        );
-        args.verbose = args.verbose.max(1);
-    }
-    let prepared = send::prepare(&args, Some(&sandbox))?;
-    send::run_prepared(&args, prepared).await?;
-    let stored = tokio::time::timeout(Duration::from_secs(5), running.stored.recv())
-        .await
-        .ok()
-        .flatten()
-        .ok_or_else(|| {
-            AppError::Io(
-                "the sandbox server accepted the message but did not report the file".into(),
-            )
-        })?;
-    if !args.json {
-        println!("delivered: {}", stored.path.display());
-    }
-    Ok(())
+/// A capture server running in this process.
+///
+/// ```no_run
+/// # async fn f() -> missive::Result<()> {
+/// use missive::{Mail, Mailer, MessageBuilder, Sandbox};
+/// let mut sandbox = Sandbox::start("missive-sandbox".as_ref()).await?;
+/// let mailer = Mailer::new(sandbox.mailer_options())?;
+/// let built = MessageBuilder::new("me@example.com")?.to("you@example.com")?.text("hi").build()?;
+/// mailer.send(&Mail::new(&built.from_address, &["you@example.com"], built.message)?).await?;
+/// let path = sandbox.next_stored(std::time::Duration::from_secs(5)).await;
+/// # Ok(()) }
+/// ```
+pub struct Sandbox {
+    running: Running,
+    address: SocketAddr,
+    password: Secret,
 }
 
-/// `user@host` for the sandbox's default sender.
-pub fn default_from() -> String {
-    let user = std::env::var("USER")
-        .or_else(|_| std::env::var("LOGNAME"))
-        .ok()
-        .filter(|u| {
-            !u.is_empty()
-                && u.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+impl Sandbox {
+    /// Starts the server; messages land in the Maildir `maildir`.
+    pub async fn start(maildir: &Path) -> Result<Sandbox> {
+        let password = Secret::new(random_hex(16));
+        let running = super::start(ServeOptions {
+            listen: vec!["127.0.0.1:0".parse().expect("a socket address")],
+            tls_listen: Vec::new(),
+            maildir: maildir.to_path_buf(),
+            cert: CertSource::Generate(vec!["localhost".into(), "127.0.0.1".into()]),
+            users: vec![("sandbox".into(), password.clone())],
+            config: ServerConfig {
+                hostname: "sandbox.missive.test".into(),
+                command_timeout: Duration::from_secs(30),
+                ..ServerConfig::default()
+            },
         })
-        .unwrap_or_else(|| "missive".into());
-    let host = crate::hostname::system_hostname()
-        .filter(|h| {
-            h.chars()
-                .all(|c| c.is_ascii_alphanumeric() || ".-".contains(c))
+        .await?;
+        let address = running.addrs[0];
+        Ok(Sandbox {
+            running,
+            address,
+            password,
         })
-        .unwrap_or_else(|| "localhost".into());
-    format!("{user}@{host}")
+    }
+
+    /// Where it listens.
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    /// A relay to this server: STARTTLS verified against its own CA only, AUTH required.
+    pub fn mailer_options(&self) -> MailerOptions {
+        let relay = Relay {
+            server: ServerAddr {
+                host: self.address.ip().to_string(),
+                port: self.address.port(),
+            },
+            tls: TlsMode::StartTls,
+            login: Some(Login::password(
+                "sandbox",
+                SecretSource::Value(self.password.clone()),
+            )),
+            mechanism: None,
+            allow_plaintext_auth: false,
+        };
+        let mut options = MailerOptions::new(Route::Relay(relay));
+        options.trust = Trust {
+            no_system_roots: true,
+            extra_roots: self.running.ca_der.iter().cloned().collect(),
+            ..Trust::default()
+        };
+        options
+    }
+
+    /// The file of the next message stored, waiting up to `wait`.
+    pub async fn next_stored(&mut self, wait: Duration) -> Result<PathBuf> {
+        tokio::time::timeout(wait, self.running.stored.recv())
+            .await
+            .ok()
+            .flatten()
+            .map(|s| s.path)
+            .ok_or_else(|| {
+                AppError::Io(
+                    "the sandbox server accepted the message but did not report the file".into(),
+                )
+            })
+    }
 }
 
 fn random_hex(n: usize) -> String {

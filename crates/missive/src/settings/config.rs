@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cli::{AuthArg, TlsArg};
+use super::modes::{AuthSetting, TlsSetting};
 use crate::error::{AppError, Result};
 
 /// The whole file.
@@ -35,8 +35,8 @@ pub struct Account {
     /// `HOST[:PORT]`.
     pub server: Option<String>,
     pub port: Option<u16>,
-    pub tls: Option<TlsArg>,
-    pub auth: Option<AuthArg>,
+    pub tls: Option<TlsSetting>,
+    pub auth: Option<AuthSetting>,
     pub user: Option<String>,
     /// The sender address; a pattern with `*` selects the account for matching --from.
     pub from: Option<String>,
@@ -51,7 +51,7 @@ pub struct Account {
     /// The password is in the OS keyring (`missive account set-password NAME`).
     pub keyring: Option<bool>,
     /// OAuth2 sign-in (`missive account login NAME`); tokens then refresh themselves.
-    pub oauth: Option<crate::oauth::OAuthConfig>,
+    pub oauth: Option<crate::secrets::oauth::OAuthConfig>,
 }
 
 /// A loaded configuration and where it came from.
@@ -95,7 +95,7 @@ impl Config {
                 return Err(AppError::Config(format!(
                     "cannot read the configuration {}: {}",
                     path.display(),
-                    crate::net::short_io(&e)
+                    crate::transport::net::short_io(&e)
                 )))
             }
         };
@@ -281,26 +281,7 @@ pub fn add_account(path: &Path, name: &str, account: &Account) -> Result<()> {
         std::fs::create_dir_all(dir)
             .map_err(|e| AppError::Config(format!("cannot create {}: {e}", dir.display())))?;
     }
-    write_private(path, out.as_bytes())
-}
-
-/// Writes a file only its owner can read (created 0600; an existing file is tightened).
-pub fn write_private(path: &Path, data: &[u8]) -> Result<()> {
-    use std::io::Write;
-    let err = |e: std::io::Error| AppError::Config(format!("cannot write {}: {e}", path.display()));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    let mut f = opts.open(path).map_err(err)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        f.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .map_err(err)?;
-    }
-    f.write_all(data).map_err(err)?;
-    f.sync_all().map_err(err)
+    crate::secrets::files::write_private(path, out.as_bytes())
 }
 
 #[cfg(test)]

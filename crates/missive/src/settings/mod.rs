@@ -1,95 +1,116 @@
-//! Where each setting comes from, highest first: the command line, the
-//! environment (`MISSIVE_*`), the account (config file), the preset, the
-//! built-in defaults. [`resolve`] fills the send options in that order and
-//! records the source of each value, for `missive config show`.
+//! Settings, resolved once. Where each comes from, highest first: the
+//! command line ([`Overrides`]), the environment (`MISSIVE_*`), the account
+//! (config file), the preset, the built-in defaults. [`resolve`] reads the
+//! layers below the command line and returns plain [`Settings`] with the
+//! source of each value (for `missive config show`); nothing below the
+//! command layer sees the parsed arguments.
+//!
+//! An account's credentials are bound to its server: when the server comes
+//! from elsewhere (`--server`, `MISSIVE_SERVER`, another preset) and names
+//! another host, the account's user and secret are not used.
 
-use std::fmt;
+use std::fmt::Display;
 use std::path::PathBuf;
 
-use crate::cli::{AuthArg, SendArgs, TlsArg};
-use crate::config::{Account, Config};
 use crate::error::{AppError, Result};
-use crate::presets::{self, Preset};
+use crate::secrets::{Login, SecretSource};
 
-/// Where a value came from.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case", tag = "kind", content = "name")]
-pub enum Source {
-    Flag,
-    Env(String),
-    Account(String),
-    Preset(String),
-    Default,
-}
+pub(crate) mod config;
+mod modes;
+pub(crate) mod presets;
+mod provenance;
 
-impl fmt::Display for Source {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Source::Flag => f.write_str("command line"),
-            Source::Env(v) => write!(f, "environment {v}"),
-            Source::Account(a) => write!(f, "account {a}"),
-            Source::Preset(p) => write!(f, "preset {p}"),
-            Source::Default => f.write_str("default"),
-        }
-    }
-}
+pub use config::{Account, Config};
+pub use modes::{AuthSetting, TlsSetting};
+pub use provenance::{Provenance, Source};
 
-/// One effective setting, as `config show` prints it (secrets redacted).
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct Entry {
-    pub key: &'static str,
-    pub value: String,
-    pub source: Source,
-}
-
-/// What [`resolve`] decided.
-#[derive(Debug, Clone, Default, serde::Serialize)]
-pub struct Provenance {
-    pub config: Option<PathBuf>,
+/// The command-line layer: what the user asked for, nothing resolved.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// The relay, HOST[:PORT].
+    pub server: Option<String>,
+    /// Deliver to MX hosts even when a server is configured.
+    pub direct: bool,
+    pub dns_server: Option<String>,
+    pub mx_port: Option<u16>,
     pub account: Option<String>,
     pub preset: Option<String>,
-    /// The preset's note on credentials.
-    pub note: Option<String>,
-    pub entries: Vec<Entry>,
+    pub config: Option<PathBuf>,
+    pub from: Option<String>,
+    pub ehlo: Option<String>,
+    pub timeout: Option<u64>,
+    pub tls: Option<TlsSetting>,
+    pub cafile: Option<PathBuf>,
+    pub insecure: bool,
+    pub auth: Option<AuthSetting>,
+    pub user: Option<String>,
+    pub password_env: Option<String>,
+    pub password_cmd: Option<String>,
+    pub oauth_token_cmd: Option<String>,
+    pub allow_plaintext_auth: bool,
+    pub no_chunking: bool,
+}
+
+/// The effective settings of a send, every layer applied.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// The relay, HOST[:PORT]; `None`: direct delivery to MX hosts.
+    pub server: Option<String>,
+    pub dns_server: Option<String>,
+    pub mx_port: Option<u16>,
+    /// The sender, as given (an address or `Name <address>`).
+    pub from: Option<String>,
+    pub ehlo: Option<String>,
+    pub timeout: Option<u64>,
+    /// `None`: the default for the route (implicit on 465, else STARTTLS; opportunistic to MX hosts).
+    pub tls: Option<TlsSetting>,
+    pub cafile: Option<PathBuf>,
+    pub insecure: bool,
+    pub auth: AuthSetting,
+    /// `--auth` named a mechanism on the command line (then a user is required).
+    pub auth_explicit: bool,
+    /// The login user, whether or not AUTH is used (an address is the default sender).
+    pub user: Option<String>,
+    /// Who logs in, and where the secret is (`None`: no AUTH).
+    pub login: Option<Login>,
+    pub allow_plaintext_auth: bool,
+    pub chunking: bool,
+    /// Where each value came from.
+    pub provenance: Provenance,
 }
 
 fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn parse_tls(v: &str, what: &str) -> Result<TlsArg> {
-    clap::ValueEnum::from_str(v, true).map_err(|_| {
-        AppError::Config(format!(
-            "{what}: {v:?} is not starttls, implicit, opportunistic or none"
-        ))
-    })
+fn env_parsed<T: std::str::FromStr>(name: &str) -> Result<Option<T>>
+where
+    T::Err: Display,
+{
+    env(name)
+        .map(|v| {
+            v.parse()
+                .map_err(|e| AppError::Config(format!("{name}: {e}")))
+        })
+        .transpose()
 }
 
-fn parse_auth(v: &str, what: &str) -> Result<AuthArg> {
-    clap::ValueEnum::from_str(v, true).map_err(|_| {
-        AppError::Config(format!(
-            "{what}: {v:?} is not auto, plain, login, cram-md5, xoauth2, oauthbearer or none"
-        ))
-    })
-}
-
-/// Fills `args` from the environment, the account and the preset, in that
-/// order, where the command line left a setting empty.
-pub fn resolve(args: &mut SendArgs) -> Result<Provenance> {
-    let config = Config::load(args.config.as_deref())?;
-    let account_name = args.account.clone().or_else(|| env("MISSIVE_ACCOUNT"));
-    let from_hint = args.from.clone().or_else(|| env("MISSIVE_FROM"));
-    let account = config.select(account_name.as_deref(), from_hint.as_deref())?;
-    let (acct_name, acct) = match &account {
-        Some((n, a)) => (Some(n.clone()), a.clone()),
+/// Applies the environment, the account and the preset under the command line.
+pub fn resolve(flags: &Overrides) -> Result<Settings> {
+    let config = Config::load(flags.config.as_deref())?;
+    let account_name = flags.account.clone().or_else(|| env("MISSIVE_ACCOUNT"));
+    let from_hint = flags.from.clone().or_else(|| env("MISSIVE_FROM"));
+    let selected = config.select(account_name.as_deref(), from_hint.as_deref())?;
+    let (acct_name, acct) = match selected {
+        Some((n, a)) => (Some(n), a),
         None => (None, Account::default()),
     };
-    let preset_key = args
+    let preset_key = flags
         .preset
         .clone()
         .or_else(|| env("MISSIVE_PRESET"))
         .or_else(|| acct.preset.clone());
-    let preset: Option<Preset> = preset_key.as_deref().map(presets::get).transpose()?;
+    let preset = preset_key.as_deref().map(presets::get).transpose()?;
 
     let mut p = Provenance {
         config: config.path.clone().filter(|p| p.exists()),
@@ -100,137 +121,186 @@ pub fn resolve(args: &mut SendArgs) -> Result<Provenance> {
     };
     let a_src = || Source::Account(acct_name.clone().unwrap_or_default());
     let p_src = || Source::Preset(preset_key.clone().unwrap_or_default());
+    let env_src = |v: &str| Source::Env(v.into());
 
-    // server (not when --direct asks for MX delivery)
     let account_server = acct.server.clone().map(|s| match acct.port {
         Some(port) => with_port(&s, port),
         None => s,
     });
-    if !args.direct {
-        pick(
-            &mut args.server,
+    let server = match flags.direct {
+        true => None,
+        false => pick(
             &mut p,
             "server",
+            flags.server.clone(),
             [
-                (env("MISSIVE_SERVER"), Source::Env("MISSIVE_SERVER".into())),
-                (account_server, a_src()),
+                (env("MISSIVE_SERVER"), env_src("MISSIVE_SERVER")),
+                (account_server.clone(), a_src()),
                 (preset.as_ref().map(|p| p.server.clone()), p_src()),
             ],
-        );
-    }
-    let tls_env = env("MISSIVE_TLS")
-        .map(|v| parse_tls(&v, "MISSIVE_TLS"))
-        .transpose()?;
-    pick(
-        &mut args.tls,
+        ),
+    };
+    let tls = pick(
         &mut p,
         "tls",
+        flags.tls,
         [
-            (tls_env, Source::Env("MISSIVE_TLS".into())),
+            (env_parsed("MISSIVE_TLS")?, env_src("MISSIVE_TLS")),
             (acct.tls, a_src()),
             (preset.as_ref().map(|p| p.tls), p_src()),
         ],
     );
-    let auth_env = env("MISSIVE_AUTH")
-        .map(|v| parse_auth(&v, "MISSIVE_AUTH"))
-        .transpose()?;
-    pick(
-        &mut args.auth,
+    let mut auth = pick(
         &mut p,
         "auth",
+        flags.auth,
         [
-            (auth_env, Source::Env("MISSIVE_AUTH".into())),
+            (env_parsed("MISSIVE_AUTH")?, env_src("MISSIVE_AUTH")),
             (acct.auth, a_src()),
             (preset.as_ref().map(|p| p.auth), p_src()),
         ],
     );
     // The account's `from` may be a pattern; only a plain address is a sender.
     let acct_from = acct.from.clone().filter(|f| !f.contains('*'));
-    pick(
-        &mut args.from,
+    let from = pick(
         &mut p,
         "from",
+        flags.from.clone(),
         [
-            (env("MISSIVE_FROM"), Source::Env("MISSIVE_FROM".into())),
+            (env("MISSIVE_FROM"), env_src("MISSIVE_FROM")),
             (acct_from, a_src()),
             (None, Source::Default),
         ],
     );
-    pick(
-        &mut args.login.user,
+    // The account's credentials go only to the account's own server.
+    let account_host = account_server
+        .or_else(|| {
+            acct.preset
+                .as_deref()
+                .and_then(|k| presets::get(k).ok())
+                .map(|p| p.server)
+        })
+        .map(|s| host_of(&s));
+    let bound_away = match (&server, &account_host, &acct_name) {
+        (Some(s), Some(h), Some(_)) => !host_of(s).eq_ignore_ascii_case(h),
+        _ => false,
+    };
+    let acct_user = acct.user.clone().filter(|_| !bound_away);
+    let user = pick(
         &mut p,
         "user",
+        flags.user.clone(),
         [
-            (env("MISSIVE_USER"), Source::Env("MISSIVE_USER".into())),
-            (acct.user.clone(), a_src()),
+            (env("MISSIVE_USER"), env_src("MISSIVE_USER")),
+            (acct_user, a_src()),
             (None, Source::Default),
         ],
     );
-    pick(
-        &mut args.ehlo,
+    let ehlo = pick(
         &mut p,
         "ehlo",
+        flags.ehlo.clone(),
         [
-            (env("MISSIVE_EHLO"), Source::Env("MISSIVE_EHLO".into())),
+            (env("MISSIVE_EHLO"), env_src("MISSIVE_EHLO")),
             (acct.ehlo.clone(), a_src()),
             (None, Source::Default),
         ],
     );
-    pick(
-        &mut args.cafile,
+    let cafile = pick(
         &mut p,
         "cafile",
+        flags.cafile.clone(),
         [
             (
                 env("MISSIVE_CAFILE").map(PathBuf::from),
-                Source::Env("MISSIVE_CAFILE".into()),
+                env_src("MISSIVE_CAFILE"),
             ),
             (acct.cafile.clone(), a_src()),
             (None, Source::Default),
         ],
     );
-    let bad = |name: &str, v: &str| AppError::Config(format!("{name}={v:?} is not valid"));
-    let timeout_env = env("MISSIVE_TIMEOUT")
-        .map(|v| v.parse().map_err(|_| bad("MISSIVE_TIMEOUT", &v)))
-        .transpose()?;
-    pick(
-        &mut args.timeout,
+    let timeout = pick(
         &mut p,
         "timeout",
+        flags.timeout,
         [
-            (timeout_env, Source::Env("MISSIVE_TIMEOUT".into())),
+            (env_parsed("MISSIVE_TIMEOUT")?, env_src("MISSIVE_TIMEOUT")),
             (acct.timeout, a_src()),
             (None, Source::Default),
         ],
     );
-    pick(
-        &mut args.dns_server,
+    let dns_server = pick(
         &mut p,
         "dns_server",
+        flags.dns_server.clone(),
         [
-            (
-                env("MISSIVE_DNS_SERVER"),
-                Source::Env("MISSIVE_DNS_SERVER".into()),
-            ),
+            (env("MISSIVE_DNS_SERVER"), env_src("MISSIVE_DNS_SERVER")),
             (None, Source::Default),
             (None, Source::Default),
         ],
     );
-    let mx_env = env("MISSIVE_MX_PORT")
-        .map(|v| v.parse().map_err(|_| bad("MISSIVE_MX_PORT", &v)))
-        .transpose()?;
-    pick(
-        &mut args.mx_port,
+    let mx_port = pick(
         &mut p,
         "mx_port",
+        flags.mx_port,
         [
-            (mx_env, Source::Env("MISSIVE_MX_PORT".into())),
+            (env_parsed("MISSIVE_MX_PORT")?, env_src("MISSIVE_MX_PORT")),
             (None, Source::Default),
             (None, Source::Default),
         ],
     );
-    secret(args, &mut p, &acct, acct_name.as_deref())?;
-    Ok(p)
+
+    let account = match bound_away {
+        true => None,
+        false => acct_name.as_deref().map(|n| (n, &acct)),
+    };
+    let (secret, token) = secret(flags, &mut p, account);
+    if bound_away {
+        if let (Some(n), Some(h)) = (&acct_name, &account_host) {
+            p.record(
+                "secret",
+                format!("none: the credentials of account {n} are for {h}, not for this server"),
+                Source::Account(n.clone()),
+            );
+        }
+    }
+    if matches!(secret, Some(SecretSource::OAuth { .. })) && auth.is_none() {
+        auth = Some(AuthSetting::Xoauth2);
+    }
+    let auth = auth.unwrap_or_default();
+    let login = match (&user, auth) {
+        (_, AuthSetting::None) | (None, _) => None,
+        (Some(user), _) => Some(Login {
+            user: user.clone(),
+            secret: secret.unwrap_or(SecretSource::Prompt),
+            token,
+        }),
+    };
+    Ok(Settings {
+        server,
+        dns_server,
+        mx_port,
+        from,
+        ehlo,
+        timeout,
+        tls,
+        cafile,
+        insecure: flags.insecure,
+        auth,
+        auth_explicit: flags.auth.is_some_and(AuthSetting::is_mechanism),
+        user,
+        login,
+        allow_plaintext_auth: flags.allow_plaintext_auth,
+        chunking: !flags.no_chunking,
+        provenance: p,
+    })
+}
+
+/// The host part of `HOST[:PORT]` or `[V6]:PORT`.
+fn host_of(server: &str) -> String {
+    crate::transport::net::ServerAddr::parse(server, 25)
+        .map(|s| s.host)
+        .unwrap_or_else(|_| server.to_string())
 }
 
 /// `host` with `port` unless it names one: `h` → `h:p`, `::1` and `[::1]` → `[::1]:p`.
@@ -244,32 +314,19 @@ fn with_port(server: &str, port: u16) -> String {
     }
 }
 
-/// Takes the first value of the layers below the command line, and records it.
-fn pick<T: Clone + fmt::Debug + Shown>(
-    slot: &mut Option<T>,
+/// The command line's value, else the first value of the layers below, and records it.
+fn pick<T: Shown>(
     p: &mut Provenance,
     key: &'static str,
+    flag: Option<T>,
     layers: [(Option<T>, Source); 3],
-) {
-    if let Some(v) = slot {
-        p.entries.push(Entry {
-            key,
-            value: v.shown(),
-            source: Source::Flag,
-        });
-        return;
-    }
-    for (value, source) in layers {
-        if let Some(v) = value {
-            p.entries.push(Entry {
-                key,
-                value: v.shown(),
-                source,
-            });
-            *slot = Some(v);
-            return;
-        }
-    }
+) -> Option<T> {
+    let (value, source) = match flag {
+        Some(v) => (v, Source::Flag),
+        None => layers.into_iter().find_map(|(v, s)| v.map(|v| (v, s)))?,
+    };
+    p.record(key, value.shown(), source);
+    Some(value)
 }
 
 /// How a value is shown by `config show`.
@@ -287,256 +344,102 @@ impl Shown for PathBuf {
         self.display().to_string()
     }
 }
-impl Shown for u64 {
-    fn shown(&self) -> String {
-        self.to_string()
-    }
+macro_rules! shown_by_display {
+    ($($t:ty),*) => {$(
+        impl Shown for $t {
+            fn shown(&self) -> String {
+                self.to_string()
+            }
+        }
+    )*};
 }
-impl Shown for u16 {
-    fn shown(&self) -> String {
-        self.to_string()
-    }
-}
-impl Shown for TlsArg {
-    fn shown(&self) -> String {
-        clap::ValueEnum::to_possible_value(self)
-            .map_or_else(String::new, |v| v.get_name().to_string())
-    }
-}
-impl Shown for AuthArg {
-    fn shown(&self) -> String {
-        clap::ValueEnum::to_possible_value(self)
-            .map_or_else(String::new, |v| v.get_name().to_string())
-    }
-}
+shown_by_display!(u64, u16, TlsSetting, AuthSetting);
 
 /// The secret's source: flags, else `MISSIVE_PASSWORD`/`_PASSWORD_CMD`/
-/// `_OAUTH_TOKEN_CMD`, else the account's. Only where it comes from is
-/// recorded, never the secret.
+/// `_OAUTH_TOKEN_CMD`, else the account's (when its credentials apply). Only
+/// where it comes from is recorded, never the secret. The bool: it is a token.
 fn secret(
-    args: &mut SendArgs,
+    flags: &Overrides,
     p: &mut Provenance,
-    acct: &Account,
-    acct_name: Option<&str>,
-) -> Result<()> {
-    let given = |a: &SendArgs| {
-        a.login.password_env.is_some()
-            || a.login.password_cmd.is_some()
-            || a.login.oauth_token_cmd.is_some()
-    };
-    let record = |p: &mut Provenance, value: String, source: Source| {
-        p.entries.push(Entry {
-            key: "secret",
-            value,
-            source,
-        })
-    };
-    if given(args) {
-        record(p, describe(args), Source::Flag);
-        return Ok(());
-    }
-    if env("MISSIVE_PASSWORD").is_some() {
-        args.login.password_env = Some("MISSIVE_PASSWORD".into());
-        record(
-            p,
-            "<redacted> (password in MISSIVE_PASSWORD)".into(),
+    account: Option<(&str, &Account)>,
+) -> (Option<SecretSource>, bool) {
+    let given = [
+        (
+            flags.oauth_token_cmd.clone().map(SecretSource::Command),
+            true,
+            Source::Flag,
+        ),
+        (
+            flags.password_cmd.clone().map(SecretSource::Command),
+            false,
+            Source::Flag,
+        ),
+        (
+            flags.password_env.clone().map(SecretSource::Env),
+            false,
+            Source::Flag,
+        ),
+        (
+            env("MISSIVE_PASSWORD").map(|_| SecretSource::Env("MISSIVE_PASSWORD".into())),
+            false,
             Source::Env("MISSIVE_PASSWORD".into()),
-        );
-        return Ok(());
-    }
-    if let Some(cmd) = env("MISSIVE_PASSWORD_CMD") {
-        args.login.password_cmd = Some(cmd);
-        record(
-            p,
-            describe(args),
+        ),
+        (
+            env("MISSIVE_PASSWORD_CMD").map(SecretSource::Command),
+            false,
             Source::Env("MISSIVE_PASSWORD_CMD".into()),
-        );
-        return Ok(());
-    }
-    if let Some(cmd) = env("MISSIVE_OAUTH_TOKEN_CMD") {
-        args.login.oauth_token_cmd = Some(cmd);
-        record(
-            p,
-            describe(args),
+        ),
+        (
+            env("MISSIVE_OAUTH_TOKEN_CMD").map(SecretSource::Command),
+            true,
             Source::Env("MISSIVE_OAUTH_TOKEN_CMD".into()),
-        );
-        return Ok(());
-    }
-    let Some(name) = acct_name else { return Ok(()) };
-    let source = Source::Account(name.to_string());
-    if let Some(o) = &acct.oauth {
-        args.configured.oauth = Some((name.to_string(), o.clone()));
-        if args.auth.is_none() {
-            args.auth = Some(AuthArg::Xoauth2);
+        ),
+    ];
+    let from_account = account.and_then(|(name, a)| {
+        let src = Source::Account(name.to_string());
+        let s = if let Some(o) = &a.oauth {
+            (
+                SecretSource::OAuth {
+                    account: name.to_string(),
+                    config: o.clone(),
+                },
+                true,
+            )
+        } else if let Some(c) = &a.oauth_token_cmd {
+            (SecretSource::Command(c.clone()), true)
+        } else if let Some(c) = &a.password_cmd {
+            (SecretSource::Command(c.clone()), false)
+        } else if let Some(v) = &a.password_env {
+            (SecretSource::Env(v.clone()), false)
+        } else if let Some(pw) = &a.password {
+            (
+                SecretSource::Value(missive_smtp::Secret::new(pw.clone())),
+                false,
+            )
+        } else if a.keyring == Some(true) {
+            (SecretSource::Keyring(name.to_string()), false)
+        } else {
+            return None;
+        };
+        Some((Some(s.0), s.1, src))
+    });
+    let chosen = given
+        .into_iter()
+        .find(|(s, _, _)| s.is_some())
+        .or(from_account);
+    match chosen {
+        Some((Some(s), token, source)) => {
+            let kind = if token { "OAuth token" } else { "password" };
+            let shown = match &s {
+                SecretSource::Command(c) => format!("<redacted> ({kind} from command: {c})"),
+                other => other.describe(),
+            };
+            p.record("secret", shown, source);
+            (Some(s), token)
         }
-    } else if let Some(c) = &acct.oauth_token_cmd {
-        args.login.oauth_token_cmd = Some(c.clone());
-    } else if let Some(c) = &acct.password_cmd {
-        args.login.password_cmd = Some(c.clone());
-    } else if let Some(v) = &acct.password_env {
-        args.login.password_env = Some(v.clone());
-    } else if let Some(pw) = &acct.password {
-        args.configured.password = Some(missive_smtp::Secret::new(pw.clone()));
-    } else if acct.keyring == Some(true) {
-        args.configured.keyring_account = Some(name.to_string());
-    } else {
-        return Ok(());
-    }
-    record(p, describe(args), source);
-    Ok(())
-}
-
-fn describe(a: &SendArgs) -> String {
-    if let Some((acct, o)) = &a.configured.oauth {
-        let provider = o
-            .provider
-            .map_or("custom".to_string(), |p| format!("{p:?}").to_lowercase());
-        format!(
-            "<redacted> (OAuth2 sign-in, {provider}, tokens of account {acct}; client secret {})",
-            if o.client_secret.is_some() {
-                "<redacted>"
-            } else {
-                "none"
-            }
-        )
-    } else if let Some(c) = &a.login.oauth_token_cmd {
-        format!("<redacted> (OAuth token from command: {c})")
-    } else if let Some(c) = &a.login.password_cmd {
-        format!("<redacted> (password from command: {c})")
-    } else if let Some(v) = &a.login.password_env {
-        format!("<redacted> (password in ${v})")
-    } else if a.configured.password.is_some() {
-        "<redacted> (password in the configuration file)".into()
-    } else if let Some(acct) = &a.configured.keyring_account {
-        format!("<redacted> (password in the OS keyring, account {acct})")
-    } else {
-        "none".into()
+        _ => (None, false),
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// Runs `resolve` with a config file and environment of its own.
-    fn with(config: &str, env_vars: &[(&str, &str)], args: SendArgs) -> (SendArgs, Provenance) {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!("missive-settings-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("config.toml");
-        crate::config::write_private(&path, config.as_bytes()).unwrap();
-        let mut args = SendArgs {
-            config: Some(path),
-            ..args
-        };
-        // The environment is process-wide: these tests set only variables no other test reads.
-        let _guard = ENV_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        for (k, v) in env_vars {
-            std::env::set_var(k, v);
-        }
-        let p = resolve(&mut args);
-        for (k, _) in env_vars {
-            std::env::remove_var(k);
-        }
-        std::fs::remove_dir_all(&dir).ok();
-        (args, p.unwrap())
-    }
-
-    static ENV_LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-    const CONFIG: &str = "[accounts.work]\npreset = \"office365\"\nuser = \"alice@contoso.test\"\nfrom = \"*@contoso.test\"\nauth = \"login\"\npassword_cmd = \"pass show work\"\n\n[accounts.home]\nserver = \"smtp.home.test\"\nport = 2525\nfrom = \"me@home.test\"\npassword = \"s3cret\"\n";
-
-    #[test]
-    fn precedence_flag_env_account_preset() {
-        let (a, p) = with(
-            CONFIG,
-            &[],
-            SendArgs {
-                from: Some("bob@contoso.test".into()),
-                ..SendArgs::default()
-            },
-        );
-        assert_eq!(p.account.as_deref(), Some("work"));
-        assert_eq!(a.server.as_deref(), Some("smtp.office365.com:587"));
-        assert_eq!(a.tls, Some(TlsArg::Starttls));
-        assert_eq!(a.auth, Some(AuthArg::Login), "account beats preset");
-        assert_eq!(a.login.password_cmd.as_deref(), Some("pass show work"));
-        let src = |k: &str| {
-            p.entries
-                .iter()
-                .find(|e| e.key == k)
-                .unwrap()
-                .source
-                .clone()
-        };
-        assert_eq!(src("server"), Source::Preset("office365".into()));
-        assert_eq!(src("auth"), Source::Account("work".into()));
-        assert_eq!(src("from"), Source::Flag);
-
-        let (a, p) = with(
-            CONFIG,
-            &[("MISSIVE_SERVER", "env.test:25"), ("MISSIVE_TLS", "none")],
-            SendArgs {
-                from: Some("bob@contoso.test".into()),
-                tls: Some(TlsArg::Implicit),
-                ..SendArgs::default()
-            },
-        );
-        assert_eq!(
-            a.server.as_deref(),
-            Some("env.test:25"),
-            "environment beats account and preset"
-        );
-        assert_eq!(
-            a.tls,
-            Some(TlsArg::Implicit),
-            "command line beats environment"
-        );
-        assert_eq!(
-            p.entries.iter().find(|e| e.key == "server").unwrap().source,
-            Source::Env("MISSIVE_SERVER".into())
-        );
-    }
-
-    #[test]
-    fn account_port_plain_password_and_redaction() {
-        let (a, p) = with(
-            CONFIG,
-            &[],
-            SendArgs {
-                account: Some("home".into()),
-                ..SendArgs::default()
-            },
-        );
-        assert_eq!(a.server.as_deref(), Some("smtp.home.test:2525"));
-        assert_eq!(a.from.as_deref(), Some("me@home.test"));
-        assert_eq!(a.configured.password.as_ref().unwrap().expose(), "s3cret");
-        let shown = serde_json::to_string(&p).unwrap();
-        assert!(!shown.contains("s3cret"), "{shown}");
-        assert!(shown.contains("<redacted>"));
-    }
-
-    #[test]
-    fn ports_join_servers() {
-        assert_eq!(with_port("h.test", 25), "h.test:25");
-        assert_eq!(with_port("h.test:26", 25), "h.test:26");
-        assert_eq!(with_port("::1", 5870), "[::1]:5870");
-        assert_eq!(with_port("[::1]", 5870), "[::1]:5870");
-        assert_eq!(with_port("[::1]:26", 5870), "[::1]:26");
-    }
-
-    #[test]
-    fn direct_keeps_server_empty() {
-        let (a, _) = with(
-            CONFIG,
-            &[],
-            SendArgs {
-                direct: true,
-                account: Some("home".into()),
-                ..SendArgs::default()
-            },
-        );
-        assert!(a.server.is_none());
-    }
-}
+mod tests;

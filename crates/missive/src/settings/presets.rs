@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::cli::{AuthArg, TlsArg};
+use super::modes::{AuthSetting, TlsSetting};
 use crate::error::{AppError, Result};
 
-const PRESETS: &str = include_str!("../data/presets.toml");
+const PRESETS: &str = include_str!("../../data/presets.toml");
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -17,8 +17,8 @@ pub struct Preset {
     pub name: String,
     /// `host:port`.
     pub server: String,
-    pub tls: TlsArg,
-    pub auth: AuthArg,
+    pub tls: TlsSetting,
+    pub auth: AuthSetting,
     /// Address domains that suggest this preset.
     pub domains: Vec<String>,
     /// What credentials the provider wants.
@@ -54,7 +54,7 @@ pub fn for_address(addr: &str) -> Option<(String, Preset)> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::ServerAddr;
+    use crate::transport::net::ServerAddr;
 
     #[test]
     fn every_preset_parses_and_is_complete() {
@@ -79,13 +79,13 @@ mod tests {
             assert!(s.port != 0 && !s.host.is_empty(), "{key}");
             assert!(!p.note.is_empty() && !p.name.is_empty(), "{key}");
             assert!(
-                matches!(p.tls, TlsArg::Starttls | TlsArg::Implicit),
+                matches!(p.tls, TlsSetting::Starttls | TlsSetting::Implicit),
                 "{key}: submission needs TLS"
             );
         }
         let o = get("office365").unwrap();
         assert_eq!(o.server, "smtp.office365.com:587");
-        assert_eq!(o.tls, TlsArg::Starttls);
+        assert_eq!(o.tls, TlsSetting::Starttls);
         assert!(get("nope").is_err());
     }
 

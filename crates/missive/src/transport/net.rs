@@ -16,7 +16,9 @@ use crate::error::{AppError, Result};
 /// A server as the user named it: host name or IP literal, and port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerAddr {
+    /// A host name or an IP literal (without brackets).
     pub host: String,
+    /// The TCP port.
     pub port: u16,
 }
 
@@ -64,12 +66,6 @@ impl ServerAddr {
             format!("{}:{}", self.host, self.port)
         }
     }
-}
-
-/// Resolves and connects, trying each address in turn within `timeout` each.
-pub async fn connect(server: &ServerAddr, timeout: Duration) -> Result<TcpStream> {
-    let addrs = resolve(server, timeout).await?;
-    connect_any(server, &addrs, timeout).await
 }
 
 /// The addresses of `server` through the system resolver.
@@ -217,14 +213,6 @@ fn detached() -> io::Error {
 }
 
 impl Stream {
-    /// The TLS session, when there is one.
-    pub fn tls(&self) -> Option<&rustls::ClientConnection> {
-        match self {
-            Stream::Tls(t) => Some(t.get_ref().1),
-            _ => None,
-        }
-    }
-
     /// See [`quick_ack`].
     pub fn quick_ack(&self) {
         match self {

@@ -11,10 +11,10 @@ use missive_smtp::{Envelope, TransactionOutcome};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::net::{self, ServerAddr, Stream};
+use super::tls::{self, TlsContext, TlsInfo};
+use super::transcript::Transcript;
 use crate::error::{AppError, Result};
-use crate::net::{self, ServerAddr, Stream};
-use crate::tls::{self, CertSummary, TlsContext};
-use crate::transcript::Transcript;
 
 /// Size of the receive buffer and of each body chunk read from the message.
 const CHUNK: usize = 64 * 1024;
@@ -34,23 +34,6 @@ pub struct SessionOptions {
     pub timeout: Option<Duration>,
 }
 
-/// What TLS negotiated, for the transcript and `--json`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct TlsInfo {
-    pub version: String,
-    pub cipher: String,
-    /// The certificate verified against the trust anchors for the host name.
-    pub verified: bool,
-    /// Why it did not verify (tolerant modes only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub problem: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub certificate: Option<CertSummary>,
-    /// The certificates the server sent after its own (intermediates, maybe the root).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub chain: Vec<CertSummary>,
-}
-
 /// A connected SMTP session.
 pub struct Session {
     client: Client,
@@ -61,6 +44,11 @@ pub struct Session {
     timeout: Option<Duration>,
     pub transcript: Transcript,
     pub tls: Option<TlsInfo>,
+    /// The end of a message went out in this session's current transaction
+    /// and its reply may not have come: resending could duplicate it.
+    committed: bool,
+    /// Transactions completed in this session.
+    pub messages: usize,
 }
 
 /// The connect timeout (RFC 5321 gives none; 30 s is common practice).
@@ -82,7 +70,7 @@ impl Session {
         }
         let mut ehlo = opts.smtp;
         if ehlo.ehlo_name.is_empty() {
-            ehlo.ehlo_name = crate::hostname::ehlo_name(tcp.local_addr().ok());
+            ehlo.ehlo_name = super::hostname::ehlo_name(tcp.local_addr().ok());
         }
         let implicit = ehlo.tls == TlsMode::Implicit;
         let mut session = Session {
@@ -94,6 +82,8 @@ impl Session {
             timeout: opts.timeout,
             transcript,
             tls: None,
+            committed: false,
+            messages: 0,
         };
         if implicit {
             session.start_tls(Stage::Greeting).await?;
@@ -108,6 +98,22 @@ impl Session {
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// Whether the end of the last message went out without its reply
+    /// coming back (RFC 1047): the server may have taken it.
+    pub fn in_doubt(&self) -> bool {
+        self.committed
+    }
+
+    /// The server this session is connected to.
+    pub fn server(&self) -> &ServerAddr {
+        &self.server
+    }
+
+    /// Whether another transaction can start on this session now.
+    pub fn is_ready(&self) -> bool {
+        self.client.is_ready()
     }
 
     /// Ends the session after an error: QUIT when the session can still
@@ -261,10 +267,11 @@ impl Session {
     pub async fn send_mail(
         &mut self,
         envelope: Envelope,
-        body: &mut dyn Read,
+        body: &mut (dyn Read + Send),
     ) -> Result<TransactionOutcome> {
         self.client.send_mail(envelope)?;
         self.flush_events();
+        self.committed = false;
         let mut chunks = BdatChunks::new();
         loop {
             let next = match self.drive().await {
@@ -280,6 +287,7 @@ impl Session {
                     self.flush_events();
                     self.transcript.body_chunk(&wire);
                     wire.splice(0..0, cmd);
+                    self.committed |= last;
                     self.write(&wire, Stage::DataBlock).await?;
                     if last {
                         let stats = chunks.stats.unwrap_or(DataStats {
@@ -296,6 +304,8 @@ impl Session {
                 }
                 // Closed: the server said 421 right after the transaction ended.
                 Next::Ready | Next::Closed => {
+                    self.messages += 1;
+                    self.committed = false;
                     return self
                         .client
                         .take_outcome()
@@ -311,7 +321,7 @@ impl Session {
     }
 
     /// Streams the body in bounded chunks: read, encode, write.
-    async fn send_body(&mut self, body: &mut dyn Read) -> Result<DataStats> {
+    async fn send_body(&mut self, body: &mut (dyn Read + Send)) -> Result<DataStats> {
         let mut encoder = DataEncoder::new();
         let mut input = vec![0u8; CHUNK];
         let mut out = Vec::with_capacity(CHUNK + CHUNK / 16);
@@ -327,6 +337,7 @@ impl Session {
         }
         let stats = encoder.finish(&mut out);
         self.transcript.body_chunk(&out);
+        self.committed = true;
         self.write(&out, Stage::DataBlock).await?;
         Ok(stats)
     }
@@ -367,7 +378,7 @@ impl BdatChunks {
     }
 
     /// The next chunk and whether it is the last.
-    fn next(&mut self, body: &mut dyn Read) -> Result<(Vec<u8>, bool)> {
+    fn next(&mut self, body: &mut (dyn Read + Send)) -> Result<(Vec<u8>, bool)> {
         let mut out = std::mem::take(&mut self.carry);
         while out.len() < BDAT_CHUNK {
             let Some(encoder) = self.encoder.as_mut() else {
@@ -390,7 +401,7 @@ impl BdatChunks {
 }
 
 /// Reads the next piece of the message (retrying on EINTR); 0 at the end.
-fn read_message(body: &mut dyn Read, buf: &mut [u8]) -> Result<usize> {
+fn read_message(body: &mut (dyn Read + Send), buf: &mut [u8]) -> Result<usize> {
     loop {
         match body.read(buf) {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,

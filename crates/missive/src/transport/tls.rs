@@ -300,7 +300,7 @@ pub fn describe_cert(der: &CertificateDer<'_>) -> Option<CertSummary> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i64);
-    let (y, m, d) = crate::message::civil_from_days(end.div_euclid(86400));
+    let (y, m, d) = crate::date::civil_from_days(end.div_euclid(86400));
     Some(CertSummary {
         subject: cert.subject().to_string(),
         issuer: cert.issuer().to_string(),
@@ -319,12 +319,36 @@ fn format_ip(bytes: &[u8]) -> String {
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
+/// A certificate in words, for the transcript, `probe` and `--json`.
 pub struct CertSummary {
+    /// The subject's distinguished name.
     pub subject: String,
+    /// The issuer's distinguished name.
     pub issuer: String,
+    /// The DNS names and addresses it is valid for.
     pub names: Vec<String>,
     /// The end of validity, `YYYY-MM-DD` (UTC).
     pub not_after: String,
     /// Days from now to the end of validity (negative: expired).
     pub days_left: i64,
+}
+
+/// What TLS negotiated, for the transcript and `--json`.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TlsInfo {
+    /// The protocol version, `TLSv1.3`.
+    pub version: String,
+    /// The cipher suite.
+    pub cipher: String,
+    /// The certificate verified against the trust anchors for the host name.
+    pub verified: bool,
+    /// Why it did not verify (tolerant modes only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
+    /// The server's own certificate.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<CertSummary>,
+    /// The certificates the server sent after its own (intermediates, maybe the root).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<CertSummary>,
 }

@@ -7,7 +7,7 @@ use std::io::Write;
 use missive_smtp::data::DataStats;
 use missive_smtp::Reply;
 
-use crate::session::TlsInfo;
+use super::tls::TlsInfo;
 
 /// Where transcript lines go, and how much of them.
 #[derive(Debug, Clone, Default)]

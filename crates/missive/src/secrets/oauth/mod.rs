@@ -13,13 +13,9 @@
 //!
 //! Tokens and client secrets are [`Secret`]s: never printed.
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64URL;
-use base64::Engine;
 use missive_smtp::Secret;
 use serde::{Deserialize, Serialize};
 
@@ -27,9 +23,6 @@ use crate::error::{AppError, Result};
 
 /// Refresh when the access token expires within this many seconds.
 const REFRESH_MARGIN: u64 = 60;
-
-/// How long sign-in in the browser may take.
-const BROWSER_WAIT: Duration = Duration::from_secs(300);
 
 /// Who issues the tokens.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -41,7 +34,7 @@ pub enum Provider {
 }
 
 /// How to sign in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Flow {
     /// Device authorization: a code to enter on another device (RFC 8628).
@@ -286,7 +279,7 @@ impl TokenStore {
                     use std::os::unix::fs::PermissionsExt;
                     let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
                 }
-                crate::config::write_private(&path, text.as_bytes())
+                crate::secrets::files::write_private(&path, text.as_bytes())
             }
         }
     }
@@ -304,7 +297,7 @@ struct TokenResponse {
 
 /// An HTTP client with the system's trust anchors and a timeout.
 fn agent() -> ureq::Agent {
-    let roots: Vec<ureq::tls::Certificate<'static>> = crate::tls::system_roots_der()
+    let roots: Vec<ureq::tls::Certificate<'static>> = crate::transport::tls::system_roots_der()
         .iter()
         .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
         .collect();
@@ -423,260 +416,8 @@ pub fn access_token(account: &str, cfg: &OAuthConfig, force: bool) -> Result<Sec
     Ok(new.access_token.expect("set by from_response"))
 }
 
-/// `missive account login NAME`: signs in and stores the tokens.
-pub fn login(
-    account: &str,
-    cfg: &OAuthConfig,
-    flow: Option<Flow>,
-    open_browser: bool,
-) -> Result<()> {
-    let ep = cfg.endpoints()?;
-    let tokens = match flow.unwrap_or(ep.flow) {
-        Flow::Device => device_flow(account, &ep)?,
-        Flow::Browser => browser_flow(account, &ep, open_browser)?,
-    };
-    TokenStore::new(account, cfg.token_store.unwrap_or_default()).save(&tokens)?;
-    eprintln!("missive: signed in; account {account} can send now");
-    Ok(())
-}
-
-#[derive(Deserialize)]
-struct DeviceResponse {
-    device_code: Option<String>,
-    user_code: Option<String>,
-    verification_uri: Option<String>,
-    /// Google's name for it.
-    verification_url: Option<String>,
-    expires_in: Option<u64>,
-    interval: Option<u64>,
-    error: Option<String>,
-    error_description: Option<String>,
-}
-
-/// RFC 8628: show a code, poll until the user has entered it.
-fn device_flow(account: &str, ep: &Endpoints) -> Result<Tokens> {
-    let url = ep.device_url.as_deref().ok_or_else(|| {
-        AppError::Config("this provider has no device sign-in: use --flow browser".into())
-    })?;
-    let mut form = vec![
-        ("client_id", ep.client_id.as_str()),
-        ("scope", ep.scopes.as_str()),
-    ];
-    if let Some(s) = &ep.client_secret {
-        form.push(("client_secret", s.expose()));
-    }
-    let d: DeviceResponse = post(url, &form)?;
-    let (Some(device_code), Some(user_code)) = (d.device_code, d.user_code) else {
-        return Err(AppError::Auth(format!(
-            "device sign-in refused: {}{}",
-            d.error.as_deref().unwrap_or("no device code in the answer"),
-            d.error_description
-                .map(|x| format!(": {x}"))
-                .unwrap_or_default()
-        )));
-    };
-    let verify = d
-        .verification_uri
-        .or(d.verification_url)
-        .unwrap_or_default();
-    eprintln!("To sign in, open {verify} and enter the code {user_code}");
-    let mut interval = d.interval.unwrap_or(5);
-    let deadline = now() + d.expires_in.unwrap_or(900);
-    loop {
-        std::thread::sleep(Duration::from_secs(interval));
-        let mut form = vec![
-            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
-            ("device_code", device_code.as_str()),
-            ("client_id", ep.client_id.as_str()),
-        ];
-        if let Some(s) = &ep.client_secret {
-            form.push(("client_secret", s.expose()));
-        }
-        let r: TokenResponse = post(&ep.token_url, &form)?;
-        match r.error.as_deref() {
-            None => return Tokens::from_response(r, None).ok_or_else(|| AppError::Auth("no access token in the answer".into())),
-            // RFC 8628 §3.5
-            Some("authorization_pending") => {}
-            Some("slow_down") => interval += 5,
-            Some("expired_token") => {
-                return Err(AppError::Auth(format!(
-                    "the code expired before sign-in finished: run missive account login {account} again"
-                )))
-            }
-            Some("access_denied") => return Err(AppError::Auth("sign-in was declined".into())),
-            Some(_) => return Err(oauth_error(&r, account)),
-        }
-        if now() > deadline {
-            return Err(AppError::Auth(format!(
-                "the code expired before sign-in finished: run missive account login {account} again"
-            )));
-        }
-    }
-}
-
-/// RFC 7636 S256 and RFC 8252 §7.3: a browser sign-in that comes back to a loopback port.
-fn browser_flow(account: &str, ep: &Endpoints, open_browser: bool) -> Result<Tokens> {
-    let listener = TcpListener::bind("127.0.0.1:0").map_err(|e| {
-        AppError::Network(format!("cannot listen on loopback for the sign-in: {e}"))
-    })?;
-    let port = listener
-        .local_addr()
-        .map_err(|e| AppError::Network(e.to_string()))?
-        .port();
-    let redirect = format!("http://127.0.0.1:{port}/");
-    let verifier = random_token(32);
-    let challenge = B64URL.encode(ring::digest::digest(
-        &ring::digest::SHA256,
-        verifier.as_bytes(),
-    ));
-    let state = random_token(16);
-    let url = format!(
-        "{}{}response_type=code&client_id={}&redirect_uri={}&scope={}&state={}&code_challenge={}&code_challenge_method=S256&access_type=offline&prompt=consent",
-        ep.authorize_url,
-        if ep.authorize_url.contains('?') { "&" } else { "?" },
-        pct(&ep.client_id),
-        pct(&redirect),
-        pct(&ep.scopes),
-        state,
-        challenge
-    );
-    eprintln!("To sign in, open this address in a browser:\n{url}");
-    if open_browser {
-        let opener = if cfg!(target_os = "macos") {
-            "open"
-        } else {
-            "xdg-open"
-        };
-        let _ = std::process::Command::new(opener)
-            .arg(&url)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn();
-    }
-    let query = accept_redirect(&listener, &state)?;
-    let get = |k: &str| query.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-    if get("state").as_deref() != Some(state.as_str()) {
-        return Err(AppError::Auth(
-            "the sign-in answer had the wrong state (a forged or stale redirect); try again".into(),
-        ));
-    }
-    if let Some(e) = get("error") {
-        return Err(AppError::Auth(match e.as_str() {
-            "access_denied" => "sign-in was declined".into(),
-            _ => format!("sign-in failed: {e}"),
-        }));
-    }
-    let code =
-        get("code").ok_or_else(|| AppError::Auth("the sign-in answer had no code".into()))?;
-    let mut form = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code.as_str()),
-        ("redirect_uri", redirect.as_str()),
-        ("client_id", ep.client_id.as_str()),
-        ("code_verifier", verifier.as_str()),
-    ];
-    if let Some(s) = &ep.client_secret {
-        form.push(("client_secret", s.expose()));
-    }
-    let r: TokenResponse = post(&ep.token_url, &form)?;
-    if r.error.is_some() {
-        return Err(oauth_error(&r, account));
-    }
-    Tokens::from_response(r, None)
-        .ok_or_else(|| AppError::Auth("no access token in the answer".into()))
-}
-
-/// Accepts exactly one request on the loopback listener and answers it.
-fn accept_redirect(listener: &TcpListener, state: &str) -> Result<Vec<(String, String)>> {
-    listener.set_nonblocking(true).ok();
-    let deadline = std::time::Instant::now() + BROWSER_WAIT;
-    let (stream, _) = loop {
-        match listener.accept() {
-            Ok(s) => break s,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if std::time::Instant::now() > deadline {
-                    return Err(AppError::Auth(
-                        "no sign-in came back within 5 minutes".into(),
-                    ));
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            Err(e) => {
-                return Err(AppError::Network(format!(
-                    "the sign-in listener failed: {e}"
-                )))
-            }
-        }
-    };
-    stream.set_nonblocking(false).ok();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    let mut reader = BufReader::new(std::io::Read::take(&stream, 8192));
-    let mut request_line = String::new();
-    reader
-        .read_line(&mut request_line)
-        .map_err(|e| AppError::Network(format!("reading the sign-in answer: {e}")))?;
-    let target = request_line.split_whitespace().nth(1).unwrap_or("");
-    let query = target.split_once('?').map_or("", |(_, q)| q);
-    let pairs: Vec<(String, String)> = query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .map(|(k, v)| (unpct(k), unpct(v)))
-        .collect();
-    // Only a redirect with a code and our own state is a success.
-    let ok = pairs.iter().any(|(k, _)| k == "code")
-        && pairs.iter().any(|(k, v)| k == "state" && v == state);
-    let body = if ok {
-        "<!doctype html><title>missive</title><p>Signed in. You can close this tab and return to the terminal.</p>"
-    } else {
-        "<!doctype html><title>missive</title><p>Sign-in did not complete. Return to the terminal for details.</p>"
-    };
-    let mut w = &stream;
-    let _ = write!(
-        w,
-        "HTTP/1.1 {}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        if ok { "200 OK" } else { "400 Bad Request" },
-        body.len()
-    );
-    Ok(pairs)
-}
-
-/// A random URL-safe string from `n` random octets.
-fn random_token(n: usize) -> String {
-    let mut b = vec![0u8; n];
-    getrandom::fill(&mut b).unwrap_or_default();
-    B64URL.encode(b)
-}
-
-/// Percent-encoding for a query component (the same unreserved set as RFC 2231's).
-fn pct(s: &str) -> String {
-    crate::compose::percent_encode(s)
-}
-
-fn unpct(s: &str) -> String {
-    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => match (
-                bytes.get(i + 1).and_then(|&b| hex(b)),
-                bytes.get(i + 2).and_then(|&b| hex(b)),
-            ) {
-                (Some(h), Some(l)) => {
-                    out.push(h * 16 + l);
-                    i += 2;
-                }
-                _ => out.push(b'%'),
-            },
-            b => out.push(b),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
+mod signin;
+pub use signin::login;
 
 #[cfg(test)]
 mod tests {
@@ -714,21 +455,6 @@ mod tests {
         }
         .endpoints()
         .is_err());
-    }
-
-    #[test]
-    fn percent_coding_round_trip() {
-        let s = "a b/c?d=e&f%g€";
-        assert_eq!(unpct(&pct(s)), s);
-        assert_eq!(unpct("a%2Fb+c%"), "a/b c%");
-    }
-
-    #[test]
-    fn pkce_challenge_is_s256_of_the_verifier() {
-        // RFC 7636 appendix B
-        let v = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        let c = B64URL.encode(ring::digest::digest(&ring::digest::SHA256, v.as_bytes()));
-        assert_eq!(c, "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
     }
 
     #[test]

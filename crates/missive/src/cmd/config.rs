@@ -1,0 +1,53 @@
+//! `missive config show`: the effective settings and where each comes from.
+
+use std::io::Write;
+
+use crate::cli::ConfigCmd;
+use crate::error::Result;
+use crate::settings::{self, Overrides};
+
+pub(super) fn run(cmd: ConfigCmd) -> Result<()> {
+    let ConfigCmd::Show(a) = cmd;
+    let flags = Overrides {
+        account: a.account,
+        from: a.from,
+        preset: a.preset,
+        config: a.config,
+        ..Overrides::default()
+    };
+    let settings = match settings::resolve(&flags) {
+        Ok(s) => s,
+        Err(e) => {
+            if a.json {
+                println!("{:#}", e.json());
+            }
+            return Err(e);
+        }
+    };
+    let p = &settings.provenance;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(p).unwrap_or_default());
+        return Ok(());
+    }
+    let mut out = std::io::stdout().lock();
+    let file = p
+        .config
+        .as_ref()
+        .map_or("none".into(), |c| c.display().to_string());
+    let _ = writeln!(out, "config   {file}");
+    let _ = writeln!(out, "account  {}", p.account.as_deref().unwrap_or("none"));
+    let _ = writeln!(out, "preset   {}", p.preset.as_deref().unwrap_or("none"));
+    for e in &p.entries {
+        let _ = writeln!(out, "{:<8} {}  ({})", e.key, e.value, e.source);
+    }
+    if settings.server.is_none() {
+        let _ = writeln!(
+            out,
+            "(no server: mail goes directly to each recipient's MX hosts)"
+        );
+    }
+    if let Some(note) = &p.note {
+        let _ = writeln!(out, "note     {note}");
+    }
+    Ok(())
+}

@@ -1,0 +1,222 @@
+//! The one place a send's [`Outcome`] becomes words: a line per refused
+//! recipient (`missive: … refused: …`, `hint: …`), a line per delivery,
+//! the `--json` report, and the exit code, from the recipients' ordered
+//! [`Status`].
+
+use serde::Serialize;
+
+use crate::deliver::{Hop, Outcome, RecipientOutcome, Status};
+use crate::error::{exit, hints, AppError, Result};
+use crate::message::Mail;
+use crate::transport::tls::TlsInfo;
+
+/// How much to print.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Output {
+    /// Print a JSON report on stdout (and no success lines).
+    pub json: bool,
+    /// Print nothing on success.
+    pub quiet: bool,
+}
+
+/// The exit code of a recipient's fate (sysexits, as the README lists).
+pub(crate) fn exit_code(status: Status) -> i32 {
+    match status {
+        Status::Accepted => exit::OK,
+        Status::Deferred => exit::TEMPFAIL,
+        Status::NoSuchDomain => exit::NOHOST,
+        Status::Refused => exit::UNAVAILABLE,
+    }
+}
+
+/// The `--json` report.
+#[derive(Debug, Serialize)]
+struct Report {
+    /// The relay, or `null` for direct delivery (each recipient names its MX host).
+    server: Option<String>,
+    tls: Option<TlsInfo>,
+    authenticated: bool,
+    message_id: String,
+    queue_id: Option<String>,
+    recipients: Vec<RecipientReport>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    /// What to do about the error, when missive knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<String>,
+    exit_code: i32,
+}
+
+#[derive(Debug, Serialize)]
+struct RecipientReport {
+    address: String,
+    accepted: bool,
+    code: Option<u16>,
+    enhanced: Option<String>,
+    text: Option<String>,
+    /// What to do about a refusal, when missive knows.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hint: Option<String>,
+    /// Direct delivery: how this recipient's domain was reached.
+    #[serde(flatten, skip_serializing_if = "Option::is_none")]
+    direct: Option<Hop>,
+}
+
+impl RecipientReport {
+    fn new(r: &RecipientOutcome) -> RecipientReport {
+        let reply = r.reply.as_ref();
+        RecipientReport {
+            address: r.address.clone(),
+            accepted: r.accepted(),
+            code: reply.map(|x| x.code.value()),
+            enhanced: reply.and_then(|x| x.enhanced).map(|e| e.to_string()),
+            text: reply.map(|x| x.text()).or_else(|| r.reason.clone()),
+            hint: reply.filter(|_| !r.accepted()).and_then(hints::for_reply),
+            direct: r.hop.clone(),
+        }
+    }
+}
+
+/// The line printed for a recipient that was not accepted.
+fn failure_line(r: &RecipientOutcome) -> String {
+    match &r.hop {
+        None => format!("{} refused: {}", r.address, r.why()),
+        Some(Hop { mx: Some(mx), .. }) if r.reply.is_some() => {
+            format!("{} refused by {mx}: {}", r.address, r.why())
+        }
+        Some(_) => format!(
+            "{} not delivered: {}",
+            r.address,
+            r.reason.clone().unwrap_or_else(|| r.why())
+        ),
+    }
+}
+
+/// Reports a send: what `Mailer::send` returned for `mail` (sent to
+/// `server`, or directly when `None`). Returns the error that carries the
+/// exit code, already reported in the lines (the caller prints it last).
+pub(crate) fn finish(
+    result: Result<Outcome>,
+    mail: &Mail,
+    server: Option<String>,
+    out: Output,
+) -> Result<()> {
+    let quiet = out.quiet || out.json;
+    let mut report = Report {
+        server,
+        tls: None,
+        authenticated: false,
+        message_id: mail.message_id.clone(),
+        queue_id: None,
+        recipients: Vec::new(),
+        error: None,
+        hint: None,
+        exit_code: exit::OK,
+    };
+    let result = result.and_then(|outcome| {
+        report.tls = outcome.tls.clone();
+        report.authenticated = outcome.authenticated;
+        report.queue_id = outcome.queue_id.clone();
+        report.recipients = outcome
+            .recipients
+            .iter()
+            .map(RecipientReport::new)
+            .collect();
+        judge(&outcome, mail, &mut report, quiet)
+    });
+    if let Err(e) = &result {
+        report.error = Some(e.to_string());
+        if let Some(h) = e.hint() {
+            report.hint = Some(h);
+        }
+        report.exit_code = e.exit_code();
+    }
+    if out.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    }
+    result
+}
+
+/// Prints each recipient's line; refusals make the error, the worst status its exit code.
+fn judge(outcome: &Outcome, mail: &Mail, report: &mut Report, quiet: bool) -> Result<()> {
+    let direct = outcome.server.is_none();
+    for r in &outcome.recipients {
+        if !r.accepted() {
+            eprintln!("missive: {}", failure_line(r));
+            if let Some(h) = r.reply.as_ref().and_then(hints::for_reply) {
+                eprintln!("hint: {h}");
+            }
+        } else if direct && !quiet {
+            let hop = r.hop.as_ref();
+            println!(
+                "sent {} to {} via {}[{}]",
+                outcome.message_id,
+                r.address,
+                hop.and_then(|d| d.mx.as_deref()).unwrap_or("?"),
+                hop.and_then(|d| d.ip.as_deref()).unwrap_or("?"),
+            );
+        }
+    }
+    let total = outcome.recipients.len();
+    let failed = outcome.failed().count();
+    if failed == 0 {
+        if !direct && !quiet {
+            let to: Vec<&str> = outcome
+                .recipients
+                .iter()
+                .map(|r| r.address.as_str())
+                .collect();
+            let queued = outcome
+                .queue_id
+                .as_ref()
+                .map(|q| format!(" (queued as {q})"))
+                .unwrap_or_default();
+            let id = match outcome.message_id.is_empty() {
+                true => "the message",
+                false => &outcome.message_id,
+            };
+            println!(
+                "sent {id} to {} via {}{queued}",
+                to.join(", "),
+                outcome.server.as_deref().unwrap_or("?")
+            );
+        }
+        return Ok(());
+    }
+    let msg = match (direct, failed == total) {
+        (false, true) => {
+            format!("the message was not accepted for any of the {total} recipient(s)")
+        }
+        (false, false) => {
+            format!(
+                "{failed} of {total} recipients refused; the message was accepted for the others"
+            )
+        }
+        (true, true) => format!("the message was not delivered to any of the {total} recipient(s)"),
+        (true, false) => format!("{failed} of {total} recipients not delivered; the others were"),
+    };
+    // A provider address sent directly is often refused or blocked: say how to use the provider.
+    if direct {
+        if let Some((key, preset)) = crate::settings::presets::for_address(&mail.envelope.from) {
+            let hint = format!(
+                "{} is a {} address: to send through its server, use --preset {key} (it needs {})",
+                mail.envelope.from, preset.name, preset.note
+            );
+            eprintln!("hint: {hint}");
+            report.hint = Some(hint);
+        }
+    }
+    Err(AppError::Refused(msg, exit_code(outcome.worst())))
+}
+
+/// The one place an error reaches the user: one line, prefixed `missive:`,
+/// and a `hint:` line when missive knows what to do about it.
+pub(crate) fn error(e: &AppError) {
+    eprintln!("missive: {e}");
+    if let Some(h) = e.hint() {
+        eprintln!("hint: {h}");
+    }
+}

@@ -1,0 +1,198 @@
+//! The [`Mailer`]: one delivery engine under every front end.
+//!
+//! Relay sessions are pooled: a send takes an idle session (the next MAIL
+//! goes out on it, RFC 5321 §4.1.4) or opens one, up to
+//! [`MailerOptions::connections`] at once; after the transaction the
+//! session goes back to the pool unless it has carried
+//! [`MailerOptions::max_messages_per_connection`] messages or the server
+//! ended it (421). A pooled session that the server closed while it was
+//! idle, or that answers 421, is replaced and the message sent on a fresh
+//! one, as long as the end of the message had not gone out on the old one.
+
+use std::sync::{Arc, Mutex};
+
+use missive_smtp::client::TlsMode;
+use tokio::sync::Semaphore;
+
+use super::engine::Engine;
+use super::{direct, relay, MailerOptions, Outcome, Route};
+use crate::error::{AppError, Result};
+use crate::message::Mail;
+use crate::transport::session::Session;
+use crate::transport::tls::{TlsContext, TlsOptions};
+use crate::transport::transcript::Transcript;
+
+/// Sends mail: built once from [`MailerOptions`], shared by any number of
+/// tasks (it is a cheap handle: clone it), each [`send`](Mailer::send)
+/// returning every recipient's result.
+///
+/// Methods, in the order a program uses them:
+/// - [`Mailer::new`] checks the options, loads the trust anchors and
+///   resolves the login's secret (runs a password command once);
+/// - [`Mailer::send`] sends one message, reusing an idle session;
+/// - [`Mailer::close`] QUITs the idle sessions.
+///
+/// ```no_run
+/// # async fn f() -> missive::Result<()> {
+/// use missive::{Login, Mail, Mailer, MailerOptions, MessageBuilder, Relay, Route, SecretSource};
+///
+/// let relay = Relay::new("smtp.example.com:587")?
+///     .login(Login::password("me@example.com", SecretSource::Env("SMTP_PASSWORD".into())));
+/// let mailer = Mailer::new(MailerOptions::new(Route::Relay(relay)))?;
+/// for i in 1..=2 {
+///     let built = MessageBuilder::new("me@example.com")?
+///         .to("you@example.com")?
+///         .subject(format!("message {i} of 2"))
+///         .text("Both go over one connection.")
+///         .build()?;
+///     let mail = Mail::new(&built.from_address, &["you@example.com"], built.message)?;
+///     let outcome = mailer.send(&mail).await?;
+///     assert!(outcome.all_accepted());
+/// }
+/// mailer.close().await;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct Mailer {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    idle: Mutex<Vec<Session>>,
+    slots: Semaphore,
+}
+
+impl Mailer {
+    /// Checks the options and prepares what every session needs.
+    pub fn new(options: MailerOptions) -> Result<Mailer> {
+        if options.connections == 0 || options.max_messages_per_connection == 0 {
+            return Err(AppError::Usage(
+                "connections and messages per connection must be at least 1".into(),
+            ));
+        }
+        let tls = TlsContext::new(&TlsOptions {
+            cafile: options.trust.cafile.clone(),
+            insecure: options.trust.insecure,
+            no_system_roots: options.trust.no_system_roots,
+            extra_roots: options.trust.extra_roots.clone(),
+        })?;
+        let credentials = match &options.route {
+            Route::Relay(r) => match &r.login {
+                Some(login) => Some(login.credentials(r.mechanism.as_ref(), false)?),
+                None => None,
+            },
+            Route::Direct(_) => None,
+        };
+        let tls = match &options.route {
+            Route::Relay(r) if r.tls == TlsMode::Opportunistic => tls.tolerant(),
+            _ => tls,
+        };
+        let slots = Semaphore::new(options.connections);
+        Ok(Mailer {
+            inner: Arc::new(Inner {
+                engine: Engine {
+                    options,
+                    tls,
+                    credentials: Mutex::new(credentials),
+                },
+                idle: Mutex::new(Vec::new()),
+                slots,
+            }),
+        })
+    }
+
+    /// The options it was built from.
+    pub fn options(&self) -> &MailerOptions {
+        &self.inner.engine.options
+    }
+
+    /// Sends `mail`. `Ok` carries every recipient's result, refusals
+    /// included; `Err` means the message was not sent at all (the relay
+    /// could not be reached, TLS or the login failed, the message was
+    /// refused as a whole before any recipient).
+    pub async fn send(&self, mail: &Mail) -> Result<Outcome> {
+        let engine = &self.inner.engine;
+        let mut outcome = match &engine.options.route {
+            Route::Direct(d) => direct::deliver(engine, d, mail).await?,
+            Route::Relay(_) => self.send_relay(mail).await?,
+        };
+        outcome.message_id = mail.message_id.clone();
+        Ok(outcome)
+    }
+
+    async fn send_relay(&self, mail: &Mail) -> Result<Outcome> {
+        let inner = &*self.inner;
+        let _slot = inner
+            .slots
+            .acquire()
+            .await
+            .map_err(|_| AppError::Smtp(missive_smtp::Error::Misuse("mailer closed")))?;
+        loop {
+            let idle = inner.idle.lock().map(|mut v| v.pop()).ok().flatten();
+            let reused = idle.is_some();
+            let mut session = match idle {
+                Some(s) => s,
+                None => relay::open(&inner.engine, self.transcript()).await?,
+            };
+            let body = &mut mail.message.open();
+            match session.send_mail(mail.envelope.clone(), body).await {
+                Ok(tx) => {
+                    let outcome = relay::outcome(&session, &tx);
+                    self.put_back(session).await;
+                    return Ok(outcome);
+                }
+                Err(e) if reused && !session.in_doubt() && stale(&e) => {
+                    session.transcript.info(&format!(
+                        "the idle session ended ({e}); sending on a new one"
+                    ));
+                }
+                Err(e) => {
+                    session.close_after_error().await;
+                    return Err(e);
+                }
+            }
+        }
+    }
+
+    fn transcript(&self) -> Transcript {
+        Transcript::new(self.inner.engine.options.verbosity)
+    }
+
+    /// Keeps a session for the next send, or ends it.
+    async fn put_back(&self, session: Session) {
+        let inner = &*self.inner;
+        if session.is_ready() && session.messages < inner.engine.options.max_messages_per_connection
+        {
+            if let Ok(mut idle) = inner.idle.lock() {
+                idle.push(session);
+                return;
+            }
+        }
+        if session.is_ready() {
+            session.quit().await;
+        }
+    }
+
+    /// QUITs every idle session. Sends after this open new ones.
+    pub async fn close(&self) {
+        let sessions: Vec<Session> = match self.inner.idle.lock() {
+            Ok(mut idle) => idle.drain(..).collect(),
+            Err(_) => Vec::new(),
+        };
+        for s in sessions {
+            s.quit().await;
+        }
+    }
+}
+
+/// Errors of a pooled session that the server ended while it was idle:
+/// the message is sent again on a new session.
+fn stale(e: &AppError) -> bool {
+    use missive_smtp::Error as Smtp;
+    matches!(
+        e,
+        AppError::Network(_)
+            | AppError::Smtp(Smtp::ServiceClosing(_) | Smtp::ConnectionLost { .. })
+    )
+}

@@ -1,0 +1,154 @@
+//! Delivery: the [`Mailer`] that sends a [`Mail`](crate::Mail) along a
+//! [`Route`] (a relay, with sessions reused and pooled; or each domain's MX
+//! hosts) and returns an [`Outcome`] per message, one result per recipient.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use missive_smtp::client::TlsMode;
+use missive_smtp::Mechanism;
+use rustls::pki_types::CertificateDer;
+
+use crate::error::Result;
+use crate::secrets::Login;
+use crate::transport::net::ServerAddr;
+
+pub mod blocking;
+mod direct;
+pub(crate) mod dns;
+mod engine;
+mod mailer;
+pub(crate) mod mx;
+mod outcome;
+mod relay;
+
+pub use mailer::Mailer;
+pub use outcome::{Attempt, Hop, Outcome, RecipientOutcome, Status};
+
+/// Where mail goes.
+#[derive(Debug, Clone)]
+// One route per mailer: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
+pub enum Route {
+    /// Through one submission server or relay.
+    Relay(Relay),
+    /// Straight to each recipient domain's MX hosts (RFC 5321 §5.1).
+    Direct(Direct),
+}
+
+/// A submission server or relay.
+#[derive(Debug, Clone)]
+pub struct Relay {
+    /// Its name (verified in its certificate) and port.
+    pub server: ServerAddr,
+    /// How TLS is used.
+    pub tls: TlsMode,
+    /// Who logs in (`None`: no AUTH).
+    pub login: Option<Login>,
+    /// The SASL mechanism; `None`: the best offered one that fits the login.
+    pub mechanism: Option<Mechanism>,
+    /// Permit AUTH over a connection that is not encrypted.
+    pub allow_plaintext_auth: bool,
+}
+
+impl Relay {
+    /// `HOST[:PORT]` (port 587 by default): implicit TLS on port 465,
+    /// required STARTTLS elsewhere, no login.
+    pub fn new(server: &str) -> Result<Relay> {
+        let server = ServerAddr::parse(server, 587)?;
+        let tls = match server.port {
+            465 => TlsMode::Implicit,
+            _ => TlsMode::StartTls,
+        };
+        Ok(Relay {
+            server,
+            tls,
+            login: None,
+            mechanism: None,
+            allow_plaintext_auth: false,
+        })
+    }
+
+    /// Logs in as `login`.
+    pub fn login(mut self, login: Login) -> Relay {
+        self.login = Some(login);
+        self
+    }
+
+    /// Uses TLS this way.
+    pub fn tls(mut self, tls: TlsMode) -> Relay {
+        self.tls = tls;
+        self
+    }
+}
+
+/// Direct delivery to MX hosts.
+#[derive(Debug, Clone)]
+pub struct Direct {
+    /// A DNS server, `IP[:PORT]`, instead of the system's.
+    pub dns_server: Option<String>,
+    /// The port of the MX hosts (25).
+    pub mx_port: u16,
+    /// `Opportunistic` (as MTAs do) or `StartTls` (required).
+    pub tls: TlsMode,
+}
+
+impl Default for Direct {
+    fn default() -> Self {
+        Direct {
+            dns_server: None,
+            mx_port: 25,
+            tls: TlsMode::Opportunistic,
+        }
+    }
+}
+
+/// Which certificates are trusted.
+#[derive(Debug, Clone, Default)]
+pub struct Trust {
+    /// More CA certificates (PEM) on top of the system's.
+    pub cafile: Option<PathBuf>,
+    /// Do not fail on certificate problems (they are still recorded). Never the default.
+    pub insecure: bool,
+    /// Trust only `extra_roots` and `cafile`, not the system store.
+    pub no_system_roots: bool,
+    /// More trust anchors, already parsed.
+    pub extra_roots: Vec<CertificateDer<'static>>,
+}
+
+/// Everything a [`Mailer`] needs.
+#[derive(Debug, Clone)]
+pub struct MailerOptions {
+    /// Where mail goes.
+    pub route: Route,
+    /// Which certificates are trusted.
+    pub trust: Trust,
+    /// The EHLO name (default: the host's FQDN, else an address literal).
+    pub ehlo: Option<String>,
+    /// An upper bound on every network wait.
+    pub timeout: Option<Duration>,
+    /// Use BDAT (CHUNKING) when the server offers it.
+    pub chunking: bool,
+    /// Relay sessions open at once (concurrent sends from several tasks).
+    pub connections: usize,
+    /// A session is closed and replaced after this many messages.
+    pub max_messages_per_connection: usize,
+    /// The SMTP transcript on stderr: 0 none, 1 the conversation, 2 the body too.
+    pub verbosity: u8,
+}
+
+impl MailerOptions {
+    /// Defaults for `route`: 4 connections, 100 messages each, BDAT when offered, no transcript.
+    pub fn new(route: Route) -> MailerOptions {
+        MailerOptions {
+            route,
+            trust: Trust::default(),
+            ehlo: None,
+            timeout: None,
+            chunking: true,
+            connections: 4,
+            max_messages_per_connection: 100,
+            verbosity: 0,
+        }
+    }
+}
