@@ -18,6 +18,9 @@ if cargo tree --locked -p missive-smtp -e normal --prefix none \
   exit 1
 fi
 
+echo "== crates/missive/src imports point one way: no module import circle"
+python3 .ci/import-graph.py
+
 echo "== cargo test"
 log=$(mktemp)
 trap 'bash testbed/testbed.sh down >/dev/null 2>&1 || true; rm -f "$log"' EXIT
