@@ -247,15 +247,18 @@ impl Server {
         if !self.out.is_empty() {
             return Action::Write(std::mem::take(&mut self.out));
         }
-        if self.drop_after_write {
+        let closing = matches!(self.state, State::Closing | State::Closed);
+        if self.drop_after_write || closing {
+            // A BDAT message still open (QUIT or a 421 between chunks) is
+            // abandoned: say so before closing, so nothing half-received stays.
+            if std::mem::take(&mut self.message_started) {
+                return Action::MessageAbort;
+            }
             self.state = State::Closed;
             return Action::Close;
         }
         match self.state {
-            State::Closing | State::Closed => {
-                self.state = State::Closed;
-                Action::Close
-            }
+            State::Closing | State::Closed => unreachable!("handled above"),
             State::Data | State::Bdat { .. } => Action::Read {
                 timeout: self.config.command_timeout * 2,
             },
@@ -321,6 +324,15 @@ impl Server {
 
     // ---- internals ---------------------------------------------------------
 
+    /// Queues the pending replies as a write, ahead of an action that must
+    /// follow them (never an empty write).
+    fn flush(&mut self) {
+        if !self.out.is_empty() {
+            self.actions
+                .push_back(Action::Write(std::mem::take(&mut self.out)));
+        }
+    }
+
     fn reply(&mut self, code: u16, text: &str) {
         self.out
             .extend_from_slice(format!("{code} {text}\r\n").as_bytes());
@@ -329,14 +341,12 @@ impl Server {
     /// Replies, unless a fault is configured for this stage.
     /// Returns true when the normal reply went out (no failure injected).
     fn reply_at(&mut self, stage: FaultStage, code: u16, text: &str) -> bool {
-        let f = &self.config.faults;
-        if let Some(&(_, d)) = f.delay.iter().find(|(s, _)| *s == stage) {
-            if !self.out.is_empty() {
-                self.actions
-                    .push_back(Action::Write(std::mem::take(&mut self.out)));
-            }
+        let delay = self.config.faults.delay.iter().find(|(s, _)| *s == stage);
+        if let Some(&(_, d)) = delay {
+            self.flush();
             self.actions.push_back(Action::Delay(d));
         }
+        let f = &self.config.faults;
         if f.drop_at.contains(&stage) {
             self.drop_after_write = true;
             self.state = State::Closing;
@@ -611,8 +621,7 @@ impl Server {
                 // Anything pipelined after STARTTLS was sent in plaintext:
                 // drop it (CVE-2011-0411).
                 self.parser.take_buffered();
-                self.actions
-                    .push_back(Action::Write(std::mem::take(&mut self.out)));
+                self.flush();
                 self.actions.push_back(Action::StartTls);
                 self.state = State::Handshake;
             }
@@ -686,8 +695,7 @@ impl Server {
                 let before = self.out.len();
                 self.reply_at(FaultStage::Data, 354, "End data with <CR><LF>.<CR><LF>");
                 if self.out[before..].starts_with(b"354") {
-                    self.actions
-                        .push_back(Action::Write(std::mem::take(&mut self.out)));
+                    self.flush();
                     self.actions
                         .push_back(Action::MessageStart(self.envelope()));
                     self.data = Some(DataDecoder::new(self.config.max_size as usize));
@@ -795,8 +803,7 @@ impl Server {
     }
 
     fn check_auth(&mut self, user: String, password: String) {
-        self.actions
-            .push_back(Action::Write(std::mem::take(&mut self.out)));
+        self.flush();
         self.actions.push_back(Action::Authenticate {
             user,
             password: Secret::new(password),

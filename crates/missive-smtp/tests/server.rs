@@ -299,3 +299,57 @@ fn control_characters_in_the_helo_name_are_refused() {
         );
     }
 }
+
+/// Found by fuzzing: AUTH LOGIN answered line by line queued an empty
+/// `Write` before `Authenticate` (nothing was pending by then).
+#[test]
+fn no_empty_writes() {
+    let cfg = ServerConfig {
+        auth_without_tls: true,
+        ..ServerConfig::default()
+    };
+    let mut s = Server::new(cfg);
+    let user = format!("{}\r\n", B64.encode("u"));
+    let pass = format!("{}\r\n", B64.encode("pw"));
+    let script: [&[u8]; 4] = [
+        b"EHLO c\r\n",
+        b"AUTH LOGIN\r\n",
+        user.as_bytes(),
+        pass.as_bytes(),
+    ];
+    let mut inputs = script.iter();
+    let mut authenticated = false;
+    for _ in 0..100 {
+        match s.poll() {
+            Action::Write(b) => assert!(!b.is_empty(), "an empty write"),
+            Action::Read { .. } => match inputs.next() {
+                Some(i) => s.receive(i),
+                None => break,
+            },
+            Action::Authenticate { user, .. } => {
+                authenticated = true;
+                s.auth_result(&user, true);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(authenticated);
+}
+
+/// Found by fuzzing: QUIT between BDAT chunks closed the session with the
+/// message started and never aborted, so a caller kept a half-received file.
+#[test]
+fn quit_between_bdat_chunks_aborts_the_message() {
+    let script = b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nBDAT 3\r\nabc";
+    for input in [
+        &[&script[..], b"QUIT\r\n"][..],
+        &[&script[..], b"BDAT 1\r\nd", b"QUIT\r\n"],
+    ] {
+        let (out, seen) = run(ServerConfig::default(), input);
+        assert!(out.contains("250 2.0.0 3 octets received"), "{out}");
+        let starts = count(&seen, |a| matches!(a, Action::MessageStart(_)));
+        let aborts = count(&seen, |a| matches!(a, Action::MessageAbort));
+        assert_eq!((starts, aborts), (1, 1), "{seen:?}");
+        assert!(!seen.iter().any(|a| matches!(a, Action::MessageEnd { .. })));
+    }
+}
