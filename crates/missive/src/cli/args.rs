@@ -68,8 +68,9 @@ pub enum AuthArg {
     None,
 }
 
+/// Where mail goes and how: shared by `send`, `sendmail` and `bulk`.
 #[derive(Args, Debug, Default, Clone)]
-pub struct SendArgs {
+pub struct RouteArgs {
     /// The submission server, HOST[:PORT] ([IPv6]:PORT); the port defaults to 587.
     #[arg(long, value_name = "HOST[:PORT]")]
     pub server: Option<String>,
@@ -94,6 +95,39 @@ pub struct SendArgs {
     /// The sender: an address, or `Name <address>`.
     #[arg(long, value_name = "ADDR")]
     pub from: Option<String>,
+    /// Do not use BDAT (CHUNKING) even when the server offers it.
+    #[arg(long)]
+    pub no_chunking: bool,
+    /// The name to give in EHLO (default: the host's FQDN, else an address literal).
+    #[arg(long, value_name = "NAME")]
+    pub ehlo: Option<String>,
+    /// Upper bound in seconds on every network wait (connect, each reply, each write).
+    #[arg(long, value_name = "SECS")]
+    pub timeout: Option<u64>,
+    /// TLS mode (default: implicit on port 465, else starttls).
+    #[arg(long, value_enum)]
+    pub tls: Option<TlsArg>,
+    /// Trust the CA certificates in this PEM file, besides the system's.
+    #[arg(long, value_name = "PEM")]
+    pub cafile: Option<PathBuf>,
+    /// Do not verify the server's certificate (prints a warning; never the default).
+    #[arg(long)]
+    pub insecure: bool,
+    /// The AUTH mechanism (default auto: the best offered one that fits the credentials).
+    #[arg(long, value_enum)]
+    pub auth: Option<AuthArg>,
+    #[command(flatten)]
+    pub login: Login,
+    /// Permit AUTH over a connection that is not encrypted.
+    #[arg(long)]
+    pub allow_plaintext_auth: bool,
+}
+
+/// `missive send`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct SendArgs {
+    #[command(flatten)]
+    pub route: RouteArgs,
     /// A recipient (repeatable, or comma-separated).
     #[arg(long, value_name = "ADDR")]
     pub to: Vec<String>,
@@ -139,9 +173,6 @@ pub struct SendArgs {
     /// Print the envelope and the message exactly as it would be sent, and send nothing.
     #[arg(long)]
     pub dry_run: bool,
-    /// Do not use BDAT (CHUNKING) even when the server offers it.
-    #[arg(long)]
-    pub no_chunking: bool,
     /// DSN: when to notify (never, or success,failure,delay), if the server offers DSN.
     #[arg(long, value_name = "WHEN")]
     pub dsn_notify: Option<String>,
@@ -151,29 +182,6 @@ pub struct SendArgs {
     /// DSN: an envelope identifier returned in notifications.
     #[arg(long, value_name = "ID")]
     pub envid: Option<String>,
-    /// The name to give in EHLO (default: the host's FQDN, else an address literal).
-    #[arg(long, value_name = "NAME")]
-    pub ehlo: Option<String>,
-    /// Upper bound in seconds on every network wait (connect, each reply, each write).
-    #[arg(long, value_name = "SECS")]
-    pub timeout: Option<u64>,
-    /// TLS mode (default: implicit on port 465, else starttls).
-    #[arg(long, value_enum)]
-    pub tls: Option<TlsArg>,
-    /// Trust the CA certificates in this PEM file, besides the system's.
-    #[arg(long, value_name = "PEM")]
-    pub cafile: Option<PathBuf>,
-    /// Do not verify the server's certificate (prints a warning; never the default).
-    #[arg(long)]
-    pub insecure: bool,
-    /// The AUTH mechanism (default auto: the best offered one that fits the credentials).
-    #[arg(long, value_enum)]
-    pub auth: Option<AuthArg>,
-    #[command(flatten)]
-    pub login: Login,
-    /// Permit AUTH over a connection that is not encrypted.
-    #[arg(long)]
-    pub allow_plaintext_auth: bool,
     /// Show the SMTP conversation on stderr (-vv: the message body too).
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -217,7 +225,7 @@ impl From<AuthArg> for AuthSetting {
     }
 }
 
-impl SendArgs {
+impl RouteArgs {
     /// The command-line layer of the settings.
     pub fn overrides(&self) -> Overrides {
         Overrides {
@@ -243,12 +251,14 @@ impl SendArgs {
             no_chunking: self.no_chunking,
         }
     }
+}
 
+impl SendArgs {
     /// The message and envelope as asked for (the sender is resolved later).
     pub fn draft(&self) -> Draft {
         Draft {
-            from: self.from.clone(),
-            user: self.login.user.clone(),
+            from: self.route.from.clone(),
+            user: self.route.login.user.clone(),
             to: self.to.clone(),
             cc: self.cc.clone(),
             bcc: self.bcc.clone(),

@@ -45,7 +45,7 @@ pub(crate) fn parse(argv: &[String]) -> Result<(SendArgs, SendmailMode)> {
             // delivery mode, queueing, error reporting, and the like: missive
             // always delivers at once and reports errors by exit code.
             "-bm" | "-odi" | "-odb" | "-oem" | "-oee" | "-oep" | "-oeq" | "-oew" | "-om" | "-Am" | "-Ac" => {}
-            _ if a.starts_with("-f") || a.starts_with("-r") => args.from = Some(value(&mut i, "-f", &a[2..])?),
+            _ if a.starts_with("-f") || a.starts_with("-r") => args.route.from = Some(value(&mut i, "-f", &a[2..])?),
             _ if a.starts_with("-F") => full_name = Some(value(&mut i, "-F", &a[2..])?),
             _ if a.starts_with("-N") => {
                 let v = value(&mut i, "-N", &a[2..])?;
@@ -116,7 +116,7 @@ mod tests {
         ])
         .unwrap();
         let a = &parsed.0;
-        assert_eq!(a.from.as_deref(), Some("me@x.test"));
+        assert_eq!(a.route.from.as_deref(), Some("me@x.test"));
         assert_eq!(a.to, ["bob@x.test", "carol@x.test"]);
         let from = from_of(&parsed).unwrap();
         assert_eq!(from.name.as_deref(), Some("Me Myself"));

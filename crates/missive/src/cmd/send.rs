@@ -65,12 +65,12 @@ async fn deliver(mailer: &Mailer, mail: &Mail, out: Output) -> Result<()> {
 
 /// Settings resolved once, then the mail and the mailer's options.
 fn plan(args: &SendArgs, sendmail: Option<SendmailMode>) -> Result<(Mail, MailerOptions)> {
-    if args.direct && args.server.is_some() {
+    if args.route.direct && args.route.server.is_some() {
         return Err(AppError::Usage(
             "--direct and --server exclude each other".into(),
         ));
     }
-    let settings = settings::resolve(&args.overrides())?;
+    let settings = settings::resolve(&args.route.overrides())?;
     check_ehlo(settings.ehlo.as_deref())?;
     let mut draft = args.draft();
     draft.from = settings.from.clone();
@@ -163,14 +163,14 @@ async fn sandbox(args: SendArgs) -> Result<()> {
             maildir.display()
         );
     }
-    check_ehlo(args.ehlo.as_deref())?;
+    check_ehlo(args.route.ehlo.as_deref())?;
     let mut draft = args.draft();
     draft.default_from = Some(local_sender());
     let mail = draft.mail()?;
     let options = MailerOptions {
-        ehlo: args.ehlo.clone(),
-        timeout: args.timeout.map(Duration::from_secs),
-        chunking: !args.no_chunking,
+        ehlo: args.route.ehlo.clone(),
+        timeout: args.route.timeout.map(Duration::from_secs),
+        chunking: !args.route.no_chunking,
         connections: 1,
         verbosity: if args.json {
             args.verbose
