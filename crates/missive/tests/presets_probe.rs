@@ -175,9 +175,7 @@ fn probe_submission_reports_starttls_auth_after_tls_certificate_and_size() {
     let tb = testbed!();
     let home = Home::new("probe");
     let ca = tb.ca();
-    let out = home
-        .cmd(&["probe", "127.0.0.1:5870", "--cafile", &ca])
-        .run();
+    let out = home.cmd(&["probe", "127.0.0.1:5870", "--cafile", ca]).run();
     assert_eq!(out.code, 0, "{out}");
     let line = |k: &str| head(&out, k);
     assert_eq!(line("starttls"), "offered", "{out}");
@@ -187,7 +185,7 @@ fn probe_submission_reports_starttls_auth_after_tls_certificate_and_size() {
     assert!(line("size").starts_with("10485760"), "{out}");
 
     let out = home
-        .cmd(&["probe", "127.0.0.1:5870", "--cafile", &ca, "--json"])
+        .cmd(&["probe", "127.0.0.1:5870", "--cafile", ca, "--json"])
         .run();
     assert_eq!(out.code, 0, "{out}");
     let j = out.json();
@@ -278,7 +276,7 @@ fn probe_login_with_right_and_wrong_password() {
         "probe",
         "127.0.0.1:5870",
         "--cafile",
-        &ca,
+        ca,
         "--user",
         "tester@example.test",
         "--password-env",

@@ -14,7 +14,7 @@ fn sendmail_env(tb: &Testbed) -> [(&'static str, String); 2] {
 }
 
 fn sendmail(tb: &Testbed, args: &[&str], stdin: &[u8]) -> Output {
-    let mut cmd = Cmd::new(["sendmail"]).args(args).stdin(stdin.to_vec());
+    let mut cmd = Cmd::new(["sendmail"]).args(args).stdin(stdin);
     for (k, v) in sendmail_env(tb) {
         cmd = cmd.env(k, &v);
     }

@@ -321,7 +321,7 @@ fn the_config_file_comes_from_flag_then_missive_config_then_xdg() {
     assert_shown(&out, "server", "xdg.test", "account default");
     let out = home
         .cmd(&["config", "show"])
-        .env("MISSIVE_CONFIG", &env_file.display().to_string())
+        .env("MISSIVE_CONFIG", &env_file)
         .run();
     assert_shown(&out, "server", "env.test", "account default");
     assert_eq!(head(&out, "config"), env_file.display().to_string());
@@ -332,7 +332,7 @@ fn the_config_file_comes_from_flag_then_missive_config_then_xdg() {
             "--config",
             &flag_file.display().to_string(),
         ])
-        .env("MISSIVE_CONFIG", &env_file.display().to_string())
+        .env("MISSIVE_CONFIG", &env_file)
         .run();
     assert_shown(&out, "server", "flag.test", "account default");
     // Without XDG_CONFIG_HOME: ~/.config/missive/config.toml.
@@ -431,7 +431,7 @@ fn configuration_errors_name_the_file_and_line() {
         assert!(out.stderr.starts_with(&prefix), "{what}\n{out}");
         let out = home
             .cmd(&["config", "show"])
-            .env("MISSIVE_CONFIG", &other.display().to_string())
+            .env("MISSIVE_CONFIG", &other)
             .run();
         assert_eq!(out.code, 78, "{what}\n{out}");
         assert!(out.stderr.starts_with(&prefix), "{what}\n{out}");

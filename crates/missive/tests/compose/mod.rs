@@ -15,17 +15,12 @@ mod ready_messages;
 mod streaming;
 
 use std::collections::HashSet;
-use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
 use crate::support::*;
-
-/// The independent parser: Debian's system Python, not whatever is on PATH.
-const PYTHON: &str = "/usr/bin/python3";
 
 /// Reads a message (bytes) on stdin, parses it with `email.policy.default`
 /// and prints JSON: the header names, decoded Subject and addresses, the MIME
@@ -88,34 +83,15 @@ print(json.dumps(out))
 
 /// Parses `message` with Python's `email` package; `files` are hashed too.
 fn python_parse(message: &[u8], files: &[&Path]) -> Value {
-    let mut child = Command::new(PYTHON)
+    let out = Cmd::program(PYTHON)
         .arg("-c")
         .arg(PARSE_PY)
         .args(files)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run {PYTHON}: {e}"));
-    let mut stdin = child.stdin.take().expect("stdin");
-    let bytes = message.to_vec();
-    let writer = std::thread::spawn(move || {
-        let _ = stdin.write_all(&bytes);
-    });
-    let out = child.wait_with_output().expect("waiting for python");
-    writer.join().expect("writer thread");
-    assert!(
-        out.status.success(),
-        "python failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "python printed no JSON ({e}):\n{}",
-            String::from_utf8_lossy(&out.stdout)
-        )
-    })
+        .stdin(message)
+        .run();
+    assert_eq!(out.code, 0, "python failed\n{out}");
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("python printed no JSON ({e}):\n{}", out.stdout))
 }
 
 /// Every node of a parsed MIME tree, depth first, with its parent's type.

@@ -26,9 +26,6 @@ use base64::Engine;
 
 use crate::support::*;
 
-/// Debian's python3 (smtplib is stdlib; any python3 would do).
-const PYTHON: &str = "/usr/bin/python3";
-
 const PASSWORD_VAR: &str = "MISSIVE_SERVE_TEST_PW";
 
 /// A port that was free a moment ago on `ip`.

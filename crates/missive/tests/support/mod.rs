@@ -33,7 +33,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use home::{assert_shown, entry, head, shown, Home};
 pub use mail::*;
-pub use process::{run, Cmd, Output, MISSIVE};
+pub use process::{run, Cmd, Output, MISSIVE, PYTHON};
 pub use report::{recipient, str_of};
 pub use tempdir::{mode_of, set_mode, write_mode, TempDir, TempFile};
 pub use testbed::{Testbed, DELIVERY_WAIT};

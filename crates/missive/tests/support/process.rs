@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 /// The `missive` binary under test.
 pub const MISSIVE: &str = env!("CARGO_BIN_EXE_missive");
+/// Debian's system Python (the independent MIME parser, and smtplib as
+/// another client), not whatever is on PATH.
+pub const PYTHON: &str = "/usr/bin/python3";
 /// The default upper bound on one run of a program.
 pub const RUN_TIMEOUT: Duration = Duration::from_secs(60);
 /// How often a running child is polled.
