@@ -87,7 +87,7 @@ fn browser_flow_with_pkce_signs_in() {
     assert_eq!(stored["refresh_token"], mock.refresh().as_str());
     assert_eq!(mode_of(&env.token_path()), 0o600);
     assert_eq!(mode_of(&env.token_dir()), 0o700);
-    assert_no_secrets(&out, &mock.secrets());
+    out.assert_no_secret(&mock.secrets());
     for s in mock.secrets() {
         assert!(!back.body.contains(&s), "a secret in the browser page");
     }
@@ -128,7 +128,7 @@ fn browser_flow_with_a_wrong_state_stores_nothing() {
         !env.token_dir().exists() || std::fs::read_dir(env.token_dir()).unwrap().next().is_none()
     );
     assert!(page.status != 0, "the browser got an answer");
-    assert_no_secrets(&out, &mock.secrets());
+    out.assert_no_secret(&mock.secrets());
 }
 
 #[test]

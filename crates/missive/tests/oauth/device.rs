@@ -84,7 +84,7 @@ fn device_flow_pending_then_slow_down_then_tokens() {
     );
     assert_eq!(mode_of(&env.token_path()), 0o600);
     assert_eq!(mode_of(&env.token_dir()), 0o700);
-    assert_no_secrets(&out, &mock.secrets());
+    out.assert_no_secret(&mock.secrets());
 
     // The fresh token is handed out without asking the mock again.
     let before = mock.requests().len();
@@ -96,7 +96,7 @@ fn device_flow_pending_then_slow_down_then_tokens() {
         before,
         "a valid token needs no request"
     );
-    assert_no_secrets_in(&tok.stderr, "stderr", &mock.secrets(), &tok);
+    tok.assert_no_secret_on_stderr(&mock.secrets());
 }
 
 #[test]
@@ -116,7 +116,7 @@ fn device_flow_expired_token_says_to_sign_in_again() {
     assert!(out.stderr.contains(USER_CODE), "{out}");
     assert_eq!(mock.token_requests().len(), 2);
     assert!(!env.token_path().exists(), "nothing may be stored");
-    assert_no_secrets(&out, &mock.secrets());
+    out.assert_no_secret(&mock.secrets());
 }
 
 #[test]
@@ -130,5 +130,5 @@ fn device_flow_access_denied_is_declined_exit_77() {
     assert!(out.stderr.contains("declined"), "{out}");
     assert_eq!(mock.token_requests().len(), 1);
     assert!(!env.token_path().exists(), "nothing may be stored");
-    assert_no_secrets(&out, &mock.secrets());
+    out.assert_no_secret(&mock.secrets());
 }

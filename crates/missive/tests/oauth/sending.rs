@@ -27,18 +27,18 @@ fn send_uses_the_stored_access_token() {
         mock.token_requests().len() == 1,
         "only the sign-in: no refresh"
     );
-    assert_no_secrets(&out, &mock.secrets());
+    out.assert_no_secret(&mock.secrets());
 
     // -v shows the conversation, --json the report: neither shows a secret.
     let out = env.send(&smtp, &["-v"]);
     assert_eq!(out.code, 0, "{out}");
     assert!(out.stderr.contains("AUTH XOAUTH2"), "a transcript: {out}");
-    assert_no_secrets(&out, &mock.secrets());
+    out.assert_no_secret(&mock.secrets());
     let out = env.send(&smtp, &["--json", "-v"]);
     assert_eq!(out.code, 0, "{out}");
     let report: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON report");
     assert_eq!(report["authenticated"], true, "{out}");
-    assert_no_secrets(&out, &mock.secrets());
+    out.assert_no_secret(&mock.secrets());
     assert_eq!(smtp.log().connections, 3);
 }
 
@@ -86,7 +86,7 @@ fn send_refreshes_once_when_the_server_rejects_the_token() {
     let stored = env.stored();
     assert_eq!(stored["access_token"], mock.access().as_str());
     assert_eq!(stored["refresh_token"], mock.refresh().as_str());
-    assert_no_secrets(&out, &mock.secrets());
+    out.assert_no_secret(&mock.secrets());
 }
 
 #[test]
@@ -110,7 +110,7 @@ fn send_refreshes_only_once_when_the_new_token_is_rejected_too() {
     assert_eq!(refreshes, 1);
     let report: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON report");
     assert_eq!(report["exit_code"], 77, "{out}");
-    assert_no_secrets(&out, &mock.secrets());
+    out.assert_no_secret(&mock.secrets());
 }
 
 #[test]
@@ -150,7 +150,7 @@ fn send_with_a_revoked_refresh_token_says_to_sign_in_again() {
                 "{out}"
             );
         }
-        assert_no_secrets(&out, &mock.secrets());
+        out.assert_no_secret(&mock.secrets());
     }
     assert!(smtp.log().messages.is_empty());
 }

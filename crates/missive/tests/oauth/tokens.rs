@@ -28,7 +28,7 @@ fn refresh_rotates_the_refresh_token() {
     assert_ne!(new_refresh, old_refresh);
     assert_eq!(out.stdout, format!("{new_access}\n"));
     assert!(!out.stdout.contains(&new_refresh) && !out.stdout.contains(CLIENT_SECRET));
-    assert_no_secrets_in(&out.stderr, "stderr", &mock.secrets(), &out);
+    out.assert_no_secret_on_stderr(&mock.secrets());
 
     let stored = env.stored();
     assert_eq!(stored["access_token"], new_access.as_str());
@@ -45,7 +45,7 @@ fn refresh_rotates_the_refresh_token() {
         1,
         "no refresh for a valid token"
     );
-    assert_no_secrets_in(&again.stderr, "stderr", &mock.secrets(), &again);
+    again.assert_no_secret_on_stderr(&mock.secrets());
 }
 
 #[test]
@@ -124,7 +124,7 @@ fn invalid_grant_on_refresh_exits_77_with_the_login_command() {
         before,
         "the store is left as it was"
     );
-    assert_no_secrets(&out, &mock.secrets());
+    out.assert_no_secret(&mock.secrets());
 }
 
 #[test]
@@ -161,7 +161,7 @@ fn a_token_file_others_can_read_is_refused() {
     );
     assert!(out.stdout.is_empty(), "{out}");
     assert!(mock.requests().is_empty());
-    assert_no_secrets(&out, &mock.secrets());
+    out.assert_no_secret(&mock.secrets());
     assert_eq!(
         mode_of(&env.token_path()),
         0o644,
@@ -183,6 +183,6 @@ fn config_show_redacts_the_client_secret() {
         assert_eq!(out.code, 0, "{out}");
         assert!(out.stdout.contains("OAuth2"), "{out}");
         assert!(out.stdout.contains("<redacted>"), "{out}");
-        assert_no_secrets(&out, &mock.secrets());
+        out.assert_no_secret(&mock.secrets());
     }
 }

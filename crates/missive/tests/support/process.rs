@@ -53,6 +53,32 @@ impl Output {
         format!("{}\n{}", self.stdout, self.stderr)
     }
 
+    /// Asserts that none of `secrets` shows on stdout or stderr.
+    #[track_caller]
+    pub fn assert_no_secret<S: AsRef<str>>(&self, secrets: &[S]) {
+        self.assert_not_on("stdout", &self.stdout, secrets);
+        self.assert_not_on("stderr", &self.stderr, secrets);
+    }
+
+    /// Asserts that none of `secrets` shows on stderr (stdout may hold one
+    /// that was asked for).
+    #[track_caller]
+    pub fn assert_no_secret_on_stderr<S: AsRef<str>>(&self, secrets: &[S]) {
+        self.assert_not_on("stderr", &self.stderr, secrets);
+    }
+
+    #[track_caller]
+    fn assert_not_on<S: AsRef<str>>(&self, stream: &str, text: &str, secrets: &[S]) {
+        for secret in secrets {
+            let secret = secret.as_ref();
+            let start: String = secret.chars().take(6).collect();
+            assert!(
+                !text.contains(secret),
+                "a secret ({start}…) shows on {stream}\n{self}"
+            );
+        }
+    }
+
     /// The `--json` report on stdout.
     #[track_caller]
     pub fn json(&self) -> serde_json::Value {
