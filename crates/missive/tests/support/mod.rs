@@ -4,7 +4,7 @@
 //! * [`process`]: [`Cmd`] and [`run`] run `missive` (or another program)
 //!   under a deadline with arguments, environment and standard input, and
 //!   capture its [`Output`]. The child never sees the caller's `MISSIVE_*`
-//!   settings.
+//!   settings, nor a proxy.
 //! * [`unique`] and [`unique_addr`]: names no other test (or run) uses.
 //! * [`tempdir`]: [`TempDir`] and [`TempFile`], removed when dropped.
 //! * [`home`]: [`Home`], a HOME and XDG directories of one test's own, and
