@@ -692,6 +692,10 @@ impl Server {
                 if self.mail.is_none() || self.rcpts.is_empty() {
                     return self.reply(554, "5.5.1 Error: no valid recipients");
                 }
+                if self.message_started || self.bdat_error.is_some() {
+                    // RFC 3030 §3: DATA after BDAT in one transaction is 503.
+                    return self.reply(503, "5.5.1 Error: DATA after BDAT");
+                }
                 let before = self.out.len();
                 self.reply_at(FaultStage::Data, 354, "End data with <CR><LF>.<CR><LF>");
                 if self.out[before..].starts_with(b"354") {

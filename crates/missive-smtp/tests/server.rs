@@ -353,3 +353,18 @@ fn quit_between_bdat_chunks_aborts_the_message() {
         assert!(!seen.iter().any(|a| matches!(a, Action::MessageEnd { .. })));
     }
 }
+
+/// Found by fuzzing: DATA after a BDAT chunk started a second message while
+/// the first was open. RFC 3030 §3: DATA in a BDAT transaction gets 503.
+#[test]
+fn data_after_bdat_is_a_bad_sequence() {
+    let (out, seen) = run(
+        ServerConfig::default(),
+        &[b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nBDAT 3\r\nabcDATA\r\nBDAT 2 LAST\r\nde"],
+    );
+    assert!(out.contains("503 5.5.1 Error: DATA after BDAT"), "{out}");
+    assert!(!out.contains("354"), "{out}");
+    assert!(out.contains("250 2.0.0 Ok: queued as Q1"), "{out}");
+    assert_eq!(count(&seen, |a| matches!(a, Action::MessageStart(_))), 1);
+    assert!(seen.contains(&Action::MessageEnd { size: 5 }), "{seen:?}");
+}

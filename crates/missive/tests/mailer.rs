@@ -3,8 +3,6 @@
 //! and against scripted servers for what Postfix will not do on cue (closing
 //! an idle session, 421 between messages).
 
-mod common;
-
 use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
@@ -12,19 +10,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 use missive::{
     Login, Mail, Mailer, MailerOptions, MessageBuilder, Relay, Route, SecretSource, Status, TlsMode,
 };
-
-macro_rules! testbed {
-    () => {
-        match common::testbed() {
-            Some(tb) => tb,
-            None => return,
-        }
-    };
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -241,15 +230,16 @@ fn example() -> std::path::PathBuf {
     dir.join("examples").join("send_many")
 }
 
-fn run_example(tb: &Testbed, to: &str, count: usize, connections: usize) -> Finished {
-    let mut cmd = std::process::Command::new(example());
-    cmd.env("MISSIVE_SERVER", tb.submission())
+fn run_example(tb: &Testbed, to: &str, count: usize, connections: usize) -> Output {
+    Cmd::program(example())
+        .env("MISSIVE_SERVER", tb.submission())
         .env("MISSIVE_USER", tb.user())
         .env("MISSIVE_PASSWORD", tb.pass())
         .env("MISSIVE_CAFILE", tb.ca())
         .args(["--to", to, "--count", &count.to_string()])
-        .args(["--connections", &connections.to_string()]);
-    run_finished(&mut cmd, None, Duration::from_secs(120))
+        .args(["--connections", &connections.to_string()])
+        .timeout(Duration::from_secs(120))
+        .run()
 }
 
 #[test]
@@ -264,7 +254,7 @@ fn the_send_many_example_reuses_sessions() {
     for (count, connections) in [(50, 1), (20, 4)] {
         let to = unique_addr(&format!("many{connections}"));
         let run = run_example(&tb, &to, count, connections);
-        assert_eq!(run.code(), Some(0), "{}", run.stderr);
+        assert_eq!(run.code, 0, "{run}");
         let lines: Vec<serde_json::Value> = run
             .stdout
             .lines()

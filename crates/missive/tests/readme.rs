@@ -2,16 +2,10 @@
 //! (`send --sandbox`) works as written, and the test command it gives is
 //! the one CI runs.
 
-#[path = "common/support.rs"]
-mod support;
-
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{run_to_end, TempDir};
-
-const MISSIVE: &str = env!("CARGO_BIN_EXE_missive");
+use crate::support::*;
 
 /// The workspace root (this crate is `crates/missive`).
 fn root() -> PathBuf {
@@ -131,28 +125,26 @@ fn readme_sandbox_command_works_as_written() {
 
     let dir = TempDir::new("sandbox");
     let start = Instant::now();
-    let out = run_to_end(
-        Command::new(MISSIVE).args(args).current_dir(dir.path()),
-        None,
-        Duration::from_secs(60),
-    );
+    let out = Cmd::new(args)
+        .current_dir(dir.path())
+        .timeout(Duration::from_secs(60))
+        .run();
     let (stdout, stderr) = (&out.stdout, &out.stderr);
-    let show = format!("--- stdout\n{stdout}--- stderr\n{stderr}");
-    assert_eq!(out.code(), Some(0), "{show}");
+    out.assert_code(0);
     assert!(start.elapsed() < Duration::from_secs(60));
 
     // the message landed where the README says
     let delivered = stdout
         .lines()
         .find_map(|l| l.strip_prefix("delivered: "))
-        .unwrap_or_else(|| panic!("no `delivered: <path>` line\n{show}"));
+        .unwrap_or_else(|| panic!("no `delivered: <path>` line\n{out}"));
     let path = dir.join(delivered);
-    assert!(path.is_file(), "{} does not exist\n{show}", path.display());
+    assert!(path.is_file(), "{} does not exist\n{out}", path.display());
     let new_dir = dir.join("missive-sandbox").join("new");
     assert_eq!(
         path.parent().map(|p| p.canonicalize().unwrap()),
         Some(new_dir.canonicalize().expect("missive-sandbox/new/")),
-        "{show}"
+        "{out}"
     );
     let content = String::from_utf8(std::fs::read(&path).unwrap()).expect("UTF-8");
     assert!(
@@ -176,7 +168,7 @@ fn readme_sandbox_command_works_as_written() {
         "(verified)",
         "S: 235 ",
     ] {
-        assert!(stderr.contains(want), "no {want:?}\n{show}");
+        assert!(stderr.contains(want), "no {want:?}\n{out}");
     }
     let tls = stderr.find("(verified)").unwrap();
     let auth = stderr.find("C: AUTH PLAIN").unwrap();
@@ -185,12 +177,12 @@ fn readme_sandbox_command_works_as_written() {
         .expect("MAIL in the transcript");
     assert!(
         tls < auth && auth < mail,
-        "TLS, then AUTH, then MAIL\n{show}"
+        "TLS, then AUTH, then MAIL\n{out}"
     );
     // the sandbox's throwaway password never shows
     assert!(
         !stderr.lines().any(|l| l.starts_with("C: AUTH PLAIN A")),
-        "{show}"
+        "{out}"
     );
 }
 

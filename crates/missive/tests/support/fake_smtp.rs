@@ -1,5 +1,5 @@
-//! A scripted fake SMTP server for fault tests, and a runner for the real
-//! `missive` binary.
+//! A scripted fake SMTP server for fault tests, and `missive send` aimed at
+//! it.
 //!
 //! The server listens on 127.0.0.1:0, serves one connection in a background
 //! thread with blocking std::net I/O, reads commands with missive-smtp's own
@@ -12,13 +12,9 @@
 //!
 //! Every wait is bounded, so a broken client fails a test instead of hanging it.
 
-#![allow(dead_code)]
-
-use std::fmt;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
-use std::process::Command as Process;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -29,14 +25,10 @@ use missive_smtp::Command;
 use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
-// `support` is common/support.rs, which every test file that uses this module
-// includes (`#[path = "common/support.rs"] mod support;`).
-use crate::support::run_finished;
+use super::{Cmd, Output};
 
 /// The longest the server waits for a connection or for bytes (a safety net).
 const SERVER_WAIT: Duration = Duration::from_secs(30);
-/// The longest the client may run before it is killed and the test fails.
-const CLIENT_DEADLINE: Duration = Duration::from_secs(60);
 
 pub const FROM: &str = "alice@example.test";
 pub const TO: &str = "bob@example.test";
@@ -543,47 +535,6 @@ pub struct Missive {
     envs: Vec<(String, String)>,
 }
 
-/// How a run of `missive` ended.
-pub struct Run {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-    pub elapsed: Duration,
-}
-
-impl fmt::Display for Run {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "exit {} after {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.elapsed, self.stdout, self.stderr
-        )
-    }
-}
-
-impl Run {
-    /// Asserts stderr is exactly one line, `missive: …` (and at most one
-    /// `hint: …` line after it), and returns it.
-    pub fn one_error_line(&self) -> &str {
-        let lines: Vec<&str> = self
-            .stderr
-            .lines()
-            .filter(|l| !l.starts_with("hint: "))
-            .collect();
-        assert_eq!(lines.len(), 1, "expected one error line\n{self}");
-        assert!(
-            self.stderr
-                .lines()
-                .filter(|l| l.starts_with("hint: "))
-                .count()
-                <= 1,
-            "{self}"
-        );
-        assert!(lines[0].starts_with("missive: "), "{self}");
-        lines[0]
-    }
-}
-
 impl Missive {
     pub fn new(port: u16) -> Missive {
         Missive {
@@ -624,31 +575,27 @@ impl Missive {
     }
 
     /// Runs the binary to its end (killing it, and failing, after a minute).
-    pub fn run(self) -> Run {
-        let mut cmd = Process::new(env!("CARGO_BIN_EXE_missive"));
-        cmd.arg("send")
-            .arg("--server")
-            .arg(format!("127.0.0.1:{}", self.port))
-            .arg("--from")
-            .arg(FROM)
-            .arg("--ehlo")
-            .arg("client.test")
-            .arg("--subject")
-            .arg("fault test");
+    #[track_caller]
+    pub fn run(self) -> Output {
+        let mut cmd = Cmd::new([
+            "send",
+            "--server",
+            &format!("127.0.0.1:{}", self.port),
+            "--from",
+            FROM,
+            "--ehlo",
+            "client.test",
+            "--subject",
+            "fault test",
+        ]);
         for t in &self.to {
-            cmd.arg("--to").arg(t);
+            cmd = cmd.args(["--to", t]);
         }
-        cmd.args(&self.body).args(&self.args);
+        cmd = cmd.args(&self.body).args(&self.args);
         for (k, v) in &self.envs {
-            cmd.env(k, v);
+            cmd = cmd.env(k, v);
         }
-        let f = run_finished(&mut cmd, None, CLIENT_DEADLINE);
-        let run = Run {
-            code: f.code().unwrap_or(-1),
-            stdout: f.stdout,
-            stderr: f.stderr,
-            elapsed: f.elapsed,
-        };
+        let run = cmd.run();
         if std::env::var_os("MISSIVE_FAKE_DEBUG").is_some() {
             eprintln!("{run}");
         }
