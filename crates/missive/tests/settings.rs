@@ -455,11 +455,21 @@ fn account_credentials_do_not_follow_another_server() {
         0o600,
     );
     for via_env in [false, true] {
-        let server = Server::start(Script::new().caps(&["STARTTLS", "AUTH PLAIN LOGIN", "PIPELINING"]));
+        let server =
+            Server::start(Script::new().caps(&["STARTTLS", "AUTH PLAIN LOGIN", "PIPELINING"]));
         let address = format!("127.0.0.1:{}", server.port);
         let common = [
-            "send", "--cafile", &fake_smtp::ca_file(), "--from", fake_smtp::FROM, "--to",
-            fake_smtp::TO, "--body", fake_smtp::BODY, "--timeout", "20",
+            "send",
+            "--cafile",
+            &fake_smtp::ca_file(),
+            "--from",
+            fake_smtp::FROM,
+            "--to",
+            fake_smtp::TO,
+            "--body",
+            fake_smtp::BODY,
+            "--timeout",
+            "20",
         ]
         .map(String::from);
         let cmd = match via_env {
@@ -471,11 +481,23 @@ fn account_credentials_do_not_follow_another_server() {
         assert_eq!(out.code, 0, "{out}");
         assert!(!log.has_verb("AUTH"), "{:?}", log.lines);
         let seen = String::from_utf8_lossy(&log.reads.concat()).to_string();
-        assert!(!seen.contains("acct-secret-7731") && !seen.contains("me@home.test"), "{seen}");
+        assert!(
+            !seen.contains("acct-secret-7731") && !seen.contains("me@home.test"),
+            "{seen}"
+        );
     }
     // The account's own server would have had them: the dry run goes there.
     let dry = home
-        .cmd(&["send", "--dry-run", "--from", "a@b.test", "--to", "c@d.test", "--body", "x"])
+        .cmd(&[
+            "send",
+            "--dry-run",
+            "--from",
+            "a@b.test",
+            "--to",
+            "c@d.test",
+            "--body",
+            "x",
+        ])
         .run();
     assert!(dry.stdout.contains("via smtp.home.test:587"), "{dry}");
 }

@@ -115,9 +115,8 @@ fn bare_lf_in_data_is_refused() {
     c.send(b"Subject: smuggle\r\n\r\nline one\nline two\r\n.\r\n");
     let r = c.reply();
     assert!(r.starts_with("550 5.5.2"), "{r:?}");
-    // the transaction is gone; the session is not
-    assert!(c.cmd("NOOP").starts_with("250 2.0.0"));
-    assert!(c.cmd("QUIT").starts_with("221 "));
+    // As Postfix does: the session ends, so nothing after it is read as a command.
+    assert!(c.closed());
     assert!(srv.messages().is_empty());
     assert_eq!(srv.files_in("tmp"), 0);
 }
@@ -136,8 +135,10 @@ fn smuggling_attempt_with_bare_lf_dot_is_not_an_end_of_data() {
     );
     let r = c.reply();
     assert!(r.starts_with("550 5.5.2"), "{r:?}");
-    assert!(c.cmd("NOOP").starts_with("250 2.0.0"));
+    assert!(c.closed(), "the smuggled commands must not be executed");
+    std::thread::sleep(Duration::from_millis(200));
     assert!(srv.messages().is_empty());
+    assert_eq!(srv.files_in("tmp"), 0);
 }
 
 #[test]

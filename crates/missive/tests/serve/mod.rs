@@ -421,4 +421,14 @@ impl Raw {
         self.send(format!("{line}\r\n").as_bytes());
         self.reply()
     }
+
+    /// Whether the server ends the connection (within the read timeout)
+    /// without sending anything more.
+    fn closed(&mut self) -> bool {
+        let mut rest = String::new();
+        match self.r.read_line(&mut rest) {
+            Ok(0) | Err(_) => true,
+            Ok(_) => panic!("the server said more: {rest:?}"),
+        }
+    }
 }
