@@ -280,7 +280,7 @@ impl Server {
 
     /// End of stream from the client.
     pub fn connection_closed(&mut self) {
-        if matches!(self.state, State::Data) || self.message_started {
+        if matches!(self.state, State::Data) || std::mem::take(&mut self.message_started) {
             self.actions.push_back(Action::MessageAbort);
         }
         self.state = State::Closed;

@@ -368,3 +368,29 @@ fn data_after_bdat_is_a_bad_sequence() {
     assert_eq!(count(&seen, |a| matches!(a, Action::MessageStart(_))), 1);
     assert!(seen.contains(&Action::MessageEnd { size: 5 }), "{seen:?}");
 }
+
+/// Found by fuzzing: the end of stream between BDAT chunks must abort the
+/// message once, not once for the end of stream and again at the close.
+#[test]
+fn end_of_stream_between_bdat_chunks_aborts_once() {
+    let mut s = Server::new(ServerConfig::default());
+    let mut seen = Vec::new();
+    let mut fed = false;
+    for _ in 0..100 {
+        match s.poll() {
+            Action::Read { .. } if !fed => {
+                fed = true;
+                s.receive(b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nBDAT 3\r\nabc");
+            }
+            Action::Read { .. } => s.connection_closed(),
+            Action::Close => break,
+            a => seen.push(a),
+        }
+    }
+    assert_eq!(count(&seen, |a| matches!(a, Action::MessageStart(_))), 1);
+    assert_eq!(
+        count(&seen, |a| matches!(a, Action::MessageAbort)),
+        1,
+        "{seen:?}"
+    );
+}
