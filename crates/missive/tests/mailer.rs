@@ -303,6 +303,8 @@ enum After {
     Continue,
     Close,
     Reply421,
+    /// Take the message, then vanish without answering it.
+    Vanish,
 }
 
 impl Scripted {
@@ -373,8 +375,11 @@ fn serve(stream: TcpStream, conn: usize, after: fn(usize, usize) -> After, messa
                 }
                 n += 1;
                 messages.fetch_add(1, Ordering::SeqCst);
-                let ok = say(&format!("250 2.0.0 queued as C{conn}M{n}"));
                 pending = after(conn, n);
+                if pending == After::Vanish {
+                    return;
+                }
+                let ok = say(&format!("250 2.0.0 queued as C{conn}M{n}"));
                 if pending == After::Close {
                     std::thread::sleep(Duration::from_millis(50));
                     return;
@@ -465,4 +470,44 @@ fn a_session_is_replaced_after_max_messages() {
     });
     assert_eq!(server.messages.load(Ordering::SeqCst), 5);
     assert_eq!(server.connections.load(Ordering::SeqCst), 3, "2 + 2 + 1");
+}
+
+#[test]
+fn a_message_whose_end_went_out_unanswered_is_not_sent_again() {
+    // The second message's end of data goes out and no reply comes: the
+    // server may have it (RFC 1047), so it is an error, never a resend.
+    let server = Scripted::start(|conn, n| match (conn, n) {
+        (1, 2) => After::Vanish,
+        _ => After::Continue,
+    });
+    let mailer = server.mailer();
+    let commits = AtomicUsize::new(0);
+    let on_commit = || {
+        commits.fetch_add(1, Ordering::SeqCst);
+    };
+    let rt = runtime();
+    let (first, second) = rt.block_on(async {
+        let first = mailer
+            .send_committing(&mail_to(&["bob@example.test"], "one"), &on_commit)
+            .await;
+        let second = mailer
+            .send_committing(&mail_to(&["bob@example.test"], "two"), &on_commit)
+            .await;
+        mailer.close().await;
+        (first, second)
+    });
+    assert!(first.unwrap().all_accepted());
+    let e = second.expect_err("no reply to the second message");
+    assert_eq!(e.exit_code(), missive::exit::TEMPFAIL, "{e}");
+    assert_eq!(
+        commits.load(Ordering::SeqCst),
+        2,
+        "the hook ran before each end of data"
+    );
+    assert_eq!(server.messages.load(Ordering::SeqCst), 2, "not resent");
+    assert_eq!(
+        server.connections.load(Ordering::SeqCst),
+        1,
+        "no new session for it"
+    );
 }

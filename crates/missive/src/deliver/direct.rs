@@ -22,7 +22,7 @@ use super::{Attempt, Direct, Hop, Outcome, RecipientOutcome, Status};
 use crate::error::{AppError, Result};
 use crate::message::Mail;
 use crate::transport::net::ServerAddr;
-use crate::transport::session::{Session, SessionOptions};
+use crate::transport::session::{OnCommit, Session, SessionOptions};
 use crate::transport::transcript::Transcript;
 
 /// Domains delivered at the same time.
@@ -47,17 +47,24 @@ struct Context<'a> {
     engine: &'a Engine,
     direct: &'a Direct,
     mail: &'a Mail,
+    on_commit: &'a OnCommit<'a>,
     transcript: Transcript,
     seed: u64,
 }
 
 /// Delivers `mail` to each recipient domain's MX hosts, a few domains at a time.
-pub(super) async fn deliver(engine: &Engine, direct: &Direct, mail: &Mail) -> Result<Outcome> {
+pub(super) async fn deliver(
+    engine: &Engine,
+    direct: &Direct,
+    mail: &Mail,
+    on_commit: &OnCommit<'_>,
+) -> Result<Outcome> {
     let dns = Hickory::new(direct.dns_server.as_deref())?;
     let ctx = Context {
         engine,
         direct,
         mail,
+        on_commit,
         transcript: Transcript::new(engine.options.verbosity),
         seed: mx::random_seed(),
     };
@@ -260,7 +267,7 @@ async fn try_address(
             ..ctx.mail.envelope.clone()
         };
         let outcome = match session
-            .send_mail(envelope, &mut ctx.mail.message.open())
+            .send_mail(envelope, &mut ctx.mail.message.open(), ctx.on_commit)
             .await
         {
             Ok(o) => o,

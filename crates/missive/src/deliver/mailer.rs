@@ -18,7 +18,7 @@ use super::engine::Engine;
 use super::{direct, relay, MailerOptions, Outcome, Route};
 use crate::error::{AppError, Result};
 use crate::message::Mail;
-use crate::transport::session::Session;
+use crate::transport::session::{OnCommit, Session};
 use crate::transport::tls::{TlsContext, TlsOptions};
 use crate::transport::transcript::Transcript;
 
@@ -112,16 +112,28 @@ impl Mailer {
     /// could not be reached, TLS or the login failed, the message was
     /// refused as a whole before any recipient).
     pub async fn send(&self, mail: &Mail) -> Result<Outcome> {
+        self.send_committing(mail, &|| ()).await
+    }
+
+    /// [`send`](Mailer::send), calling `on_commit` just before the end of
+    /// the message goes out (for each MX domain in direct delivery): from
+    /// then on the server may have the message even if no reply comes
+    /// (RFC 1047), so a journal that records it there never sends it twice.
+    pub async fn send_committing(
+        &self,
+        mail: &Mail,
+        on_commit: &(dyn Fn() + Send + Sync),
+    ) -> Result<Outcome> {
         let engine = &self.inner.engine;
         let mut outcome = match &engine.options.route {
-            Route::Direct(d) => direct::deliver(engine, d, mail).await?,
-            Route::Relay(_) => self.send_relay(mail).await?,
+            Route::Direct(d) => direct::deliver(engine, d, mail, on_commit).await?,
+            Route::Relay(_) => self.send_relay(mail, on_commit).await?,
         };
         outcome.message_id = mail.message_id.clone();
         Ok(outcome)
     }
 
-    async fn send_relay(&self, mail: &Mail) -> Result<Outcome> {
+    async fn send_relay(&self, mail: &Mail, on_commit: &OnCommit<'_>) -> Result<Outcome> {
         let inner = &*self.inner;
         let _slot = inner
             .slots
@@ -136,7 +148,10 @@ impl Mailer {
                 None => relay::open(&inner.engine, self.transcript()).await?,
             };
             let body = &mut mail.message.open();
-            match session.send_mail(mail.envelope.clone(), body).await {
+            match session
+                .send_mail(mail.envelope.clone(), body, on_commit)
+                .await
+            {
                 Ok(tx) => {
                     let outcome = relay::outcome(&session, &tx);
                     self.put_back(session).await;

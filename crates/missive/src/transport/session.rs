@@ -16,6 +16,9 @@ use super::tls::{self, TlsContext, TlsInfo};
 use super::transcript::Transcript;
 use crate::error::{AppError, Result};
 
+/// What runs as the end of a message is about to go out.
+pub type OnCommit<'a> = dyn Fn() + Send + Sync + 'a;
+
 /// Size of the receive buffer and of each body chunk read from the message.
 const CHUNK: usize = 64 * 1024;
 
@@ -264,10 +267,13 @@ impl Session {
 
     /// Runs one mail transaction, streaming `body` (the message in RFC 5322
     /// form, any line endings) when the server is ready for it.
+    /// `on_commit` runs just before the end of the message goes out: from
+    /// then on the server may have it even if no reply comes (RFC 1047).
     pub async fn send_mail(
         &mut self,
         envelope: Envelope,
         body: &mut (dyn Read + Send),
+        on_commit: &OnCommit<'_>,
     ) -> Result<TransactionOutcome> {
         self.client.send_mail(envelope)?;
         self.flush_events();
@@ -287,7 +293,10 @@ impl Session {
                     self.flush_events();
                     self.transcript.body_chunk(&wire);
                     wire.splice(0..0, cmd);
-                    self.committed |= last;
+                    if last {
+                        on_commit();
+                        self.committed = true;
+                    }
                     self.write(&wire, Stage::DataBlock).await?;
                     if last {
                         let stats = chunks.stats.unwrap_or(DataStats {
@@ -298,7 +307,7 @@ impl Session {
                     }
                 }
                 Next::SendBody => {
-                    let stats = self.send_body(body).await?;
+                    let stats = self.send_body(body, on_commit).await?;
                     self.transcript.body_done(&stats, true);
                     self.client.body_sent();
                 }
@@ -321,7 +330,11 @@ impl Session {
     }
 
     /// Streams the body in bounded chunks: read, encode, write.
-    async fn send_body(&mut self, body: &mut (dyn Read + Send)) -> Result<DataStats> {
+    async fn send_body(
+        &mut self,
+        body: &mut (dyn Read + Send),
+        on_commit: &OnCommit<'_>,
+    ) -> Result<DataStats> {
         let mut encoder = DataEncoder::new();
         let mut input = vec![0u8; CHUNK];
         let mut out = Vec::with_capacity(CHUNK + CHUNK / 16);
@@ -337,6 +350,7 @@ impl Session {
         }
         let stats = encoder.finish(&mut out);
         self.transcript.body_chunk(&out);
+        on_commit();
         self.committed = true;
         self.write(&out, Stage::DataBlock).await?;
         Ok(stats)
