@@ -202,7 +202,9 @@ pub struct Server {
     bdat_refused: bool,
     /// The chunk being read was refused when its command came (no transaction).
     bdat_discard: bool,
-    /// MessageStart was emitted for this transaction (abort it on RSET or close).
+    /// MessageStart was emitted and neither MessageEnd nor MessageAbort yet:
+    /// `reset_transaction` (RSET, EHLO, STARTTLS, a refusal) and the end of
+    /// the session abort it, so every started message ends exactly once.
     message_started: bool,
     commands: usize,
     /// A fault that closes the connection once the pending output is written.
@@ -280,9 +282,7 @@ impl Server {
 
     /// End of stream from the client.
     pub fn connection_closed(&mut self) {
-        if matches!(self.state, State::Data) || std::mem::take(&mut self.message_started) {
-            self.actions.push_back(Action::MessageAbort);
-        }
+        self.reset_transaction();
         self.state = State::Closed;
     }
 
@@ -380,24 +380,27 @@ impl Server {
     /// fail, drop it (the client is told it failed, so it must not be kept).
     fn end_of_message(&mut self, size: u64) {
         if self.refuses_at(FaultStage::EndOfData) {
-            self.actions.push_back(Action::MessageAbort);
             self.state = State::Command;
+            self.reset_transaction(); // aborts the message
             self.reply_at(FaultStage::EndOfData, 250, "");
-            self.reset_transaction();
         } else {
+            self.message_started = false;
             self.actions.push_back(Action::MessageEnd { size });
             self.state = State::Storing;
         }
     }
 
+    /// Forgets the transaction; a message started and not yet ended is aborted.
     fn reset_transaction(&mut self) {
+        if std::mem::take(&mut self.message_started) {
+            self.actions.push_back(Action::MessageAbort);
+        }
         self.mail = None;
         self.rcpts.clear();
         self.data = None;
         self.bdat_size = 0;
         self.bdat_error = None;
         self.bdat_refused = false;
-        self.message_started = false;
     }
 
     fn envelope(&self) -> ReceivedEnvelope {
@@ -464,7 +467,6 @@ impl Server {
             // ends is unknown, and what follows may be a smuggled command
             // (RFC 5321 §4.1.1.4). Answer, close, and read nothing more.
             self.data = None;
-            self.actions.push_back(Action::MessageAbort);
             self.refuse_data(e);
             self.parser = CommandParser::new();
             self.state = State::Closing;
@@ -485,7 +487,6 @@ impl Server {
                 self.state == State::Command
             }
             Err(e) => {
-                self.actions.push_back(Action::MessageAbort);
                 self.refuse_data(e);
                 self.state = State::Command;
                 true
@@ -542,7 +543,6 @@ impl Server {
         }
         if let Some(e) = self.bdat_error {
             if last {
-                self.actions.push_back(Action::MessageAbort);
                 self.refuse_data(e);
             } else {
                 self.reply(552, "5.3.4 Message size exceeds fixed limit");
@@ -702,6 +702,7 @@ impl Server {
                     self.flush();
                     self.actions
                         .push_back(Action::MessageStart(self.envelope()));
+                    self.message_started = true;
                     self.data = Some(DataDecoder::new(self.config.max_size as usize));
                     self.state = State::Data;
                 }
@@ -735,9 +736,6 @@ impl Server {
                 };
             }
             Command::Rset => {
-                if self.message_started {
-                    self.actions.push_back(Action::MessageAbort);
-                }
                 self.reset_transaction();
                 self.reply(250, "2.0.0 Ok");
             }

@@ -394,3 +394,70 @@ fn end_of_stream_between_bdat_chunks_aborts_once() {
         "{seen:?}"
     );
 }
+
+/// Found by fuzzing: EHLO or STARTTLS in the middle of a BDAT transaction
+/// reset it without aborting the started message. Every reset now goes
+/// through one place that aborts it.
+#[test]
+fn a_reset_between_bdat_chunks_aborts_the_message() {
+    let cfg = ServerConfig {
+        starttls: true,
+        ..ServerConfig::default()
+    };
+    let head = b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nBDAT 3\r\nabc";
+    for reset in [
+        &b"EHLO c\r\n"[..],
+        b"HELO c\r\n",
+        b"STARTTLS\r\n",
+        b"RSET\r\n",
+    ] {
+        let (out, seen) = run(cfg.clone(), &[head, reset, b"NOOP\r\n"]);
+        let why = format!("{reset:?}: {seen:?}\n{out}");
+        assert_eq!(
+            count(&seen, |a| matches!(a, Action::MessageStart(_))),
+            1,
+            "{why}"
+        );
+        assert_eq!(
+            count(&seen, |a| matches!(a, Action::MessageAbort)),
+            1,
+            "{why}"
+        );
+        let abort = seen
+            .iter()
+            .position(|a| *a == Action::MessageAbort)
+            .unwrap();
+        assert!(!seen[abort..]
+            .iter()
+            .any(|a| matches!(a, Action::MessageData(_))));
+    }
+}
+
+/// The end of stream while a stored message's reply is pending must not
+/// abort a message that was already handed over with MessageEnd.
+#[test]
+fn end_of_stream_after_message_end_does_not_abort_it() {
+    for body in [&b"DATA\r\nhi\r\n.\r\n"[..], b"BDAT 2 LAST\r\nhi"] {
+        let mut s = Server::new(ServerConfig::default());
+        s.receive(b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\n");
+        s.receive(body);
+        let mut seen = Vec::new();
+        loop {
+            match s.poll() {
+                Action::Write(_) => {}
+                Action::MessageEnd { size } => {
+                    seen.push(Action::MessageEnd { size });
+                    s.connection_closed();
+                }
+                Action::Close | Action::Read { .. } => break,
+                a => seen.push(a),
+            }
+        }
+        assert_eq!(
+            count(&seen, |a| matches!(a, Action::MessageAbort)),
+            0,
+            "{seen:?}"
+        );
+        assert_eq!(count(&seen, |a| matches!(a, Action::MessageEnd { .. })), 1);
+    }
+}
