@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs every fuzz target for SECONDS (default 60) each, one after another,
+# at low priority, and prints a table: target, executions, crashes.
+#
+#   fuzz/run.sh [SECONDS] [TARGET...]
+#
+# Needs the nightly toolchain and cargo-fuzz (cargo install cargo-fuzz).
+# New inputs go to fuzz/corpus/<target>/ (not committed), on top of the seeds
+# in fuzz/seeds/<target>/; crashes to fuzz/artifacts/<target>/; the output of
+# each run to fuzz/logs/<target>.log.
+set -euo pipefail
+cd "$(dirname "$0")"
+
+secs="${1:-60}"
+shift || true
+targets=("$@")
+if [ ${#targets[@]} -eq 0 ]; then
+  mapfile -t targets < <(cargo +nightly fuzz list)
+fi
+
+nice -n 10 cargo +nightly fuzz build
+triple="$(rustc +nightly -vV | sed -n 's/^host: //p')"
+bin="target/$triple/release"
+mkdir -p logs
+
+rows=()
+for t in "${targets[@]}"; do
+  mkdir -p "corpus/$t" "artifacts/$t"
+  before=$(find "artifacts/$t" -type f | wc -l)
+  status=0
+  nice -n 10 "$bin/$t" "corpus/$t" "seeds/$t" \
+    -max_total_time="$secs" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
+    -artifact_prefix="artifacts/$t/" -print_final_stats=1 \
+    >"logs/$t.log" 2>&1 || status=$?
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "logs/$t.log" | tail -1)
+  crashes=$(( $(find "artifacts/$t" -type f | wc -l) - before ))
+  if [ "$status" -ne 0 ] && [ "$crashes" -eq 0 ]; then crashes="exit $status"; fi
+  rows+=("$t|${execs:-?}|$crashes")
+  echo "$t: ${execs:-?} executions, crashes: $crashes" >&2
+done
+
+printf '\n%-16s %14s %8s\n' target execs crashes
+for r in "${rows[@]}"; do
+  IFS='|' read -r t e c <<<"$r"
+  printf '%-16s %14s %8s\n' "$t" "$e" "$c"
+done
