@@ -1,40 +1,12 @@
-//! The server state machine driven by scripted client bytes.
+//! The server state machine driven by scripted client bytes: pipelining,
+//! AUTH, STARTTLS, BDAT, faults, what it refuses (bare line ends in DATA,
+//! bad envelope paths) and how every started message ends.
 
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use missive_smtp::server::{glob, Action, FaultStage, Faults, Server, ServerConfig};
 
-/// Runs a client script through a server, answering storage and auth.
-fn run(config: ServerConfig, input: &[&[u8]]) -> (String, Vec<Action>) {
-    let mut s = Server::new(config);
-    let mut out = String::new();
-    let mut seen = Vec::new();
-    let mut inputs = input.iter();
-    loop {
-        match s.poll() {
-            Action::Write(b) => out.push_str(&String::from_utf8_lossy(&b)),
-            Action::Read { .. } => match inputs.next() {
-                Some(i) => s.receive(i),
-                None => break,
-            },
-            Action::Authenticate { user, password } => {
-                let ok = password.expose() == "pw";
-                s.auth_result(&user, ok)
-            }
-            Action::MessageEnd { size } => {
-                seen.push(Action::MessageEnd { size });
-                s.message_stored(Ok("Q1".into()))
-            }
-            Action::StartTls => s.tls_established(),
-            Action::Close => {
-                seen.push(Action::Close);
-                break;
-            }
-            a => seen.push(a),
-        }
-    }
-    (out, seen)
-}
+use crate::util::*;
 
 #[test]
 fn pipelined_session_with_dot_unstuffing() {
@@ -133,15 +105,6 @@ fn globs() {
     assert!(glob("a*b*c", "axxbyyc"));
     assert!(!glob("a*b", "ac"));
     assert!(glob("x@y", "X@y"));
-}
-
-fn count(seen: &[Action], f: impl Fn(&Action) -> bool) -> usize {
-    seen.iter().filter(|a| f(a)).count()
-}
-
-/// The reply lines the server wrote, in order.
-fn replies(out: &str) -> Vec<&str> {
-    out.lines().collect()
 }
 
 /// SMTP smuggling (2023): a client ends DATA with a bare-LF form and goes on
@@ -460,4 +423,42 @@ fn end_of_stream_after_message_end_does_not_abort_it() {
         );
         assert_eq!(count(&seen, |a| matches!(a, Action::MessageEnd { .. })), 1);
     }
+}
+
+#[test]
+fn bdat_without_recipients_gets_one_reply() {
+    let (out, actions) = run(
+        ServerConfig::default(),
+        &[b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nBDAT 3 LAST\r\nabcNOOP\r\n"],
+    );
+    let replies: Vec<&str> = out
+        .lines()
+        .skip_while(|l| !l.starts_with("250 2.1.0"))
+        .collect();
+    assert_eq!(
+        replies,
+        [
+            "250 2.1.0 Ok",
+            "554 5.5.1 Error: no valid recipients",
+            "250 2.0.0 Ok"
+        ],
+        "{out}"
+    );
+    assert!(!actions.iter().any(|a| matches!(a, Action::MessageStart(_))));
+}
+
+#[test]
+fn empty_bdat_chunks_start_one_message_and_rset_aborts_it() {
+    let (_, actions) = run(ServerConfig::default(), &[
+        &b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@x.test>\r\nBDAT 0\r\nBDAT 0\r\nBDAT 0\r\nRSET\r\n"[..],
+    ]);
+    let starts = actions
+        .iter()
+        .filter(|a| matches!(a, Action::MessageStart(_)))
+        .count();
+    let aborts = actions
+        .iter()
+        .filter(|a| matches!(a, Action::MessageAbort))
+        .count();
+    assert_eq!((starts, aborts), (1, 1), "{actions:?}");
 }

@@ -1,0 +1,11 @@
+mod client_auth;
+mod client_bdat;
+mod client_errors;
+mod client_session;
+mod client_setup;
+mod client_transaction;
+mod command;
+mod data;
+mod reply;
+mod server;
+mod util;
