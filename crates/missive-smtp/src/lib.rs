@@ -6,12 +6,15 @@
 //! tokio shell in `missive`, a test server, a blocking tool) drives the same code.
 //!
 //! - [`client::Client`]: the client conversation as an explicit state machine.
+//! - [`server::Server`]: the server side, the same way (the capture server's engine).
 //! - [`reply`]: [`Reply`], [`ReplyCode`], [`EnhancedCode`] and the incremental [`ReplyParser`].
 //! - [`capabilities::Capabilities`]: what EHLO offered.
 //! - [`command`]: [`Command`] encoding (client) and parsing (server role).
 //! - [`data`]: the DATA body encoder (CRLF, dot-stuffing, terminator) and the server's decoder.
 //! - [`auth`]: SASL mechanisms and the [`auth::Secret`] type that never prints.
-//! - [`envelope::Envelope`]: reverse- and forward-paths, validated.
+//! - [`envelope::Envelope`]: reverse- and forward-paths, validated before
+//!   they are sent ([`envelope::validate_address`]) and when they are received
+//!   ([`envelope::validate_received_path`]).
 //! - [`transaction`]: the stages of a session and each transaction's outcome.
 
 pub mod auth;
