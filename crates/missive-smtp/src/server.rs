@@ -260,7 +260,6 @@ impl Server {
             return Action::Close;
         }
         match self.state {
-            State::Closing | State::Closed => unreachable!("handled above"),
             State::Data | State::Bdat { .. } => Action::Read {
                 timeout: self.config.command_timeout * 2,
             },
