@@ -43,6 +43,7 @@
 
 #![warn(missing_docs)]
 
+mod bulk;
 mod cli;
 mod cmd;
 mod date;

@@ -184,3 +184,59 @@ pub enum FlowArg {
     /// A browser on this machine, redirected back to a loopback port (RFC 8252).
     Browser,
 }
+
+/// `missive bulk`: one personalised message per CSV row.
+#[derive(Args, Debug, Clone, Default)]
+pub struct BulkArgs {
+    /// The recipients: a CSV file with a header row (RFC 4180, UTF-8).
+    #[arg(long, value_name = "FILE")]
+    pub csv: PathBuf,
+    /// The message template: header lines, a blank line, the text body;
+    /// `{{ column }}` placeholders (minijinja: conditionals, defaults, filters).
+    #[arg(long, value_name = "FILE")]
+    pub template: PathBuf,
+    /// An HTML part, also a template (values inserted are HTML-escaped).
+    #[arg(long, value_name = "FILE")]
+    pub html_file: Option<PathBuf>,
+    /// Attach a file per row (repeatable); the path may be a template: 'invoices/{{ id }}.pdf'.
+    #[arg(long, value_name = "PATH")]
+    pub attach: Vec<String>,
+    /// An inline image per row (repeatable), shown by the HTML as cid:NAME; may be a template.
+    #[arg(long, value_name = "PATH")]
+    pub inline: Vec<String>,
+    /// The column that holds each row's recipient (an address or `Name <address>`).
+    #[arg(long, value_name = "NAME", default_value = "email")]
+    pub to_column: String,
+    #[command(flatten)]
+    pub route: super::args::RouteArgs,
+    /// Sessions in parallel (default 4, or the preset's lower limit).
+    #[arg(long, value_name = "N")]
+    pub connections: Option<usize>,
+    /// A sending limit, N/s, N/min, N/h or N/day (repeatable; all hold).
+    #[arg(long, value_name = "N/UNIT")]
+    pub rate: Vec<String>,
+    /// A new session after this many messages.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub max_per_connection: usize,
+    /// The journal that makes the run resumable (default: <csv>.journal).
+    #[arg(long, value_name = "FILE")]
+    pub journal: Option<PathBuf>,
+    /// Print the first N rendered messages (default 1) and the totals; send nothing.
+    #[arg(long, value_name = "N", num_args = 0..=1, default_missing_value = "1")]
+    pub dry_run: Option<usize>,
+    /// Send without asking for confirmation.
+    #[arg(long)]
+    pub yes: bool,
+    /// Resend the rows whose end of message went out without a reply (they may arrive twice).
+    #[arg(long)]
+    pub resend_in_doubt: bool,
+    /// Show the SMTP conversation on stderr.
+    #[arg(short, long, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Print a JSON object per row as it completes, then a summary (JSON Lines).
+    #[arg(long)]
+    pub json: bool,
+    /// No progress, only errors and the summary.
+    #[arg(short, long)]
+    pub quiet: bool,
+}

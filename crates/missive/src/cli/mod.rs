@@ -10,7 +10,7 @@ pub(crate) mod commands;
 pub(crate) mod sendmail;
 
 pub(crate) use args::SendArgs;
-pub(crate) use commands::{AccountCmd, ConfigCmd, MxArgs, ProbeArgs, ServeArgs};
+pub(crate) use commands::{AccountCmd, BulkArgs, ConfigCmd, MxArgs, ProbeArgs, ServeArgs};
 
 #[derive(Parser, Debug)]
 #[command(name = "missive", version, about = "Send mail by speaking SMTP itself")]
@@ -25,6 +25,9 @@ pub(crate) enum Cmd {
     /// Send a message: through a server (given, or from an account or a
     /// provider preset), or straight to each recipient domain's MX hosts.
     Send(Box<SendArgs>),
+    /// Send one personalised message per row of a CSV file, from a
+    /// template: in parallel sessions, within rate limits, resumable.
+    Bulk(Box<BulkArgs>),
     /// Run a capture server: accept any mail and write it to a Maildir.
     Serve(Box<ServeArgs>),
     /// Show the MX hosts of domains, in the order missive would try them.

@@ -6,6 +6,7 @@ use crate::cli::{self, Cmd};
 use crate::error::exit;
 
 mod account;
+mod bulk;
 mod config;
 mod mx;
 mod probe;
@@ -32,6 +33,7 @@ pub fn main() -> i32 {
     let result = runtime.block_on(async {
         match cmd {
             Cmd::Send(args) => send::run(*args, None).await,
+            Cmd::Bulk(args) => bulk::run(*args).await,
             Cmd::Serve(args) => serve::run(*args).await,
             Cmd::Mx(args) => mx::run(args).await,
             Cmd::Probe(a) => probe::run(*a).await,

@@ -77,11 +77,11 @@ fn plan(args: &SendArgs, sendmail: Option<SendmailMode>) -> Result<(Mail, Mailer
     draft.user = settings.user.clone();
     draft.sendmail = sendmail;
     let mail = draft.mail()?;
-    let options = mailer_options(&settings, args)?;
+    let options = mailer_options(&settings, args.dry_run, args.verbose)?;
     Ok((mail, options))
 }
 
-fn check_ehlo(ehlo: Option<&str>) -> Result<()> {
+pub(super) fn check_ehlo(ehlo: Option<&str>) -> Result<()> {
     if let Some(ehlo) = ehlo {
         header::reject_crlf("EHLO name", ehlo)?;
         if ehlo.is_empty() || ehlo.contains(' ') {
@@ -92,7 +92,7 @@ fn check_ehlo(ehlo: Option<&str>) -> Result<()> {
 }
 
 /// The delivery plan: the route, its TLS and login, from the settings.
-fn mailer_options(s: &Settings, args: &SendArgs) -> Result<MailerOptions> {
+pub(super) fn mailer_options(s: &Settings, dry_run: bool, verbose: u8) -> Result<MailerOptions> {
     let server = s
         .server
         .as_deref()
@@ -110,7 +110,7 @@ fn mailer_options(s: &Settings, args: &SendArgs) -> Result<MailerOptions> {
     let route = match server {
         // MX hosts are the recipients' servers: the user's credentials are
         // for their own provider and never go there.
-        None if s.auth_explicit && !args.dry_run => {
+        None if s.auth_explicit && !dry_run => {
             return Err(AppError::Usage(
                 "--auth is for a submission server (--server, --account, --preset); direct delivery to MX hosts does not log in".into(),
             ))
@@ -121,14 +121,14 @@ fn mailer_options(s: &Settings, args: &SendArgs) -> Result<MailerOptions> {
             tls,
         }),
         Some(server) => {
-            if s.auth_explicit && s.login.is_none() && !args.dry_run {
+            if s.auth_explicit && s.login.is_none() && !dry_run {
                 return Err(AppError::Usage("--auth needs --user NAME".into()));
             }
             Route::Relay(Relay {
                 server,
                 tls,
                 // Nothing is sent in a dry run: no password is asked for or run.
-                login: s.login.clone().filter(|_| !args.dry_run),
+                login: s.login.clone().filter(|_| !dry_run),
                 mechanism: s.auth.mechanism().flatten(),
                 allow_plaintext_auth: s.allow_plaintext_auth,
             })
@@ -144,7 +144,7 @@ fn mailer_options(s: &Settings, args: &SendArgs) -> Result<MailerOptions> {
         timeout: s.timeout.map(Duration::from_secs),
         chunking: s.chunking,
         connections: 1,
-        verbosity: args.verbose,
+        verbosity: verbose,
         ..MailerOptions::new(route)
     })
 }

@@ -75,8 +75,19 @@ pub struct Settings {
     pub login: Option<Login>,
     pub allow_plaintext_auth: bool,
     pub chunking: bool,
+    /// The preset's documented sending limits (bulk's defaults).
+    pub limits: Limits,
     /// Where each value came from.
     pub provenance: Provenance,
+}
+
+/// A provider's documented sending limits.
+#[derive(Debug, Clone, Default)]
+pub struct Limits {
+    /// Simultaneous sessions.
+    pub connections: Option<usize>,
+    /// `N/min`, `N/day`, …
+    pub rates: Vec<String>,
 }
 
 fn env(name: &str) -> Option<String> {
@@ -292,6 +303,12 @@ pub fn resolve(flags: &Overrides) -> Result<Settings> {
         login,
         allow_plaintext_auth: flags.allow_plaintext_auth,
         chunking: !flags.no_chunking,
+        limits: preset
+            .map(|p| Limits {
+                connections: p.connections,
+                rates: p.rates,
+            })
+            .unwrap_or_default(),
         provenance: p,
     })
 }

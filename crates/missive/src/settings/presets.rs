@@ -23,6 +23,12 @@ pub struct Preset {
     pub domains: Vec<String>,
     /// What credentials the provider wants.
     pub note: String,
+    /// The provider's documented limit on simultaneous sessions (bulk's default).
+    #[serde(default)]
+    pub connections: Option<usize>,
+    /// The provider's documented sending limits, `N/min`, `N/day` (bulk's default).
+    #[serde(default)]
+    pub rates: Vec<String>,
 }
 
 /// Every preset by key.

@@ -1,0 +1,496 @@
+//! `missive bulk`: one personalised message per CSV row, through the same
+//! [`Mailer`] as `send`.
+//!
+//! The order of a run: load the templates and check every placeholder
+//! names a column; render and check every row (nothing is sent if one is
+//! wrong); open the journal (resuming a run: rows accepted or refused are
+//! done, rows in doubt are skipped unless asked); confirm; then
+//! `connections` workers take rows in turn, within the rate limits, each
+//! recording "sending", "committing" (synced before the end of the
+//! message goes out) and the outcome in the journal. A 421, or a 4xx that
+//! says to slow down, pauses the run and puts the row back for later.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::Instant;
+
+use crate::deliver::{Mailer, MailerOptions, Status};
+use crate::error::{AppError, Result};
+use crate::message::{Attachment, Mail, Mailbox, MessageBuilder};
+
+mod journal;
+mod progress;
+pub(crate) mod rate;
+mod rows;
+mod template;
+
+use journal::{Identity, Journal, State};
+use progress::{Progress, RowReport, Tally};
+use rate::{Limiter, Rate};
+use rows::{Row, Rows};
+use template::Templates;
+
+/// Everything a run needs, resolved from the command line and settings.
+pub(crate) struct Plan {
+    pub csv: PathBuf,
+    pub template: PathBuf,
+    pub html: Option<PathBuf>,
+    pub attach: Vec<String>,
+    pub inline: Vec<String>,
+    pub to_column: String,
+    /// The sender when the template has no From.
+    pub from: Option<String>,
+    pub journal: PathBuf,
+    pub dry_run: Option<usize>,
+    pub yes: bool,
+    pub resend_in_doubt: bool,
+    pub json: bool,
+    pub quiet: bool,
+    pub rates: Vec<Rate>,
+    pub options: MailerOptions,
+    /// Where the mail goes, in words (for the confirmation).
+    pub via: String,
+}
+
+/// How many times a row the server throttled is put back in one run.
+const THROTTLE_RETRIES: u32 = 3;
+
+/// A row ready to send.
+struct Job {
+    row: usize,
+    to: String,
+    mail: Mail,
+    attempts: u32,
+}
+
+/// Runs the plan; the exit code says how it went.
+pub(crate) async fn run(plan: Plan) -> Result<i32> {
+    let templates = Templates::load(
+        &plan.template,
+        plan.html.as_deref(),
+        &plan.attach,
+        &plan.inline,
+    )?;
+    let mut rows = Rows::open(&plan.csv)?;
+    if !rows.columns.contains(&plan.to_column) {
+        return Err(AppError::Data(format!(
+            "{} has no column {:?} for the recipients (columns: {}); name it with --to-column",
+            plan.csv.display(),
+            plan.to_column,
+            rows.columns.join(", ")
+        )));
+    }
+    templates.check_columns(&rows.columns, &plan.csv)?;
+    // Every row is checked before the first message leaves.
+    let mut total = 0;
+    let mut first = None;
+    while let Some(row) = rows.next_row(&plan.csv) {
+        let row = row?;
+        let job = build(&templates, &plan, &row, None)?;
+        total = row.number;
+        if first.is_none() {
+            first = Some(job);
+        }
+    }
+    let Some(first) = first else {
+        return Err(AppError::Data(format!(
+            "{} has no rows",
+            plan.csv.display()
+        )));
+    };
+    if let Some(n) = plan.dry_run {
+        return dry_run(&templates, &plan, n, total).map(|_| 0);
+    }
+    let identity = Identity {
+        csv: plan.csv.display().to_string(),
+        csv_sha256: journal::sha256_file(&plan.csv)?,
+        template_sha256: template_identity(&plan)?,
+    };
+    let journal = Journal::open(&plan.journal, &identity)?;
+    let mut tally = Tally::default();
+    let mut to_send = 0;
+    for r in 1..=total {
+        match journal.state(r) {
+            State::Accepted => tally.done_before_accepted += 1,
+            State::Refused => tally.done_before_refused += 1,
+            State::InDoubt if !plan.resend_in_doubt => {
+                tally.in_doubt_before += 1;
+                eprintln!(
+                    "missive: row {r} is in doubt ({}): its end of message went out and no reply came; not sent again (--resend-in-doubt sends it)",
+                    journal.id_of(r).unwrap_or("no Message-ID")
+                );
+            }
+            _ => to_send += 1,
+        }
+    }
+    if to_send == 0 {
+        let progress = Progress::new(0, plan.json, plan.quiet);
+        return Ok(progress.finish(&tally));
+    }
+    if !plan.yes && !confirm(&first, to_send, total, &plan)? {
+        eprintln!("missive: nothing sent");
+        return Ok(0);
+    }
+    let mailer = Mailer::new(plan.options.clone())?;
+    let connections = plan.options.connections;
+    let shared = Shared {
+        plan: &plan,
+        templates: &templates,
+        rows: Mutex::new(Rows::open(&plan.csv)?),
+        journal: Mutex::new(journal),
+        retry: Mutex::new(Vec::new()),
+        limiter: Limiter::new(plan.rates.clone()),
+        mailer: &mailer,
+        progress: Mutex::new(Progress::new(to_send, plan.json, plan.quiet)),
+        tally: Mutex::new(tally),
+        fatal: Mutex::new(None),
+        stop: AtomicBool::new(false),
+    };
+    futures_util::future::join_all((0..connections).map(|_| shared.worker())).await;
+    mailer.close().await;
+    if let Ok(mut j) = shared.journal.lock() {
+        j.sync()?;
+    }
+    let tally = shared.tally.into_inner().unwrap_or_default();
+    let code = shared
+        .progress
+        .into_inner()
+        .map(|p| p.finish(&tally))
+        .unwrap_or(crate::error::exit::SOFTWARE);
+    match shared.fatal.into_inner().ok().flatten() {
+        Some(e) => Err(e),
+        None => Ok(code),
+    }
+}
+
+/// What the workers share.
+struct Shared<'a> {
+    plan: &'a Plan,
+    templates: &'a Templates,
+    rows: Mutex<Rows>,
+    journal: Mutex<Journal>,
+    /// Rows the server throttled, with when they may go again.
+    retry: Mutex<Vec<(Instant, Job)>>,
+    limiter: Limiter,
+    mailer: &'a Mailer,
+    progress: Mutex<Progress>,
+    tally: Mutex<Tally>,
+    fatal: Mutex<Option<AppError>>,
+    stop: AtomicBool,
+}
+
+impl Shared<'_> {
+    async fn worker(&self) {
+        while !self.stop.load(Ordering::Relaxed) {
+            let job = match self.next_job() {
+                Ok(Some(job)) => job,
+                Ok(None) => match self.earliest_retry() {
+                    Some(at) => {
+                        tokio::time::sleep_until(at.into()).await;
+                        continue;
+                    }
+                    None => return,
+                },
+                Err(e) => return self.abort(e),
+            };
+            self.limiter.acquire().await;
+            if let Err(e) = self.send(job).await {
+                return self.abort(e);
+            }
+        }
+    }
+
+    fn abort(&self, e: AppError) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Ok(mut f) = self.fatal.lock() {
+            f.get_or_insert(e);
+        }
+    }
+
+    /// A throttled row that is due, else the next row of the file still to send.
+    fn next_job(&self) -> Result<Option<Job>> {
+        if let Ok(mut retry) = self.retry.lock() {
+            let now = Instant::now();
+            if let Some(i) = retry.iter().position(|(at, _)| *at <= now) {
+                return Ok(Some(retry.swap_remove(i).1));
+            }
+        }
+        let mut rows = self.rows.lock().map_err(|_| poisoned())?;
+        while let Some(row) = rows.next_row(&self.plan.csv) {
+            let row = row?;
+            let (state, id) = {
+                let j = self.journal.lock().map_err(|_| poisoned())?;
+                (j.state(row.number), j.id_of(row.number).map(String::from))
+            };
+            let send = match state {
+                State::Accepted | State::Refused => false,
+                State::InDoubt => self.plan.resend_in_doubt,
+                _ => true,
+            };
+            if send {
+                return build(self.templates, self.plan, &row, id.as_deref()).map(Some);
+            }
+        }
+        Ok(None)
+    }
+
+    fn earliest_retry(&self) -> Option<Instant> {
+        self.retry.lock().ok()?.iter().map(|(at, _)| *at).min()
+    }
+
+    fn record(&self, row: usize, state: State, id: &str, reply: Option<&str>) -> Result<()> {
+        self.journal
+            .lock()
+            .map_err(|_| poisoned())?
+            .record(row, state, id, reply)
+    }
+
+    /// Sends one row and records what became of it.
+    async fn send(&self, mut job: Job) -> Result<()> {
+        let id = job.mail.message_id.clone();
+        self.record(job.row, State::Sending, &id, None)?;
+        let committed = AtomicBool::new(false);
+        let journal_failed = AtomicBool::new(false);
+        let on_commit = || {
+            committed.store(true, Ordering::SeqCst);
+            if self.record(job.row, State::Committing, &id, None).is_err() {
+                journal_failed.store(true, Ordering::SeqCst);
+            }
+        };
+        let result = self.mailer.send_committing(&job.mail, &on_commit).await;
+        if journal_failed.load(Ordering::SeqCst) {
+            return Err(AppError::Io(format!(
+                "cannot write the journal {}; stopping",
+                self.plan.journal.display()
+            )));
+        }
+        // A 421 (or a 4xx that says to slow down) is throttling, not a failure.
+        let mut throttled = false;
+        let (state, reply, why) = match result {
+            Ok(outcome) => {
+                let r = &outcome.recipients[0];
+                let state = match r.status {
+                    Status::Accepted => State::Accepted,
+                    Status::Deferred => State::Deferred,
+                    Status::Refused | Status::NoSuchDomain => State::Refused,
+                };
+                throttled =
+                    state == State::Deferred && r.reply.as_ref().is_some_and(says_slow_down);
+                (state, r.reply.clone(), r.why())
+            }
+            Err(e) if committed.load(Ordering::SeqCst) => (State::InDoubt, None, e.to_string()),
+            Err(e) => match e.exit_code() {
+                crate::error::exit::TEMPFAIL => {
+                    throttled = matches!(e, AppError::Smtp(missive_smtp::Error::ServiceClosing(_)));
+                    (State::Deferred, None, e.to_string())
+                }
+                crate::error::exit::UNAVAILABLE | crate::error::exit::DATAERR => {
+                    (State::Refused, None, e.to_string())
+                }
+                _ => {
+                    self.record(job.row, State::Deferred, &id, Some(&e.to_string()))?;
+                    return Err(e);
+                }
+            },
+        };
+        if throttled && job.attempts < THROTTLE_RETRIES {
+            let pause = self.limiter.slow_down();
+            job.attempts += 1;
+            self.record(job.row, State::Deferred, &id, Some(&why))?;
+            if let Ok(p) = self.progress.lock() {
+                p.note(&format!(
+                    "row {}: the server asked to slow down ({why}); pausing {} s, trying it again later",
+                    job.row,
+                    pause.as_secs()
+                ));
+            }
+            let at = Instant::now() + pause * 2;
+            self.retry.lock().map_err(|_| poisoned())?.push((at, job));
+            return Ok(());
+        }
+        let line = reply
+            .as_ref()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| why.clone());
+        self.record(job.row, state, &id, Some(line.trim_end()))?;
+        let report = RowReport {
+            row: job.row,
+            to: &job.to,
+            message_id: &id,
+            state,
+            reply: reply.as_ref(),
+            why: &why,
+        };
+        let mut tally = self.tally.lock().map_err(|_| poisoned())?;
+        tally.count(state);
+        if let Ok(mut p) = self.progress.lock() {
+            p.row(&report, &tally);
+        }
+        Ok(())
+    }
+}
+
+fn poisoned() -> AppError {
+    AppError::Io("a bulk worker failed".into())
+}
+
+/// A 4xx that asks the client to send less (rate limits, too many messages).
+fn says_slow_down(reply: &missive_smtp::Reply) -> bool {
+    let text = reply.text().to_ascii_lowercase();
+    reply.code.value() == 421
+        || [
+            "too many",
+            "rate",
+            "slow down",
+            "try again later",
+            "throttl",
+        ]
+        .iter()
+        .any(|w| text.contains(w))
+}
+
+/// A row's message: rendered, with its recipient, sender and attachments.
+fn build(t: &Templates, plan: &Plan, row: &Row, id: Option<&str>) -> Result<Job> {
+    let r = t.render(row)?;
+    let data =
+        |what: String, e: AppError| AppError::Data(format!("row {}: {what}: {e}", row.number));
+    let to_value = row.values.get(&plan.to_column).cloned().unwrap_or_default();
+    let to =
+        Mailbox::parse(&to_value).map_err(|e| data(format!("column {:?}", plan.to_column), e))?;
+    let from = r
+        .headers
+        .iter()
+        .find(|(n, _)| n.eq_ignore_ascii_case("from"))
+        .map(|(_, v)| v.clone())
+        .or_else(|| plan.from.clone())
+        .ok_or_else(|| {
+            AppError::Usage("no sender: give the template a From header, or --from ADDR".into())
+        })?;
+    let mut b = MessageBuilder::new(&from).map_err(|e| data("From".into(), e))?;
+    b = b
+        .to(&to_value)
+        .map_err(|e| data(format!("column {:?}", plan.to_column), e))?;
+    for (name, value) in &r.headers {
+        b = match name.to_ascii_lowercase().as_str() {
+            "from" => b,
+            "subject" => b.subject(value.clone()),
+            "reply-to" => b.reply_to(value).map_err(|e| data("Reply-To".into(), e))?,
+            _ => b
+                .header(name, value)
+                .map_err(|e| data(format!("header {name}"), e))?,
+        };
+    }
+    b = b.text(r.text);
+    if let Some(h) = r.html {
+        b = b.html(h);
+    }
+    for a in &r.attach {
+        b = b.attach(Attachment::parse(a).map_err(|e| data(format!("--attach {a}"), e))?);
+    }
+    for a in &r.inline {
+        b = b.inline(Attachment::parse(a).map_err(|e| data(format!("--inline {a}"), e))?);
+    }
+    if let Some(id) = id {
+        b = b.header("Message-ID", id)?;
+    }
+    let built = b.build().map_err(|e| data("the message".into(), e))?;
+    let mail = Mail::new(&built.from_address, &[&to.addr], built.message)
+        .map_err(|e| data(format!("column {:?}", plan.to_column), e))?
+        .with_message_id(built.message_id);
+    Ok(Job {
+        row: row.number,
+        to: to.addr,
+        mail,
+        attempts: 0,
+    })
+}
+
+/// What the journal is bound to besides the CSV: every template and option
+/// that shapes the messages.
+fn template_identity(plan: &Plan) -> Result<String> {
+    let read = |p: &PathBuf| {
+        std::fs::read_to_string(p).map_err(|e| AppError::Io(format!("{}: {e}", p.display())))
+    };
+    let mut all = read(&plan.template)?;
+    if let Some(h) = &plan.html {
+        all.push_str("\0html\0");
+        all.push_str(&read(h)?);
+    }
+    for a in plan.attach.iter().chain(&plan.inline) {
+        all.push('\0');
+        all.push_str(a);
+    }
+    all.push_str("\0to\0");
+    all.push_str(&plan.to_column);
+    Ok(journal::sha256(&all))
+}
+
+/// `--dry-run N`: the first N messages as they would be sent, and the totals.
+fn dry_run(t: &Templates, plan: &Plan, n: usize, total: usize) -> Result<()> {
+    use std::io::{Read, Write};
+    let mut rows = Rows::open(&plan.csv)?;
+    let mut out = std::io::stdout().lock();
+    let io = |e: std::io::Error| AppError::Io(format!("writing to standard output: {e}"));
+    for _ in 0..n {
+        let Some(row) = rows.next_row(&plan.csv) else {
+            break;
+        };
+        let job = build(t, plan, &row?, None)?;
+        writeln!(
+            out,
+            "# row {} ({} octets)",
+            job.row,
+            job.mail.message.size()
+        )
+        .map_err(io)?;
+        writeln!(out, "MAIL FROM:<{}>", job.mail.envelope.from).map_err(io)?;
+        writeln!(out, "RCPT TO:<{}>\n", job.to).map_err(io)?;
+        let mut text = Vec::new();
+        job.mail
+            .message
+            .open()
+            .read_to_end(&mut text)
+            .map_err(|e| AppError::Io(format!("reading the message: {e}")))?;
+        out.write_all(&text).map_err(io)?;
+        writeln!(out).map_err(io)?;
+    }
+    writeln!(
+        out,
+        "# dry run: {total} messages via {}; nothing sent",
+        plan.via
+    )
+    .map_err(io)?;
+    Ok(())
+}
+
+/// Shows the first message and the totals, and asks; without a terminal to
+/// ask on, sends nothing and says to add --yes.
+fn confirm(first: &Job, to_send: usize, total: usize, plan: &Plan) -> Result<bool> {
+    use std::io::{BufRead, IsTerminal, Read};
+    if !std::io::stdin().is_terminal() || !std::io::stderr().is_terminal() {
+        return Err(AppError::Usage(format!(
+            "bulk would send {to_send} messages via {}: add --yes to send without being asked (nothing was sent)",
+            plan.via
+        )));
+    }
+    let mut text = Vec::new();
+    let _ = first.mail.message.open().take(2048).read_to_end(&mut text);
+    eprintln!(
+        "--- the first message (row {}, to {}):",
+        first.row, first.to
+    );
+    eprintln!("{}", String::from_utf8_lossy(&text));
+    eprintln!("---");
+    eprint!(
+        "Send {to_send} messages ({total} rows in {}) via {}? [y/N] ",
+        plan.csv.display(),
+        plan.via
+    );
+    let mut answer = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut answer)
+        .map_err(|e| AppError::Io(format!("reading the answer: {e}")))?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes"))
+}
