@@ -8,6 +8,7 @@
 mod support;
 
 mod accounts;
+mod bulk;
 mod compose;
 mod direct;
 mod faults;

@@ -82,7 +82,7 @@ print(json.dumps(out))
 "#;
 
 /// Parses `message` with Python's `email` package; `files` are hashed too.
-fn python_parse(message: &[u8], files: &[&Path]) -> Value {
+pub(crate) fn python_parse(message: &[u8], files: &[&Path]) -> Value {
     let out = Cmd::program(PYTHON)
         .arg("-c")
         .arg(PARSE_PY)
@@ -95,7 +95,7 @@ fn python_parse(message: &[u8], files: &[&Path]) -> Value {
 }
 
 /// Every node of a parsed MIME tree, depth first, with its parent's type.
-fn nodes(tree: &Value) -> Vec<(&Value, Option<&str>)> {
+pub(crate) fn nodes(tree: &Value) -> Vec<(&Value, Option<&str>)> {
     fn walk<'a>(
         v: &'a Value,
         parent: Option<&'a str>,

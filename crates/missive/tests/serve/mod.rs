@@ -48,20 +48,20 @@ enum Listen {
 }
 
 /// A running `missive serve`; killed on drop.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     /// `127.0.0.1:PORT` or `[::1]:PORT` (STARTTLS offered).
-    addr: String,
+    pub(crate) addr: String,
     /// The implicit-TLS listener, if any.
     tls_addr: Option<String>,
-    maildir: PathBuf,
+    pub(crate) maildir: PathBuf,
     stderr: Arc<Mutex<String>>,
     stdout: Arc<Mutex<String>>,
     _dir: TempDir,
 }
 
 impl Server {
-    fn start(extra: &[&str]) -> Server {
+    pub(crate) fn start(extra: &[&str]) -> Server {
         Server::start_on(Listen::V4, extra)
     }
 
@@ -153,7 +153,7 @@ impl Server {
         self.maildir.join("missive-ca.pem")
     }
 
-    fn ca_str(&self) -> String {
+    pub(crate) fn ca_str(&self) -> String {
         self.ca().display().to_string()
     }
 
@@ -161,7 +161,7 @@ impl Server {
         self.addr.rsplit_once(':').unwrap().1.to_string()
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
 
@@ -170,7 +170,7 @@ impl Server {
     }
 
     /// Every message in new/, sorted by file name.
-    fn messages(&self) -> Vec<Stored> {
+    pub(crate) fn messages(&self) -> Vec<Stored> {
         let mut paths: Vec<PathBuf> = std::fs::read_dir(self.maildir.join("new"))
             .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).collect())
             .unwrap_or_default();
@@ -219,11 +219,11 @@ impl Drop for Server {
 /// A message file: the two envelope lines the server prepends, then the
 /// message as received (dot-unstuffed).
 #[derive(Debug)]
-struct Stored {
-    path: PathBuf,
-    return_path: String,
-    envelope_to: Vec<String>,
-    message: Vec<u8>,
+pub(crate) struct Stored {
+    pub(crate) path: PathBuf,
+    pub(crate) return_path: String,
+    pub(crate) envelope_to: Vec<String>,
+    pub(crate) message: Vec<u8>,
 }
 
 impl Stored {

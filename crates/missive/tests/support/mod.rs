@@ -22,6 +22,7 @@ pub mod fake_smtp;
 pub mod home;
 pub mod mail;
 pub mod oauth_mock;
+pub mod postfix_log;
 pub mod process;
 pub mod report;
 pub mod tempdir;
@@ -33,6 +34,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use home::{assert_shown, entry, head, shown, Home};
 pub use mail::*;
+pub use postfix_log::sessions_for;
 pub use process::{run, Cmd, Output, MISSIVE, PYTHON};
 pub use report::{recipient, str_of};
 pub use tempdir::{mode_of, set_mode, write_mode, TempDir, TempFile};
