@@ -399,3 +399,64 @@ fn rate_limits_hold_across_connections() {
     // 12 messages at 5 a second: the third batch cannot start before 2 s.
     assert!(took >= Duration::from_millis(1900), "{took:?}");
 }
+
+#[test]
+fn a_server_that_says_slow_down_pauses_the_run_and_gets_the_row_later() {
+    use crate::support::fake_smtp::{Script, Server, Step};
+    use missive_smtp::Command;
+    // The second RCPT of the session is answered "too many", once.
+    let mut rcpts = 0;
+    let mut throttling = false;
+    let server = Server::start(
+        Script::new()
+            .caps(&["PIPELINING"])
+            .on(move |c, cmd| match cmd {
+                Command::Rcpt { .. } => {
+                    rcpts += 1;
+                    throttling = rcpts == 2;
+                    match throttling {
+                        true => {
+                            c.reply("451 4.7.1 Too many messages, slow down");
+                            Step::Next
+                        }
+                        false => Step::Default,
+                    }
+                }
+                Command::Data if throttling => {
+                    throttling = false;
+                    c.reply("554 5.5.1 Error: no valid recipients");
+                    Step::Next
+                }
+                _ => Step::Default,
+            }),
+    );
+    let job = Job::new(
+        "email,name,id,amount,note\na@x.test,A,1,1,x\nb@x.test,B,2,1,x\nc@x.test,C,3,1,x\n",
+        TEMPLATE,
+    );
+    let started = Instant::now();
+    let out = job
+        .cmd(&[
+            "--server",
+            &format!("127.0.0.1:{}", server.port),
+            "--tls",
+            "none",
+            "--yes",
+        ])
+        .args(["--connections", "1"])
+        .run();
+    let log = server.finish();
+    assert_eq!(out.code, 0, "every row goes in the end: {out}");
+    assert!(
+        out.stderr.contains("row 2: the server asked to slow down"),
+        "{out}"
+    );
+    assert!(started.elapsed() >= Duration::from_millis(900), "it paused");
+    assert_eq!(log.messages.len(), 3, "{:?}", log.lines);
+    let rcpt_b = log
+        .lines
+        .iter()
+        .filter(|l| l.contains("RCPT TO:<b@x.test>"))
+        .count();
+    assert_eq!(rcpt_b, 2, "row 2 was tried again: {:?}", log.lines);
+}
