@@ -3,7 +3,9 @@
 //! message goes out, so after a `kill -9` or a power loss the journal
 //! knows every row the server may have: those are "in doubt" and never
 //! sent again unless asked. Other lines are written at once (a killed
-//! process loses none) and synced in groups.
+//! process loses none) and synced in groups. Syncs happen on a thread of
+//! their own: the "committing" lines of every connection that are waiting
+//! share one `fdatasync` (group commit), and no connection blocks another.
 //!
 //! The first line says which CSV and templates the journal belongs to; a
 //! journal of another run is refused rather than mixed.
@@ -94,6 +96,36 @@ pub(crate) struct Journal {
     ids: HashMap<usize, String>,
     unsynced: bool,
     last_sync: Instant,
+    syncer: Option<Syncer>,
+}
+
+/// Whether a sync reached the disk.
+pub(crate) type Synced = tokio::sync::oneshot::Receiver<std::result::Result<(), String>>;
+type Waiter = tokio::sync::oneshot::Sender<std::result::Result<(), String>>;
+
+/// The thread that syncs the journal: each round takes every request
+/// waiting and answers them all with one `fdatasync`.
+struct Syncer {
+    requests: std::sync::mpsc::Sender<Option<Waiter>>,
+}
+
+impl Syncer {
+    fn start(file: File) -> Syncer {
+        let (tx, rx) = std::sync::mpsc::channel::<Option<Waiter>>();
+        std::thread::spawn(move || {
+            while let Ok(first) = rx.recv() {
+                let mut waiters: Vec<Waiter> = first.into_iter().collect();
+                while let Ok(more) = rx.try_recv() {
+                    waiters.extend(more);
+                }
+                let result = file.sync_data().map_err(|e| e.to_string());
+                for w in waiters {
+                    let _ = w.send(result.clone());
+                }
+            }
+        });
+        Syncer { requests: tx }
+    }
 }
 
 impl Journal {
@@ -118,6 +150,7 @@ impl Journal {
             ids: HashMap::new(),
             unsynced: false,
             last_sync: Instant::now(),
+            syncer: None,
         };
         let reader = BufReader::new(File::open(path).map_err(io)?);
         let mut lines = reader.lines();
@@ -130,6 +163,7 @@ impl Journal {
                 .expect("a header serialises");
                 writeln!(j.file, "{header}").map_err(io)?;
                 j.file.sync_data().map_err(io)?;
+                j.start_syncer()?;
                 return Ok(j);
             }
             Some(first) => {
@@ -167,6 +201,7 @@ impl Journal {
         }
         // A line cut short by a crash: start the next one on a line of its own.
         writeln!(j.file).map_err(io)?;
+        j.start_syncer()?;
         Ok(j)
     }
 
@@ -192,7 +227,16 @@ impl Journal {
         self.ids.get(&row).map(String::as_str)
     }
 
-    /// Records a change. `Committing` is synced before this returns.
+    fn start_syncer(&mut self) -> Result<()> {
+        let file = self
+            .file
+            .try_clone()
+            .map_err(|e| AppError::Io(format!("journal {}: {e}", self.path.display())))?;
+        self.syncer = Some(Syncer::start(file));
+        Ok(())
+    }
+
+    /// Records a change; it reaches the disk within a second or so.
     pub fn record(
         &mut self,
         row: usize,
@@ -200,6 +244,34 @@ impl Journal {
         id: &str,
         reply: Option<&str>,
     ) -> Result<()> {
+        self.write(row, state, id, reply)?;
+        if self.last_sync.elapsed() > Duration::from_secs(1) {
+            self.last_sync = Instant::now();
+            if let Some(s) = &self.syncer {
+                let _ = s.requests.send(None);
+            }
+        }
+        Ok(())
+    }
+
+    /// Records that the end of a row's message is about to go out; the
+    /// message may go once the returned receiver says the line is on disk.
+    pub fn committing(&mut self, row: usize, id: &str) -> Result<Synced> {
+        self.write(row, State::Committing, id, None)?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let unsent = match &self.syncer {
+            Some(s) => s.requests.send(Some(tx)).err().and_then(|e| e.0),
+            None => Some(tx),
+        };
+        if let Some(tx) = unsent {
+            // No sync thread: sync here.
+            self.sync()?;
+            let _ = tx.send(Ok(()));
+        }
+        Ok(rx)
+    }
+
+    fn write(&mut self, row: usize, state: State, id: &str, reply: Option<&str>) -> Result<()> {
         let line = serde_json::to_string(&Line {
             row,
             state,
@@ -207,19 +279,15 @@ impl Journal {
             reply: reply.map(Into::into),
         })
         .expect("a line serialises");
-        let io = |e: std::io::Error| AppError::Io(format!("journal {}: {e}", self.path.display()));
         self.file
             .write_all(format!("{line}\n").as_bytes())
-            .map_err(io)?;
+            .map_err(|e| AppError::Io(format!("journal {}: {e}", self.path.display())))?;
         self.set(row, state);
         self.unsynced = true;
-        if state == State::Committing || self.last_sync.elapsed() > Duration::from_secs(1) {
-            self.sync()?;
-        }
         Ok(())
     }
 
-    /// Syncs what was written.
+    /// Syncs what was written, now.
     pub fn sync(&mut self) -> Result<()> {
         if self.unsynced {
             self.file
@@ -276,12 +344,13 @@ mod tests {
         };
         let mut j = Journal::open(&path, &id).unwrap();
         j.record(1, State::Sending, "<1@x>", None).unwrap();
-        j.record(1, State::Committing, "<1@x>", None).unwrap();
+        j.committing(1, "<1@x>").unwrap();
         j.record(1, State::Accepted, "<1@x>", Some("250 ok"))
             .unwrap();
         j.record(2, State::Sending, "<2@x>", None).unwrap();
         j.record(3, State::Sending, "<3@x>", None).unwrap();
-        j.record(3, State::Committing, "<3@x>", None).unwrap();
+        let synced = j.committing(3, "<3@x>").unwrap();
+        assert_eq!(synced.blocking_recv().unwrap(), Ok(()));
         drop(j);
         // a crash mid-line
         std::fs::OpenOptions::new()

@@ -251,20 +251,29 @@ impl Shared<'_> {
         let id = job.mail.message_id.clone();
         self.record(job.row, State::Sending, &id, None)?;
         let committed = AtomicBool::new(false);
-        let journal_failed = AtomicBool::new(false);
-        let on_commit = || {
-            committed.store(true, Ordering::SeqCst);
-            if self.record(job.row, State::Committing, &id, None).is_err() {
-                journal_failed.store(true, Ordering::SeqCst);
-            }
+        // The "committing" line must be on disk before the end of the
+        // message goes out; the sync is shared with the other connections.
+        let on_commit = || -> futures_util::future::BoxFuture<'_, Result<()>> {
+            let synced = self
+                .journal
+                .lock()
+                .map_err(|_| poisoned())
+                .and_then(|mut j| j.committing(job.row, &id));
+            Box::pin(async {
+                match synced?.await {
+                    Ok(Ok(())) => {
+                        committed.store(true, Ordering::SeqCst);
+                        Ok(())
+                    }
+                    Ok(Err(e)) => Err(AppError::Io(format!(
+                        "cannot sync the journal {}: {e}",
+                        self.plan.journal.display()
+                    ))),
+                    Err(_) => Err(poisoned()),
+                }
+            })
         };
-        let result = self.mailer.send_committing(&job.mail, &on_commit).await;
-        if journal_failed.load(Ordering::SeqCst) {
-            return Err(AppError::Io(format!(
-                "cannot write the journal {}; stopping",
-                self.plan.journal.display()
-            )));
-        }
+        let result = self.mailer.send_with_commit(&job.mail, &on_commit).await;
         // A 421 (or a 4xx that says to slow down) is throttling, not a failure.
         let mut throttled = false;
         let (state, reply, why) = match result {

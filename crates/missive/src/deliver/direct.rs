@@ -43,11 +43,11 @@ impl Attempt {
 }
 
 /// Shared by every domain's delivery.
-struct Context<'a> {
+struct Context<'a, 'h> {
     engine: &'a Engine,
     direct: &'a Direct,
     mail: &'a Mail,
-    on_commit: &'a OnCommit<'a>,
+    on_commit: &'a OnCommit<'h>,
     transcript: Transcript,
     seed: u64,
 }
@@ -121,7 +121,7 @@ enum Try {
 
 async fn deliver_domain<D: Dns>(
     dns: &D,
-    ctx: &Context<'_>,
+    ctx: &Context<'_, '_>,
     domain: &str,
     rcpts: &[String],
 ) -> Vec<RecipientOutcome> {
@@ -212,7 +212,7 @@ async fn deliver_domain<D: Dns>(
 }
 
 async fn try_address(
-    ctx: &Context<'_>,
+    ctx: &Context<'_, '_>,
     domain: &str,
     host: &str,
     ip: IpAddr,

@@ -112,7 +112,8 @@ impl Mailer {
     /// could not be reached, TLS or the login failed, the message was
     /// refused as a whole before any recipient).
     pub async fn send(&self, mail: &Mail) -> Result<Outcome> {
-        self.send_committing(mail, &|| ()).await
+        self.send_with_commit(mail, &|| Box::pin(async { Ok(()) }))
+            .await
     }
 
     /// [`send`](Mailer::send), calling `on_commit` just before the end of
@@ -124,6 +125,18 @@ impl Mailer {
         mail: &Mail,
         on_commit: &(dyn Fn() + Send + Sync),
     ) -> Result<Outcome> {
+        let hook = || -> futures_util::future::BoxFuture<'_, Result<()>> {
+            on_commit();
+            Box::pin(async { Ok(()) })
+        };
+        self.send_with_commit(mail, &hook).await
+    }
+
+    /// [`send_committing`](Mailer::send_committing) with a hook the session
+    /// awaits: the end of the message goes out once its future is done
+    /// (a journal that syncs several sessions' records at once), and not at
+    /// all when it fails (the send fails with its error).
+    pub async fn send_with_commit(&self, mail: &Mail, on_commit: &OnCommit<'_>) -> Result<Outcome> {
         let engine = &self.inner.engine;
         let mut outcome = match &engine.options.route {
             Route::Direct(d) => direct::deliver(engine, d, mail, on_commit).await?,

@@ -16,8 +16,10 @@ use super::tls::{self, TlsContext, TlsInfo};
 use super::transcript::Transcript;
 use crate::error::{AppError, Result};
 
-/// What runs as the end of a message is about to go out.
-pub type OnCommit<'a> = dyn Fn() + Send + Sync + 'a;
+/// What runs (and is awaited) as the end of a message is about to go out.
+/// An error stops the message before its end goes out.
+pub type OnCommit<'a> =
+    dyn Fn() -> futures_util::future::BoxFuture<'a, Result<()>> + Send + Sync + 'a;
 
 /// Size of the receive buffer and of each body chunk read from the message.
 const CHUNK: usize = 64 * 1024;
@@ -294,7 +296,7 @@ impl Session {
                     self.transcript.body_chunk(&wire);
                     wire.splice(0..0, cmd);
                     if last {
-                        on_commit();
+                        on_commit().await?;
                         self.committed = true;
                     }
                     self.write(&wire, Stage::DataBlock).await?;
@@ -329,7 +331,9 @@ impl Session {
         }
     }
 
-    /// Streams the body in bounded chunks: read, encode, write.
+    /// Streams the body in bounded chunks: read, encode, write. The last
+    /// chunk goes out with the terminator in one write (no small segment
+    /// of its own for Nagle to hold back).
     async fn send_body(
         &mut self,
         body: &mut (dyn Read + Send),
@@ -343,14 +347,16 @@ impl Session {
             if n == 0 {
                 break;
             }
+            if !out.is_empty() {
+                self.transcript.body_chunk(&out);
+                self.write(&out, Stage::DataBlock).await?;
+                out.clear();
+            }
             encoder.encode(&input[..n], &mut out);
-            self.transcript.body_chunk(&out);
-            self.write(&out, Stage::DataBlock).await?;
-            out.clear();
         }
         let stats = encoder.finish(&mut out);
         self.transcript.body_chunk(&out);
-        on_commit();
+        on_commit().await?;
         self.committed = true;
         self.write(&out, Stage::DataBlock).await?;
         Ok(stats)
