@@ -10,6 +10,7 @@ mod support;
 mod accounts;
 mod compose;
 mod direct;
+mod everyday;
 mod faults;
 mod hints;
 mod mailer;

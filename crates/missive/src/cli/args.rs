@@ -259,6 +259,7 @@ impl SendArgs {
         Draft {
             from: self.route.from.clone(),
             user: self.route.login.user.clone(),
+            logs_in: false,
             to: self.to.clone(),
             cc: self.cc.clone(),
             bcc: self.bcc.clone(),

@@ -75,6 +75,7 @@ fn plan(args: &SendArgs, sendmail: Option<SendmailMode>) -> Result<(Mail, Mailer
     let mut draft = args.draft();
     draft.from = settings.from.clone();
     draft.user = settings.user.clone();
+    draft.logs_in = settings.server.is_some() && settings.login.is_some();
     draft.sendmail = sendmail;
     let mail = draft.mail()?;
     let options = mailer_options(&settings, args)?;

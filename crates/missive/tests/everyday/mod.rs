@@ -1,0 +1,5 @@
+//! Everyday use (issue 15): the default sender, the sendmail log, shell
+//! completions and the man page, proxies, `--quit-after`, progress, colour,
+//! `-q` and `--version`.
+
+mod from;
