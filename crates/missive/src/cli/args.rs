@@ -192,8 +192,8 @@ pub struct SendArgs {
     /// With --sandbox: where the delivered message is written (a Maildir).
     #[arg(long, value_name = "DIR", requires = "sandbox")]
     pub maildir: Option<PathBuf>,
-    /// Print nothing on success.
-    #[arg(short, long)]
+    /// Print nothing on success (set by the global -q, and by sendmail).
+    #[arg(skip)]
     pub quiet: bool,
     /// Print a JSON report on stdout.
     #[arg(long)]

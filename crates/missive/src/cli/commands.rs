@@ -17,6 +17,9 @@ pub struct MxArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// The global -q: print nothing on success.
+    #[arg(skip)]
+    pub quiet: bool,
 }
 
 #[derive(Args, Debug, Default, Clone)]
@@ -60,8 +63,8 @@ pub struct ServeArgs {
     /// Wait MS milliseconds before answering at STAGE, e.g. 'data=2000' (repeatable).
     #[arg(long, value_name = "STAGE=MS")]
     pub delay: Vec<String>,
-    /// Print nothing per message.
-    #[arg(short, long)]
+    /// Print nothing per message (set by the global -q).
+    #[arg(skip)]
     pub quiet: bool,
 }
 
@@ -93,6 +96,9 @@ pub struct ProbeArgs {
     pub verbose: u8,
     #[arg(long)]
     pub json: bool,
+    /// The global -q: no report on success.
+    #[arg(skip)]
+    pub quiet: bool,
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -114,6 +120,9 @@ pub struct ShowArgs {
     pub config: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
+    /// The global -q: only check that the configuration resolves.
+    #[arg(skip)]
+    pub quiet: bool,
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -174,6 +183,9 @@ pub struct AddArgs {
     pub keyring: bool,
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// The global -q: no notes on success.
+    #[arg(skip)]
+    pub quiet: bool,
 }
 
 /// How to sign in with OAuth2.
@@ -183,4 +195,21 @@ pub enum FlowArg {
     Device,
     /// A browser on this machine, redirected back to a loopback port (RFC 8252).
     Browser,
+}
+
+/// `missive completions SHELL`.
+#[derive(Args, Debug, Clone)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `missive man`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ManArgs {
+    /// Write missive.1 and missive-SUBCOMMAND.1 into this directory instead
+    /// of printing them all on standard output.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }

@@ -135,6 +135,9 @@ fn add(mut a: AddArgs) -> Result<()> {
         )
     })?;
     config::add_account(&path, &a.name, &account)?;
+    if a.quiet {
+        return Ok(());
+    }
     eprintln!("missive: added account {} to {}", a.name, path.display());
     if let Some(note) = a
         .preset

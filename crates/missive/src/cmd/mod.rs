@@ -7,6 +7,7 @@ use crate::error::exit;
 
 mod account;
 mod config;
+mod docs;
 mod mx;
 mod probe;
 mod report;
@@ -15,10 +16,11 @@ mod serve;
 
 /// Runs the command line and returns the process exit code.
 pub fn main() -> i32 {
-    let cmd = match cli::parse() {
+    let (cmd, globals) = match cli::parse() {
         Ok(c) => c,
         Err(code) => return code,
     };
+    let cmd = with_quiet(cmd, globals.quiet);
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -41,6 +43,8 @@ pub fn main() -> i32 {
                 Ok((send, mode)) => send::run(send, Some(mode)).await,
                 Err(e) => Err(e),
             },
+            Cmd::Completions(a) => docs::completions(a),
+            Cmd::Man(a) => docs::man(a),
         }
     });
     match result {
@@ -49,5 +53,37 @@ pub fn main() -> i32 {
             report::error(&e);
             e.exit_code()
         }
+    }
+}
+
+/// The global `-q` given to the subcommand that prints on success.
+fn with_quiet(cmd: Cmd, quiet: bool) -> Cmd {
+    use crate::cli::AccountCmd;
+    match cmd {
+        Cmd::Send(mut a) => {
+            a.quiet |= quiet;
+            Cmd::Send(a)
+        }
+        Cmd::Serve(mut a) => {
+            a.quiet |= quiet;
+            Cmd::Serve(a)
+        }
+        Cmd::Mx(mut a) => {
+            a.quiet |= quiet;
+            Cmd::Mx(a)
+        }
+        Cmd::Probe(mut a) => {
+            a.quiet |= quiet;
+            Cmd::Probe(a)
+        }
+        Cmd::Config(crate::cli::ConfigCmd::Show(mut a)) => {
+            a.quiet |= quiet;
+            Cmd::Config(crate::cli::ConfigCmd::Show(a))
+        }
+        Cmd::Account(AccountCmd::Add(mut a)) => {
+            a.quiet |= quiet;
+            Cmd::Account(AccountCmd::Add(a))
+        }
+        other => other,
     }
 }

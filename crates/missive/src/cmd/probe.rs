@@ -123,7 +123,7 @@ pub(super) async fn run(a: ProbeArgs) -> Result<()> {
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
-    } else {
+    } else if !a.quiet {
         print_text(&report);
     }
     match report.exit_code {

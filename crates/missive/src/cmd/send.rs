@@ -157,7 +157,7 @@ async fn sandbox(args: SendArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(SANDBOX_MAILDIR));
     let mut sandbox = Sandbox::start(&maildir).await?;
-    if !args.json {
+    if !args.json && !args.quiet {
         eprintln!(
             "missive: sandbox: capture server on {} (STARTTLS with a throwaway CA, AUTH required), Maildir {}",
             sandbox.address(),
@@ -173,7 +173,7 @@ async fn sandbox(args: SendArgs) -> Result<()> {
         timeout: args.route.timeout.map(Duration::from_secs),
         chunking: !args.route.no_chunking,
         connections: 1,
-        verbosity: if args.json {
+        verbosity: if args.json || args.quiet {
             args.verbose
         } else {
             args.verbose.max(1)
@@ -190,7 +190,7 @@ async fn sandbox(args: SendArgs) -> Result<()> {
     };
     deliver(&mailer, &mail, out).await?;
     let stored = sandbox.next_stored(Duration::from_secs(5)).await?;
-    if !args.json {
+    if !args.json && !args.quiet {
         println!("delivered: {}", stored.display());
     }
     Ok(())

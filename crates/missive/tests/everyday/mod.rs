@@ -3,3 +3,5 @@
 //! `-q` and `--version`.
 
 mod from;
+mod docs;
+mod quiet;
