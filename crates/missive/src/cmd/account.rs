@@ -145,13 +145,13 @@ fn add(mut a: AddArgs) -> Result<()> {
         .and_then(|p| presets::get(p).ok())
         .map(|p| p.note)
     {
-        eprintln!("note: {note}");
+        super::report::hint_line("note", &note);
     }
     if a.keyring {
-        eprintln!("next: missive account set-password {}", a.name);
+        super::report::hint_line("next", &format!("missive account set-password {}", a.name));
     }
     if a.client_id.is_some() {
-        eprintln!("next: missive account login {}", a.name);
+        super::report::hint_line("next", &format!("missive account login {}", a.name));
     }
     Ok(())
 }

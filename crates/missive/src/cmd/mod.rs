@@ -2,7 +2,7 @@
 //! settings, runs, and reports. [`main`] is the binary: parse, run, print
 //! one line per failure, return a sysexits code.
 
-use crate::cli::{self, Cmd};
+use crate::cli::{self, Cmd, ColorArg};
 use crate::error::exit;
 
 mod account;
@@ -21,6 +21,7 @@ pub fn main() -> i32 {
         Err(code) => return code,
     };
     let cmd = with_quiet(cmd, globals.quiet);
+    crate::transport::transcript::set_color(use_color(globals.color));
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -52,6 +53,29 @@ pub fn main() -> i32 {
         Err(e) => {
             report::error(&e);
             e.exit_code()
+        }
+    }
+}
+
+/// Whether stderr gets colour: `--color`, else `MISSIVE_COLOR`, else auto:
+/// only when stderr is a terminal (not `TERM=dumb`) and `NO_COLOR` is not
+/// set. `always` wins over `NO_COLOR`, as no-color.org says a flag should.
+fn use_color(flag: Option<ColorArg>) -> bool {
+    use std::io::IsTerminal;
+    let var = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let from_env = var("MISSIVE_COLOR").and_then(|v| match v.to_ascii_lowercase().as_str() {
+        "always" => Some(ColorArg::Always),
+        "never" => Some(ColorArg::Never),
+        "auto" => Some(ColorArg::Auto),
+        _ => None,
+    });
+    match flag.or(from_env).unwrap_or(ColorArg::Auto) {
+        ColorArg::Always => true,
+        ColorArg::Never => false,
+        ColorArg::Auto => {
+            var("NO_COLOR").is_none()
+                && var("TERM").is_none_or(|t| t != "dumb")
+                && std::io::stderr().is_terminal()
         }
     }
 }

@@ -106,7 +106,7 @@ fn mailer_options(s: &Settings, args: &SendArgs) -> Result<MailerOptions> {
         (None, Some(_)) => TlsMode::StartTls,
     };
     if s.insecure {
-        eprintln!("missive: warning: --insecure: the server's certificate is not verified; anyone on the path can read and change this session");
+        report::hint_line("missive: warning", "--insecure: the server's certificate is not verified; anyone on the path can read and change this session");
     }
     let route = match server {
         // MX hosts are the recipients' servers: the user's credentials are

@@ -5,3 +5,4 @@
 mod from;
 mod docs;
 mod quiet;
+mod colour;
