@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use crate::deliver::QuitAfter;
 use crate::message::draft::Draft;
 use crate::settings::{AuthSetting, Overrides, TlsSetting};
 
@@ -66,6 +67,39 @@ pub enum AuthArg {
     Xoauth2,
     Oauthbearer,
     None,
+}
+
+/// `--quit-after`: the stages of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QuitAfterArg {
+    /// The TCP (and implicit TLS) connection; nothing is read.
+    Connect,
+    /// The server's greeting.
+    Greeting,
+    /// The first EHLO reply.
+    Ehlo,
+    /// STARTTLS and the EHLO after it.
+    Tls,
+    /// AUTH.
+    Auth,
+    /// MAIL FROM (then RSET).
+    Mail,
+    /// MAIL FROM and every RCPT TO (then RSET).
+    Rcpt,
+}
+
+impl From<QuitAfterArg> for QuitAfter {
+    fn from(q: QuitAfterArg) -> QuitAfter {
+        match q {
+            QuitAfterArg::Connect => QuitAfter::Connect,
+            QuitAfterArg::Greeting => QuitAfter::Greeting,
+            QuitAfterArg::Ehlo => QuitAfter::Ehlo,
+            QuitAfterArg::Tls => QuitAfter::Tls,
+            QuitAfterArg::Auth => QuitAfter::Auth,
+            QuitAfterArg::Mail => QuitAfter::Mail,
+            QuitAfterArg::Rcpt => QuitAfter::Rcpt,
+        }
+    }
 }
 
 /// Where mail goes and how: shared by `send`, `sendmail` and `bulk`.
@@ -173,6 +207,14 @@ pub struct SendArgs {
     /// Print the envelope and the message exactly as it would be sent, and send nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Stop cleanly after this stage (QUIT; after mail or rcpt, RSET first)
+    /// and report how far the session got: no message is sent. `auth`
+    /// answers "does my login work?".
+    #[arg(long, value_enum, value_name = "STAGE", conflicts_with_all = ["dry_run", "sandbox"])]
+    pub quit_after: Option<QuitAfterArg>,
+    /// Shorthand for --quit-after ehlo.
+    #[arg(long, conflicts_with_all = ["quit_after", "dry_run", "sandbox"])]
+    pub ehlo_only: bool,
     /// DSN: when to notify (never, or success,failure,delay), if the server offers DSN.
     #[arg(long, value_name = "WHEN")]
     pub dsn_notify: Option<String>,
@@ -254,6 +296,15 @@ impl RouteArgs {
 }
 
 impl SendArgs {
+    /// `--quit-after STAGE` (or `--ehlo-only`).
+    pub fn quit_after(&self) -> Option<QuitAfter> {
+        match (self.quit_after, self.ehlo_only) {
+            (Some(q), _) => Some(q.into()),
+            (None, true) => Some(QuitAfter::Ehlo),
+            (None, false) => None,
+        }
+    }
+
     /// The message and envelope as asked for (the sender is resolved later).
     pub fn draft(&self) -> Draft {
         Draft {

@@ -7,6 +7,7 @@ use crate::error::exit;
 
 mod account;
 mod config;
+mod diagnosis;
 mod docs;
 mod mx;
 mod probe;

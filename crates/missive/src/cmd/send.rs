@@ -9,7 +9,7 @@ use missive_smtp::client::TlsMode;
 
 use super::report::{self, Output};
 use crate::cli::SendArgs;
-use crate::deliver::{Direct, Mailer, MailerOptions, Relay, Route, Trust};
+use crate::deliver::{Diagnosis, Direct, Mailer, MailerOptions, QuitAfter, Relay, Route, Trust};
 use crate::error::{AppError, Result};
 use crate::message::draft::{local_sender, SendmailMode};
 use crate::message::{header, Mail};
@@ -29,6 +29,10 @@ pub(crate) async fn run(args: SendArgs, sendmail: Option<SendmailMode>) -> Resul
         json: args.json,
         quiet: args.quiet,
     };
+    if let Some(stage) = args.quit_after() {
+        let result = quit_after(&args, stage).await;
+        return super::diagnosis::finish(result, stage, out);
+    }
     let (mail, options) = match plan(&args, sendmail) {
         Ok(p) => p,
         Err(e) => {
@@ -63,6 +67,34 @@ async fn deliver(mailer: &Mailer, mail: &Mail, out: Output) -> Result<()> {
     report::finish(result, mail, server, out)
 }
 
+/// `--quit-after`: a session that stops after `stage`. The envelope (from
+/// --from and --to) is needed only for `mail` and `rcpt`.
+async fn quit_after(args: &SendArgs, stage: QuitAfter) -> Result<Diagnosis> {
+    let settings = settings::resolve(&args.route.overrides())?;
+    check_ehlo(settings.ehlo.as_deref())?;
+    let options = mailer_options(&settings, args)?;
+    let mail = match stage >= QuitAfter::Mail {
+        true => Some(mail(args, &settings, None)?),
+        false => None,
+    };
+    let mailer = Mailer::new(options)?;
+    let result = mailer
+        .quit_after(mail.as_ref().map(|m| &m.envelope), stage)
+        .await;
+    mailer.close().await;
+    result
+}
+
+/// The mail as asked for, with the sender the settings resolve.
+fn mail(args: &SendArgs, settings: &Settings, sendmail: Option<SendmailMode>) -> Result<Mail> {
+    let mut draft = args.draft();
+    draft.from = settings.from.clone();
+    draft.user = settings.user.clone();
+    draft.logs_in = settings.server.is_some() && settings.login.is_some();
+    draft.sendmail = sendmail;
+    draft.mail()
+}
+
 /// Settings resolved once, then the mail and the mailer's options.
 fn plan(args: &SendArgs, sendmail: Option<SendmailMode>) -> Result<(Mail, MailerOptions)> {
     if args.route.direct && args.route.server.is_some() {
@@ -72,12 +104,7 @@ fn plan(args: &SendArgs, sendmail: Option<SendmailMode>) -> Result<(Mail, Mailer
     }
     let settings = settings::resolve(&args.route.overrides())?;
     check_ehlo(settings.ehlo.as_deref())?;
-    let mut draft = args.draft();
-    draft.from = settings.from.clone();
-    draft.user = settings.user.clone();
-    draft.logs_in = settings.server.is_some() && settings.login.is_some();
-    draft.sendmail = sendmail;
-    let mail = draft.mail()?;
+    let mail = mail(args, &settings, sendmail)?;
     let options = mailer_options(&settings, args)?;
     Ok((mail, options))
 }

@@ -145,7 +145,7 @@ impl Mailer {
             let reused = idle.is_some();
             let mut session = match idle {
                 Some(s) => s,
-                None => relay::open(&inner.engine, self.transcript()).await?,
+                None => relay::open(&inner.engine, self.transcript(), None).await?,
             };
             let body = &mut mail.message.open();
             match session
@@ -170,7 +170,11 @@ impl Mailer {
         }
     }
 
-    fn transcript(&self) -> Transcript {
+    pub(super) fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub(super) fn transcript(&self) -> Transcript {
         Transcript::new(self.inner.engine.options.verbosity)
     }
 

@@ -14,6 +14,7 @@ use crate::secrets::Login;
 use crate::transport::net::ServerAddr;
 
 pub mod blocking;
+mod diagnose;
 mod direct;
 pub(crate) mod dns;
 mod engine;
@@ -22,7 +23,9 @@ pub(crate) mod mx;
 mod outcome;
 mod relay;
 
+pub use diagnose::Diagnosis;
 pub use mailer::Mailer;
+pub use crate::transport::session::QuitAfter;
 pub use outcome::{Attempt, Hop, Outcome, RecipientOutcome, Status};
 
 /// Where mail goes.

@@ -52,6 +52,54 @@ pub struct Session {
     committed: bool,
     /// Transactions completed in this session.
     pub messages: usize,
+    quit_after: Option<QuitAfter>,
+    progress: Progress,
+    /// The peer's address, once connected.
+    pub peer: Option<std::net::SocketAddr>,
+}
+
+/// Where `--quit-after` stops a session: after that stage it QUITs (after
+/// `Connect`, it just closes), and nothing of a message is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum QuitAfter {
+    /// The TCP connection (and implicit TLS) is up; no SMTP is read.
+    Connect,
+    /// The server's greeting.
+    Greeting,
+    /// The first EHLO (or HELO) reply.
+    Ehlo,
+    /// STARTTLS, the handshake and the EHLO after it (or implicit TLS and its EHLO).
+    Tls,
+    /// AUTH (when a login is configured).
+    Auth,
+    /// MAIL FROM, then RSET.
+    Mail,
+    /// MAIL FROM and every RCPT TO, then RSET.
+    Rcpt,
+}
+
+impl QuitAfter {
+    pub fn name(self) -> &'static str {
+        match self {
+            QuitAfter::Connect => "connect",
+            QuitAfter::Greeting => "greeting",
+            QuitAfter::Ehlo => "ehlo",
+            QuitAfter::Tls => "tls",
+            QuitAfter::Auth => "auth",
+            QuitAfter::Mail => "mail",
+            QuitAfter::Rcpt => "rcpt",
+        }
+    }
+}
+
+/// How far a session stopped by `--quit-after` got.
+#[derive(Debug, Clone, Copy, Default)]
+struct Progress {
+    /// Stopped as asked: QUIT went out (or, after connect, nothing did).
+    stopped: bool,
+    /// An EHLO/HELO reply came, and one came over TLS.
+    ehlo: bool,
+    ehlo_secure: bool,
 }
 
 /// The connect timeout (RFC 5321 gives none; 30 s is common practice).
@@ -61,6 +109,17 @@ impl Session {
     /// Connects (with implicit TLS when asked) and runs the session up to
     /// `Ready`: greeting, EHLO, STARTTLS, AUTH.
     pub async fn open(opts: SessionOptions, transcript: Transcript) -> Result<Session> {
+        Session::open_until(opts, transcript, None).await
+    }
+
+    /// [`open`](Session::open), stopping at `quit_after` when it comes
+    /// before the session is ready (see [`Session::stopped`]). Stages from
+    /// `Mail` on are [`Session::try_envelope`]'s.
+    pub async fn open_until(
+        opts: SessionOptions,
+        transcript: Transcript,
+        quit_after: Option<QuitAfter>,
+    ) -> Result<Session> {
         let limit = |d: Duration| opts.timeout.map_or(d, |t| t.min(d));
         let wait = limit(opts.connect_timeout);
         let addrs = match opts.addrs.is_empty() {
@@ -68,7 +127,8 @@ impl Session {
             false => opts.addrs.clone(),
         };
         let tcp = net::connect_any(&opts.server, &addrs, wait).await?;
-        if let Ok(peer) = tcp.peer_addr() {
+        let peer = tcp.peer_addr().ok();
+        if let Some(peer) = peer {
             transcript.info(&format!("connected to {} ({peer})", opts.server.display()));
         }
         let mut ehlo = opts.smtp;
@@ -87,12 +147,28 @@ impl Session {
             tls: None,
             committed: false,
             messages: 0,
+            quit_after,
+            progress: Progress::default(),
+            peer,
         };
         if implicit {
             session.start_tls(Stage::Greeting).await?;
         }
+        if quit_after == Some(QuitAfter::Connect) {
+            session.transcript.info("stopping after connect, as asked");
+            session.progress.stopped = true;
+            let _ = tokio::time::timeout(Duration::from_secs(1), session.stream.shutdown()).await;
+            return Ok(session);
+        }
         match session.drive().await? {
+            Next::Ready if quit_after.is_some_and(|q| q <= QuitAfter::Auth) => {
+                // Every setup stage is done (some, like TLS or AUTH, may
+                // not have happened at all): stop here.
+                session.stop_now().await;
+                Ok(session)
+            }
             Next::Ready => Ok(session),
+            Next::Closed if session.progress.stopped => Ok(session),
             other => Err(AppError::Smtp(missive_smtp::Error::Protocol(format!(
                 "session setup ended in {other:?}"
             )))),
@@ -101,6 +177,63 @@ impl Session {
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// `--quit-after` stopped it: QUIT was answered (or, after connect, the
+    /// connection just closed).
+    pub fn stopped(&self) -> bool {
+        self.progress.stopped
+    }
+
+    /// `--quit-after mail|rcpt`: MAIL (and every RCPT) for `envelope`, then
+    /// RSET and QUIT; no DATA, nothing of a message.
+    pub async fn try_envelope(
+        &mut self,
+        envelope: Envelope,
+        rcpts: bool,
+    ) -> Result<TransactionOutcome> {
+        self.client.send_envelope(envelope, rcpts)?;
+        self.flush_events();
+        let next = self.drive().await;
+        let outcome = self.client.take_outcome();
+        match (next, outcome) {
+            (Ok(Next::Ready), Some(tx)) => {
+                self.stop_now().await;
+                Ok(tx)
+            }
+            (_, Some(tx)) => Ok(tx),
+            (Err(e), None) => Err(e),
+            (Ok(other), None) => Err(AppError::Smtp(missive_smtp::Error::Protocol(format!(
+                "unexpected state {other:?} after the envelope"
+            )))),
+        }
+    }
+
+    /// QUIT now and wait for its answer (briefly), keeping the session.
+    async fn stop_now(&mut self) {
+        if self.client.quit_early() {
+            self.progress.stopped = true;
+            let wait = self
+                .limit(Stage::Quit.timeout())
+                .min(Duration::from_secs(5));
+            let _ = tokio::time::timeout(wait, self.drive()).await;
+            self.flush_events();
+        }
+    }
+
+    /// Whether `--quit-after` asks to stop now (between replies).
+    fn stage_reached(&self) -> bool {
+        let Some(q) = self.quit_after else {
+            return false;
+        };
+        match q {
+            QuitAfter::Connect => true,
+            QuitAfter::Greeting => self.client.greeting().is_some(),
+            QuitAfter::Ehlo => self.progress.ehlo,
+            QuitAfter::Tls => self.progress.ehlo_secure,
+            QuitAfter::Auth => self.client.is_authenticated(),
+            QuitAfter::Mail | QuitAfter::Rcpt => false,
+        }
     }
 
     /// Whether the end of the last message went out without its reply
@@ -136,6 +269,13 @@ impl Session {
     /// `SendBody` or `Closed`.
     async fn drive(&mut self) -> Result<Next> {
         loop {
+            if !self.progress.stopped && self.stage_reached() && self.client.quit_early() {
+                let stage = self.quit_after.map_or("", QuitAfter::name);
+                self.flush_events();
+                self.transcript
+                    .info(&format!("stopping after {stage}, as asked"));
+                self.progress.stopped = true;
+            }
             let next = self.client.poll();
             self.flush_events();
             match next? {
@@ -161,6 +301,10 @@ impl Session {
                         self.client.connection_closed();
                     } else {
                         self.client.receive(&self.rbuf[..n]);
+                    }
+                    if stage == Stage::Ehlo && self.client.stage() != Some(Stage::Ehlo) {
+                        self.progress.ehlo = true;
+                        self.progress.ehlo_secure |= self.client.is_secure();
                     }
                 }
                 Next::StartTls => {

@@ -6,3 +6,4 @@ mod from;
 mod docs;
 mod quiet;
 mod colour;
+mod quit_after;
