@@ -155,6 +155,21 @@ pub struct RouteArgs {
     /// Permit AUTH over a connection that is not encrypted.
     #[arg(long)]
     pub allow_plaintext_auth: bool,
+    #[command(flatten)]
+    pub proxy: ProxyArgs,
+}
+
+/// `--proxy`: shared by `send`, `sendmail` and `probe`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct ProxyArgs {
+    /// Connect through a proxy: socks5://HOST:PORT, socks5h://HOST:PORT (the
+    /// proxy resolves names) or http://HOST:PORT (CONNECT); a login as
+    /// USER:PASSWORD@ in the URL. `none`: no proxy, whatever ALL_PROXY says.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Run this command for the proxy's password (when the URL names a user but no password).
+    #[arg(long, value_name = "CMD")]
+    pub proxy_password_cmd: Option<String>,
 }
 
 /// `missive send`.
@@ -291,6 +306,8 @@ impl RouteArgs {
             oauth_token_cmd: self.login.oauth_token_cmd.clone(),
             allow_plaintext_auth: self.allow_plaintext_auth,
             no_chunking: self.no_chunking,
+            proxy: self.proxy.proxy.clone(),
+            proxy_password_cmd: self.proxy.proxy_password_cmd.clone(),
         }
     }
 }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::args::{AuthArg, Login, TlsArg};
+use super::args::{AuthArg, Login, ProxyArgs, TlsArg};
 
 #[derive(Args, Debug, Default, Clone)]
 pub struct MxArgs {
@@ -92,6 +92,8 @@ pub struct ProbeArgs {
     pub ehlo: Option<String>,
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub timeout: u64,
+    #[command(flatten)]
+    pub proxy: ProxyArgs,
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
     #[arg(long)]

@@ -173,6 +173,7 @@ fn mailer_options(s: &Settings, args: &SendArgs) -> Result<MailerOptions> {
         chunking: s.chunking,
         connections: 1,
         verbosity: args.verbose,
+        proxy: s.proxy.as_ref().map(|p| p.proxy()).transpose()?,
         ..MailerOptions::new(route)
     })
 }

@@ -250,6 +250,7 @@ async fn try_address(
                 ctx.engine.tls.clone()
             },
             timeout: opts.timeout,
+            proxy: ctx.engine.options.proxy.clone(),
         };
         let mut session = match Session::open(opts, transcript).await {
             Ok(s) => s,

@@ -12,6 +12,7 @@ use rustls::pki_types::CertificateDer;
 use crate::error::Result;
 use crate::secrets::Login;
 use crate::transport::net::ServerAddr;
+use crate::transport::proxy::Proxy;
 
 pub mod blocking;
 mod diagnose;
@@ -138,6 +139,8 @@ pub struct MailerOptions {
     pub max_messages_per_connection: usize,
     /// The SMTP transcript on stderr: 0 none, 1 the conversation, 2 the body too.
     pub verbosity: u8,
+    /// Every connection goes through this proxy (SOCKS5 or HTTP CONNECT).
+    pub proxy: Option<Proxy>,
 }
 
 impl MailerOptions {
@@ -152,6 +155,7 @@ impl MailerOptions {
             connections: 4,
             max_messages_per_connection: 100,
             verbosity: 0,
+            proxy: None,
         }
     }
 }

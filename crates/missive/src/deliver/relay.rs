@@ -36,6 +36,7 @@ pub(super) async fn open(
         },
         tls: engine.tls.clone(),
         timeout: engine.options.timeout,
+        proxy: engine.options.proxy.clone(),
     };
     let credentials = engine.credentials.lock().ok().and_then(|c| c.clone());
     let first = Session::open_until(

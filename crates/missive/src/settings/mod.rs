@@ -19,10 +19,12 @@ pub(crate) mod config;
 mod modes;
 pub(crate) mod presets;
 mod provenance;
+mod proxy;
 
 pub use config::{Account, Config};
 pub use modes::{AuthSetting, TlsSetting};
 pub use provenance::{Provenance, Source};
+pub use proxy::ProxySetting;
 
 /// The command-line layer: what the user asked for, nothing resolved.
 #[derive(Debug, Clone, Default)]
@@ -49,6 +51,10 @@ pub struct Overrides {
     pub oauth_token_cmd: Option<String>,
     pub allow_plaintext_auth: bool,
     pub no_chunking: bool,
+    /// `--proxy URL` (`none`: no proxy, whatever the environment says).
+    pub proxy: Option<String>,
+    /// `--proxy-password-cmd CMD`.
+    pub proxy_password_cmd: Option<String>,
 }
 
 /// The effective settings of a send, every layer applied.
@@ -75,6 +81,8 @@ pub struct Settings {
     pub login: Option<Login>,
     pub allow_plaintext_auth: bool,
     pub chunking: bool,
+    /// Every connection goes through this proxy.
+    pub proxy: Option<ProxySetting>,
     /// Where each value came from.
     pub provenance: Provenance,
 }
@@ -250,6 +258,8 @@ pub fn resolve(flags: &Overrides) -> Result<Settings> {
         ],
     );
 
+    let proxy = proxy::resolve(flags, &acct, acct_name.as_deref(), &mut p);
+
     let account = match bound_away {
         true => None,
         false => acct_name.as_deref().map(|n| (n, &acct)),
@@ -292,6 +302,7 @@ pub fn resolve(flags: &Overrides) -> Result<Settings> {
         login,
         allow_plaintext_auth: flags.allow_plaintext_auth,
         chunking: !flags.no_chunking,
+        proxy,
         provenance: p,
     })
 }

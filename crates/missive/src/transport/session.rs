@@ -12,6 +12,7 @@ use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::net::{self, ServerAddr, Stream};
+use super::proxy::Proxy;
 use super::tls::{self, TlsContext, TlsInfo};
 use super::transcript::Transcript;
 use crate::error::{AppError, Result};
@@ -35,6 +36,8 @@ pub struct SessionOptions {
     pub tls: TlsContext,
     /// `--timeout`: an upper bound on every wait, if given.
     pub timeout: Option<Duration>,
+    /// Connect through this proxy (unless it bypasses the server's host).
+    pub proxy: Option<Proxy>,
 }
 
 /// A connected SMTP session.
@@ -122,15 +125,33 @@ impl Session {
     ) -> Result<Session> {
         let limit = |d: Duration| opts.timeout.map_or(d, |t| t.min(d));
         let wait = limit(opts.connect_timeout);
-        let addrs = match opts.addrs.is_empty() {
-            true => net::resolve(&opts.server, wait).await?,
-            false => opts.addrs.clone(),
+        let proxy = opts
+            .proxy
+            .as_ref()
+            .filter(|p| !p.bypasses(&opts.server.host));
+        let tcp = match proxy {
+            Some(proxy) => {
+                let tcp = proxy.connect(&opts.server, &opts.addrs, wait).await?;
+                transcript.info(&format!(
+                    "connected to {} through the proxy {}",
+                    opts.server.display(),
+                    proxy.display()
+                ));
+                tcp
+            }
+            None => {
+                let addrs = match opts.addrs.is_empty() {
+                    true => net::resolve(&opts.server, wait).await?,
+                    false => opts.addrs.clone(),
+                };
+                let tcp = net::connect_any(&opts.server, &addrs, wait).await?;
+                if let Ok(peer) = tcp.peer_addr() {
+                    transcript.info(&format!("connected to {} ({peer})", opts.server.display()));
+                }
+                tcp
+            }
         };
-        let tcp = net::connect_any(&opts.server, &addrs, wait).await?;
         let peer = tcp.peer_addr().ok();
-        if let Some(peer) = peer {
-            transcript.info(&format!("connected to {} ({peer})", opts.server.display()));
-        }
         let mut ehlo = opts.smtp;
         if ehlo.ehlo_name.is_empty() {
             ehlo.ehlo_name = super::hostname::ehlo_name(tcp.local_addr().ok());

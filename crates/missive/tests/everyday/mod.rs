@@ -7,3 +7,4 @@ mod docs;
 mod quiet;
 mod colour;
 mod quit_after;
+mod proxy;

@@ -4,7 +4,8 @@
 //! * [`process`]: [`Cmd`] and [`run`] run `missive` (or another program)
 //!   under a deadline with arguments, environment and standard input, and
 //!   capture its [`Output`]. The child never sees the caller's `MISSIVE_*`
-//!   settings, nor a proxy. [`pty`]: [`in_pty`] runs it on a terminal.
+//!   settings, nor a proxy. [`pty`]: [`in_pty`] runs it on a terminal;
+//!   [`proxies`]: real SOCKS5 and HTTP proxies on loopback.
 //! * [`unique`] and [`unique_addr`]: names no other test (or run) uses.
 //! * [`tempdir`]: [`TempDir`] and [`TempFile`], removed when dropped.
 //! * [`home`]: [`Home`], a HOME and XDG directories of one test's own, and
@@ -23,6 +24,7 @@ pub mod home;
 pub mod mail;
 pub mod oauth_mock;
 pub mod process;
+pub mod proxies;
 pub mod pty;
 pub mod report;
 pub mod tempdir;
