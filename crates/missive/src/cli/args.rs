@@ -157,6 +157,11 @@ pub struct RouteArgs {
     pub allow_plaintext_auth: bool,
     #[command(flatten)]
     pub proxy: ProxyArgs,
+    /// Log a line per message (time, route, sender, each recipient's code,
+    /// Message-ID, size, queue id, duration, exit code; never a secret) to
+    /// this file, or to `syslog`.
+    #[arg(long, value_name = "PATH|syslog")]
+    pub log: Option<String>,
 }
 
 /// `--proxy`: shared by `send`, `sendmail` and `probe`.
@@ -308,6 +313,7 @@ impl RouteArgs {
             no_chunking: self.no_chunking,
             proxy: self.proxy.proxy.clone(),
             proxy_password_cmd: self.proxy.proxy_password_cmd.clone(),
+            log: self.log.clone(),
         }
     }
 }

@@ -9,6 +9,7 @@ mod account;
 mod config;
 mod diagnosis;
 mod docs;
+mod log;
 mod mx;
 mod probe;
 mod report;

@@ -33,7 +33,7 @@ pub(crate) async fn run(args: SendArgs, sendmail: Option<SendmailMode>) -> Resul
         let result = quit_after(&args, stage).await;
         return super::diagnosis::finish(result, stage, out);
     }
-    let (mail, options) = match plan(&args, sendmail) {
+    let (mail, options, log) = match plan(&args, sendmail) {
         Ok(p) => p,
         Err(e) => {
             if args.json {
@@ -54,17 +54,41 @@ pub(crate) async fn run(args: SendArgs, sendmail: Option<SendmailMode>) -> Resul
             return Err(e);
         }
     };
-    deliver(&mailer, &mail, out).await
+    deliver(&mailer, &mail, out, log).await
 }
 
-async fn deliver(mailer: &Mailer, mail: &Mail, out: Output) -> Result<()> {
+/// Where the delivery log goes, and the account it names.
+struct LogTo {
+    target: String,
+    account: Option<String>,
+}
+
+async fn deliver(mailer: &Mailer, mail: &Mail, out: Output, log: Option<LogTo>) -> Result<()> {
     let server = match &mailer.options().route {
         Route::Relay(r) => Some(r.server.display()),
         Route::Direct(_) => None,
     };
+    let started = std::time::Instant::now();
     let result = mailer.send(mail).await;
     mailer.close().await;
-    report::finish(result, mail, server, out)
+    let Some(log) = log else {
+        return report::finish(result, mail, server, out);
+    };
+    let entry = super::log::Entry {
+        account: log.account,
+        server: server.clone(),
+        duration: started.elapsed(),
+    };
+    // The exit code is known only once the outcome is judged.
+    let seen = result.as_ref().cloned().map_err(|e| e.to_string());
+    let judged = report::finish(result, mail, server, out);
+    let exit = judged.as_ref().err().map_or(0, |e| e.exit_code());
+    let line = super::log::line(&entry, mail, &seen, exit);
+    if let Err(e) = super::log::write(&log.target, &line, exit != 0) {
+        // The message's fate stands; a log that cannot be written is a warning.
+        report::hint_line("missive: warning", &e.to_string());
+    }
+    judged
 }
 
 /// `--quit-after`: a session that stops after `stage`. The envelope (from
@@ -95,8 +119,11 @@ fn mail(args: &SendArgs, settings: &Settings, sendmail: Option<SendmailMode>) ->
     draft.mail()
 }
 
-/// Settings resolved once, then the mail and the mailer's options.
-fn plan(args: &SendArgs, sendmail: Option<SendmailMode>) -> Result<(Mail, MailerOptions)> {
+/// Settings resolved once, then the mail, the mailer's options and the log.
+fn plan(
+    args: &SendArgs,
+    sendmail: Option<SendmailMode>,
+) -> Result<(Mail, MailerOptions, Option<LogTo>)> {
     if args.route.direct && args.route.server.is_some() {
         return Err(AppError::Usage(
             "--direct and --server exclude each other".into(),
@@ -106,7 +133,11 @@ fn plan(args: &SendArgs, sendmail: Option<SendmailMode>) -> Result<(Mail, Mailer
     check_ehlo(settings.ehlo.as_deref())?;
     let mail = mail(args, &settings, sendmail)?;
     let options = mailer_options(&settings, args)?;
-    Ok((mail, options))
+    let log = settings.log.clone().map(|target| LogTo {
+        target,
+        account: settings.provenance.account.clone(),
+    });
+    Ok((mail, options, log))
 }
 
 fn check_ehlo(ehlo: Option<&str>) -> Result<()> {
@@ -216,7 +247,7 @@ async fn sandbox(args: SendArgs) -> Result<()> {
         json: args.json,
         quiet: args.quiet,
     };
-    deliver(&mailer, &mail, out).await?;
+    deliver(&mailer, &mail, out, None).await?;
     let stored = sandbox.next_stored(Duration::from_secs(5)).await?;
     if !args.json && !args.quiet {
         println!("delivered: {}", stored.display());

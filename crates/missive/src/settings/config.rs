@@ -56,6 +56,8 @@ pub struct Account {
     pub proxy: Option<String>,
     /// The proxy's password: the first line of this command's output.
     pub proxy_password_cmd: Option<String>,
+    /// Log a line per message here: a file, `syslog` or `syslog:SOCKET`.
+    pub log: Option<String>,
 }
 
 /// A loaded configuration and where it came from.

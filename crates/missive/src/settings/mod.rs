@@ -55,6 +55,8 @@ pub struct Overrides {
     pub proxy: Option<String>,
     /// `--proxy-password-cmd CMD`.
     pub proxy_password_cmd: Option<String>,
+    /// `--log PATH|syslog`.
+    pub log: Option<String>,
 }
 
 /// The effective settings of a send, every layer applied.
@@ -83,6 +85,8 @@ pub struct Settings {
     pub chunking: bool,
     /// Every connection goes through this proxy.
     pub proxy: Option<ProxySetting>,
+    /// Where a line per message is logged: a file, `syslog` or `syslog:SOCKET`.
+    pub log: Option<String>,
     /// Where each value came from.
     pub provenance: Provenance,
 }
@@ -259,6 +263,16 @@ pub fn resolve(flags: &Overrides) -> Result<Settings> {
     );
 
     let proxy = proxy::resolve(flags, &acct, acct_name.as_deref(), &mut p);
+    let log = pick(
+        &mut p,
+        "log",
+        flags.log.clone(),
+        [
+            (env("MISSIVE_LOG"), env_src("MISSIVE_LOG")),
+            (acct.log.clone(), a_src()),
+            (None, Source::Default),
+        ],
+    );
 
     let account = match bound_away {
         true => None,
@@ -303,6 +317,7 @@ pub fn resolve(flags: &Overrides) -> Result<Settings> {
         allow_plaintext_auth: flags.allow_plaintext_auth,
         chunking: !flags.no_chunking,
         proxy,
+        log,
         provenance: p,
     })
 }

@@ -8,3 +8,4 @@ mod quiet;
 mod colour;
 mod quit_after;
 mod proxy;
+mod log;
