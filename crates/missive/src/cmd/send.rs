@@ -205,8 +205,20 @@ fn mailer_options(s: &Settings, args: &SendArgs) -> Result<MailerOptions> {
         connections: 1,
         verbosity: args.verbose,
         proxy: s.proxy.as_ref().map(|p| p.proxy()).transpose()?,
+        progress_over: progress_over(args),
         ..MailerOptions::new(route)
     })
+}
+
+/// Messages from this size on get a progress bar ("a few MB": 4 MiB; a
+/// smaller one goes out in about a second even on a slow uplink).
+const PROGRESS_OVER: u64 = 4 * 1024 * 1024;
+
+/// A progress bar only on a terminal, and never with --json or -q.
+fn progress_over(args: &SendArgs) -> Option<u64> {
+    use std::io::IsTerminal;
+    let wanted = !args.json && !args.quiet && std::io::stderr().is_terminal();
+    wanted.then_some(PROGRESS_OVER)
 }
 
 /// `--sandbox`: a real send to the capture server started in this process.
@@ -237,6 +249,7 @@ async fn sandbox(args: SendArgs) -> Result<()> {
         } else {
             args.verbose.max(1)
         },
+        progress_over: progress_over(&args),
         ..sandbox.mailer_options()
     };
     if args.dry_run {

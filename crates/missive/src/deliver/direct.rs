@@ -65,7 +65,10 @@ pub(super) async fn deliver(
         direct,
         mail,
         on_commit,
-        transcript: Transcript::new(engine.options.verbosity),
+        transcript: Transcript {
+            progress_over: engine.options.progress_over,
+            ..Transcript::new(engine.options.verbosity)
+        },
         seed: mx::random_seed(),
     };
     let limit = Semaphore::new(PARALLEL_DOMAINS);

@@ -175,7 +175,10 @@ impl Mailer {
     }
 
     pub(super) fn transcript(&self) -> Transcript {
-        Transcript::new(self.inner.engine.options.verbosity)
+        Transcript {
+            progress_over: self.inner.engine.options.progress_over,
+            ..Transcript::new(self.inner.engine.options.verbosity)
+        }
     }
 
     /// Keeps a session for the next send, or ends it.

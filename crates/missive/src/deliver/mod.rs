@@ -141,6 +141,9 @@ pub struct MailerOptions {
     pub verbosity: u8,
     /// Every connection goes through this proxy (SOCKS5 or HTTP CONNECT).
     pub proxy: Option<Proxy>,
+    /// A progress bar on stderr while a message of at least this many
+    /// octets is sent (`None`: never; the command line sets it on a terminal).
+    pub progress_over: Option<u64>,
 }
 
 impl MailerOptions {
@@ -156,6 +159,7 @@ impl MailerOptions {
             max_messages_per_connection: 100,
             verbosity: 0,
             proxy: None,
+            progress_over: None,
         }
     }
 }

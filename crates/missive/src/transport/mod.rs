@@ -3,6 +3,7 @@
 //! [`missive_smtp::Client`] with timeouts ([`session`]), and the `-v`
 //! transcript.
 
+mod body;
 pub(crate) mod hostname;
 pub(crate) mod net;
 pub(crate) mod proxy;

@@ -11,6 +11,7 @@ use missive_smtp::{Envelope, TransactionOutcome};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::body::{read_message, BdatChunks, CHUNK};
 use super::net::{self, ServerAddr, Stream};
 use super::proxy::Proxy;
 use super::tls::{self, TlsContext, TlsInfo};
@@ -19,9 +20,6 @@ use crate::error::{AppError, Result};
 
 /// What runs as the end of a message is about to go out.
 pub type OnCommit<'a> = dyn Fn() + Send + Sync + 'a;
-
-/// Size of the receive buffer and of each body chunk read from the message.
-const CHUNK: usize = 64 * 1024;
 
 /// How the session is to run.
 pub struct SessionOptions {
@@ -440,6 +438,7 @@ impl Session {
         body: &mut (dyn Read + Send),
         on_commit: &OnCommit<'_>,
     ) -> Result<TransactionOutcome> {
+        let bar = self.transcript.progress_bar(envelope.size);
         self.client.send_mail(envelope)?;
         self.flush_events();
         self.committed = false;
@@ -457,12 +456,16 @@ impl Session {
                     let cmd = self.client.bdat_command(wire.len() as u64, last)?;
                     self.flush_events();
                     self.transcript.body_chunk(&wire);
+                    let octets = wire.len() as u64;
                     wire.splice(0..0, cmd);
                     if last {
                         on_commit();
                         self.committed = true;
                     }
                     self.write(&wire, Stage::DataBlock).await?;
+                    if let Some(bar) = &bar {
+                        bar.inc(octets);
+                    }
                     if last {
                         let stats = chunks.stats.unwrap_or(DataStats {
                             octets: 0,
@@ -472,12 +475,19 @@ impl Session {
                     }
                 }
                 Next::SendBody => {
-                    let stats = self.send_body(body, on_commit).await?;
+                    let stats = self.send_body(body, on_commit, bar.as_ref()).await?;
                     self.transcript.body_done(&stats, true);
                     self.client.body_sent();
                 }
                 // Closed: the server said 421 right after the transaction ended.
                 Next::Ready | Next::Closed => {
+                    if let Some(bar) = &bar {
+                        // The last frame stays, as curl's does; then a new line.
+                        bar.finish();
+                        if !bar.is_hidden() {
+                            eprintln!();
+                        }
+                    }
                     self.messages += 1;
                     self.committed = false;
                     return self
@@ -499,6 +509,7 @@ impl Session {
         &mut self,
         body: &mut (dyn Read + Send),
         on_commit: &OnCommit<'_>,
+        bar: Option<&indicatif::ProgressBar>,
     ) -> Result<DataStats> {
         let mut encoder = DataEncoder::new();
         let mut input = vec![0u8; CHUNK];
@@ -511,6 +522,9 @@ impl Session {
             encoder.encode(&input[..n], &mut out);
             self.transcript.body_chunk(&out);
             self.write(&out, Stage::DataBlock).await?;
+            if let Some(bar) = bar {
+                bar.inc(out.len() as u64);
+            }
             out.clear();
         }
         let stats = encoder.finish(&mut out);
@@ -531,67 +545,6 @@ impl Session {
         let _ = tokio::time::timeout(wait, self.drive()).await;
         self.flush_events();
         let _ = tokio::time::timeout(Duration::from_secs(1), self.stream.shutdown()).await;
-    }
-}
-
-/// Octets in one BDAT chunk: large, so a big message needs few round trips.
-const BDAT_CHUNK: usize = 1024 * 1024;
-
-/// The message cut into BDAT chunks, CRLF-normalised, read as they are sent.
-struct BdatChunks {
-    encoder: Option<DataEncoder>,
-    input: Vec<u8>,
-    /// Encoded octets read past the previous chunk.
-    carry: Vec<u8>,
-    stats: Option<DataStats>,
-}
-
-impl BdatChunks {
-    fn new() -> BdatChunks {
-        BdatChunks {
-            encoder: Some(DataEncoder::for_bdat()),
-            input: vec![0; CHUNK],
-            carry: Vec::new(),
-            stats: None,
-        }
-    }
-
-    /// The next chunk and whether it is the last.
-    fn next(&mut self, body: &mut (dyn Read + Send)) -> Result<(Vec<u8>, bool)> {
-        let mut out = std::mem::take(&mut self.carry);
-        while out.len() < BDAT_CHUNK {
-            let Some(encoder) = self.encoder.as_mut() else {
-                break;
-            };
-            let n = read_message(body, &mut self.input)?;
-            if n == 0 {
-                let encoder = self.encoder.take().expect("checked above");
-                self.stats = Some(encoder.finish_chunked(&mut out));
-                break;
-            }
-            encoder.encode(&self.input[..n], &mut out);
-        }
-        if out.len() > BDAT_CHUNK {
-            self.carry = out.split_off(BDAT_CHUNK);
-        }
-        let last = self.encoder.is_none() && self.carry.is_empty();
-        Ok((out, last))
-    }
-}
-
-/// Reads the next piece of the message (retrying on EINTR); 0 at the end.
-fn read_message(body: &mut (dyn Read + Send), buf: &mut [u8]) -> Result<usize> {
-    loop {
-        match body.read(buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(AppError::Io(format!(
-                    "reading the message: {}",
-                    net::short_io(&e)
-                )))
-            }
-            Ok(n) => return Ok(n),
-        }
     }
 }
 

@@ -62,6 +62,9 @@ pub struct Transcript {
     pub verbosity: u8,
     /// A prefix for every line (the host, when several sessions interleave).
     pub prefix: String,
+    /// Show a progress bar on stderr while the body of a message of at
+    /// least this many octets goes out (`None`: never).
+    pub progress_over: Option<u64>,
 }
 
 impl Transcript {
@@ -69,7 +72,28 @@ impl Transcript {
         Transcript {
             verbosity,
             prefix: String::new(),
+            progress_over: None,
         }
+    }
+
+    /// A progress bar for a body of `size` octets, when it is big enough
+    /// (octets sent of the total, the rate, the time left).
+    pub fn progress_bar(&self, size: Option<u64>) -> Option<indicatif::ProgressBar> {
+        let size = size.filter(|s| self.progress_over.is_some_and(|min| *s >= min))?;
+        let bar = indicatif::ProgressBar::with_draw_target(
+            Some(size),
+            indicatif::ProgressDrawTarget::stderr(),
+        );
+        let style = indicatif::ProgressStyle::with_template(
+            "{prefix}{binary_bytes}/{binary_total_bytes} [{bar:30}] {binary_bytes_per_sec}, {eta} left",
+        )
+        .map(|s| s.progress_chars("=> "));
+        if let Ok(style) = style {
+            bar.set_style(style);
+        }
+        bar.set_prefix(self.prefix.clone());
+        bar.tick();
+        Some(bar)
     }
 
     fn line(&self, tag: &str, text: &str) {

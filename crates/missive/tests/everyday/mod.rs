@@ -9,3 +9,4 @@ mod colour;
 mod quit_after;
 mod proxy;
 mod log;
+mod progress;
