@@ -103,6 +103,9 @@ fn envelope_only_transaction_ends_with_rset_not_data() {
         assert_eq!(pump(&mut c).1, Next::Ready);
         let tx = c.take_outcome().expect("an outcome");
         assert!(tx.data.is_none() && tx.final_reply.is_none());
-        assert_eq!(tx.rcpt.iter().filter(|r| r.is_some()).count(), if rcpts { 2 } else { 0 });
+        assert_eq!(
+            tx.rcpt.iter().filter(|r| r.is_some()).count(),
+            if rcpts { 2 } else { 0 }
+        );
     }
 }

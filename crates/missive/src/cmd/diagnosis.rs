@@ -92,18 +92,23 @@ fn accepted(reply: &Option<Reply>) -> bool {
 }
 
 fn shown(reply: &Option<Reply>) -> String {
-    reply
-        .as_ref()
-        .map_or("no reply".into(), |r| r.summary())
+    reply.as_ref().map_or("no reply".into(), |r| r.summary())
 }
 
 fn print_text(d: &Diagnosis) {
     let line = |k: &str, v: &str| println!("{k:<9} {v}");
-    let peer = d.peer.as_deref().map(|p| format!(" ({p})")).unwrap_or_default();
+    let peer = d
+        .peer
+        .as_deref()
+        .map(|p| format!(" ({p})"))
+        .unwrap_or_default();
     line("connect", &format!("{}{peer}", d.server));
     let q = d.quit_after;
     if q >= QuitAfter::Greeting {
-        line("greeting", &d.greeting.as_ref().map_or("-".into(), |g| g.summary()));
+        line(
+            "greeting",
+            &d.greeting.as_ref().map_or("-".into(), |g| g.summary()),
+        );
     }
     if q >= QuitAfter::Ehlo {
         line("ehlo", &d.ehlo.join(", "));

@@ -46,12 +46,13 @@ pub(crate) fn line(
             .recipients
             .iter()
             .map(|r| {
-                let code = r.reply.as_ref().map_or("-".to_string(), |reply| {
-                    match reply.enhanced {
+                let code = r
+                    .reply
+                    .as_ref()
+                    .map_or("-".to_string(), |reply| match reply.enhanced {
                         Some(e) => format!("{}/{e}", reply.code.value()),
                         None => reply.code.value().to_string(),
-                    }
-                });
+                    });
                 format!("<{}>:{code}", r.address)
             })
             .collect(),
@@ -103,6 +104,12 @@ pub(crate) fn write(target: &str, line: &str, failed: bool) -> Result<()> {
 }
 
 fn append(path: &str, text: &str) -> Result<()> {
+    let home = std::env::var("HOME").ok().filter(|h| !h.is_empty());
+    let path = match (path.strip_prefix("~/"), home) {
+        (Some(rest), Some(home)) => format!("{home}/{rest}"),
+        _ => path.to_string(),
+    };
+    let path = path.as_str();
     let io = |e: std::io::Error| AppError::Io(format!("cannot write the log {path}: {e}"));
     let mut file = std::fs::OpenOptions::new()
         .create(true)
@@ -133,7 +140,9 @@ fn syslog(socket: &str, line: &str, failed: bool, now: i64) -> Result<()> {
 
 #[cfg(not(unix))]
 fn syslog(_: &str, _: &str, _: bool, _: i64) -> Result<()> {
-    Err(AppError::Config("log = \"syslog\" needs a Unix system".into()))
+    Err(AppError::Config(
+        "log = \"syslog\" needs a Unix system".into(),
+    ))
 }
 
 /// `<PRI>Mmm dd hh:mm:ss missive[PID]: LINE`, as glibc's syslog(3) sends
@@ -169,7 +178,11 @@ fn rfc3339(now: i64) -> String {
 /// A value as it is when it has no space, quote or control character,
 /// else in double quotes with `"` and `\` escaped and controls dropped.
 fn quote(v: &str) -> String {
-    if !v.is_empty() && !v.chars().any(|c| c.is_whitespace() || c == '"' || c == '\\' || c.is_control()) {
+    if !v.is_empty()
+        && !v
+            .chars()
+            .any(|c| c.is_whitespace() || c == '"' || c == '\\' || c.is_control())
+    {
         return v.to_string();
     }
     let mut out = String::from("\"");

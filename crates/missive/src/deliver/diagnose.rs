@@ -65,14 +65,22 @@ impl Mailer {
         };
         if quit_after >= QuitAfter::Mail {
             let envelope = envelope.ok_or_else(|| {
-                AppError::Usage("--quit-after mail and rcpt need the envelope (--from, --to)".into())
+                AppError::Usage(
+                    "--quit-after mail and rcpt need the envelope (--from, --to)".into(),
+                )
             })?;
             let tx = session
                 .try_envelope(envelope.clone(), quit_after == QuitAfter::Rcpt)
                 .await?;
             d.mail = tx.mail.clone();
             if quit_after == QuitAfter::Rcpt {
-                d.recipients = tx.envelope.to.iter().cloned().zip(tx.rcpt.clone()).collect();
+                d.recipients = tx
+                    .envelope
+                    .to
+                    .iter()
+                    .cloned()
+                    .zip(tx.rcpt.clone())
+                    .collect();
             }
             d.stopped = session.stopped();
         }

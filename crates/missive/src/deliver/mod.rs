@@ -24,9 +24,9 @@ pub(crate) mod mx;
 mod outcome;
 mod relay;
 
+pub use crate::transport::session::QuitAfter;
 pub use diagnose::Diagnosis;
 pub use mailer::Mailer;
-pub use crate::transport::session::QuitAfter;
 pub use outcome::{Attempt, Hop, Outcome, RecipientOutcome, Status};
 
 /// Where mail goes.

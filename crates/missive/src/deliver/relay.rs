@@ -39,12 +39,8 @@ pub(super) async fn open(
         proxy: engine.options.proxy.clone(),
     };
     let credentials = engine.credentials.lock().ok().and_then(|c| c.clone());
-    let first = Session::open_until(
-        options(credentials.clone()),
-        transcript.clone(),
-        quit_after,
-    )
-    .await;
+    let first =
+        Session::open_until(options(credentials.clone()), transcript.clone(), quit_after).await;
     let refreshable = relay.login.as_ref().filter(|l| l.secret.refreshable());
     match (first, refreshable, credentials) {
         // The server rejected the token (XOAUTH2/OAUTHBEARER error

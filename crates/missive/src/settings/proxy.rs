@@ -39,7 +39,9 @@ pub(super) fn resolve(
     p: &mut Provenance,
 ) -> Option<ProxySetting> {
     let a_src = || Source::Account(acct_name.unwrap_or_default().to_string());
-    let all_proxy = env("ALL_PROXY").map(|v| (v, "ALL_PROXY")).or_else(|| env("all_proxy").map(|v| (v, "all_proxy")));
+    let all_proxy = env("ALL_PROXY")
+        .map(|v| (v, "ALL_PROXY"))
+        .or_else(|| env("all_proxy").map(|v| (v, "all_proxy")));
     let (url, source, general) = if let Some(f) = &flags.proxy {
         (f.clone(), Source::Flag, false)
     } else if let Some(v) = env("MISSIVE_PROXY") {
@@ -59,7 +61,12 @@ pub(super) fn resolve(
     let no_proxy = match general {
         true => env("NO_PROXY")
             .or_else(|| env("no_proxy"))
-            .map(|v| v.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+            .map(|v| {
+                v.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
             .unwrap_or_default(),
         false => Vec::new(),
     };
@@ -76,7 +83,11 @@ pub(super) fn resolve(
             .map(|c| (SecretSource::Command(c), a_src()))
     };
     let password = password.map(|(s, src)| {
-        p.record("proxy_secret", format!("<redacted> ({})", s.describe()), src);
+        p.record(
+            "proxy_secret",
+            format!("<redacted> ({})", s.describe()),
+            src,
+        );
         s
     });
     Some(ProxySetting {

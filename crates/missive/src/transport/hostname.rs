@@ -46,7 +46,9 @@ fn canonical_in_hosts(hosts: &str, short: &str) -> Option<String> {
         let names: Vec<&str> = line.split_whitespace().skip(1).collect();
         let lists_it = names.iter().any(|n| {
             n.eq_ignore_ascii_case(short)
-                || n.split('.').next().is_some_and(|l| l.eq_ignore_ascii_case(short))
+                || n.split('.')
+                    .next()
+                    .is_some_and(|l| l.eq_ignore_ascii_case(short))
         });
         names
             .iter()
@@ -83,8 +85,12 @@ mod tests {
 
     #[test]
     fn canonical_name_from_etc_hosts() {
-        let hosts = "127.0.0.1 localhost\n# 10.0.0.1 vm.commented.test vm\n127.0.1.1 vm.example.org vm\n";
-        assert_eq!(canonical_in_hosts(hosts, "vm").as_deref(), Some("vm.example.org"));
+        let hosts =
+            "127.0.0.1 localhost\n# 10.0.0.1 vm.commented.test vm\n127.0.1.1 vm.example.org vm\n";
+        assert_eq!(
+            canonical_in_hosts(hosts, "vm").as_deref(),
+            Some("vm.example.org")
+        );
         assert_eq!(canonical_in_hosts("127.0.0.1 localhost vm\n", "vm"), None);
         assert_eq!(canonical_in_hosts(hosts, "other"), None);
     }

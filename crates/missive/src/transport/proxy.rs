@@ -104,9 +104,13 @@ impl Proxy {
     pub fn bypasses(&self, host: &str) -> bool {
         let host = host.trim_end_matches('.').to_ascii_lowercase();
         self.no_proxy.iter().any(|entry| {
-            let e = entry.trim().trim_start_matches("*.").trim_start_matches('.');
+            let e = entry
+                .trim()
+                .trim_start_matches("*.")
+                .trim_start_matches('.');
             let e = e.to_ascii_lowercase();
-            entry.trim() == "*" || (!e.is_empty() && (host == e || host.ends_with(&format!(".{e}"))))
+            entry.trim() == "*"
+                || (!e.is_empty() && (host == e || host.ends_with(&format!(".{e}"))))
         })
     }
 
@@ -157,13 +161,19 @@ impl Proxy {
             .await
             .map_err(|e| AppError::Network(format!("the proxy {}: {e}", self.display())))?;
         let io = |e: std::io::Error| {
-            AppError::Network(format!("the proxy {}: {}", self.display(), net::short_io(&e)))
+            AppError::Network(format!(
+                "the proxy {}: {}",
+                self.display(),
+                net::short_io(&e)
+            ))
         };
         match self.kind {
-            ProxyKind::Socks5 | ProxyKind::Socks5h => self.socks5(&mut s, dest).await.map_err(|e| match e {
-                Step::Io(e) => io(e),
-                Step::App(e) => e,
-            })?,
+            ProxyKind::Socks5 | ProxyKind::Socks5h => {
+                self.socks5(&mut s, dest).await.map_err(|e| match e {
+                    Step::Io(e) => io(e),
+                    Step::App(e) => e,
+                })?
+            }
             ProxyKind::Http => self.http_connect(&mut s, dest).await.map_err(|e| match e {
                 Step::Io(e) => io(e),
                 Step::App(e) => e,
@@ -274,7 +284,8 @@ impl Proxy {
         let mut req = format!("CONNECT {authority} HTTP/1.1\r\nHost: {authority}\r\n");
         if let Some(user) = &self.user {
             let password = self.password.as_ref().map_or("", |p| p.expose());
-            let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            let basic =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
             req.push_str(&format!("Proxy-Authorization: Basic {basic}\r\n"));
         }
         req.push_str("\r\n");
@@ -291,7 +302,11 @@ impl Proxy {
             }
             head.push(byte[0]);
         }
-        let status_line = String::from_utf8_lossy(&head).lines().next().unwrap_or_default().to_string();
+        let status_line = String::from_utf8_lossy(&head)
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string();
         let code = status_line.split_whitespace().nth(1).unwrap_or_default();
         match code {
             c if c.starts_with('2') && status_line.starts_with("HTTP/") => Ok(()),
@@ -307,11 +322,17 @@ impl Proxy {
     }
 
     fn protocol(&self, what: &str) -> Step {
-        Step::App(AppError::Network(format!("the proxy {} {what}", self.display())))
+        Step::App(AppError::Network(format!(
+            "the proxy {} {what}",
+            self.display()
+        )))
     }
 
     fn config(&self, what: &str) -> Step {
-        Step::App(AppError::Config(format!("the proxy {}: {what}", self.display())))
+        Step::App(AppError::Config(format!(
+            "the proxy {}: {what}",
+            self.display()
+        )))
     }
 }
 
@@ -358,7 +379,11 @@ fn decode(s: &str) -> String {
     let mut i = 0;
     while i < bytes.len() {
         let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1).and_then(|b| hex(*b)), bytes.get(i + 2).and_then(|b| hex(*b))) {
+        match (
+            bytes[i],
+            bytes.get(i + 1).and_then(|b| hex(*b)),
+            bytes.get(i + 2).and_then(|b| hex(*b)),
+        ) {
             (b'%', Some(h), Some(l)) => {
                 out.push((h * 16 + l) as u8);
                 i += 3;
@@ -376,7 +401,13 @@ fn decode(s: &str) -> String {
 pub fn redact(url: &str) -> String {
     match (url.split_once("://"), url.rsplit_once('@')) {
         (Some((scheme, rest)), Some((_, host))) => {
-            let user = rest.split('@').next().unwrap_or("").split(':').next().unwrap_or("");
+            let user = rest
+                .split('@')
+                .next()
+                .unwrap_or("")
+                .split(':')
+                .next()
+                .unwrap_or("");
             format!("{scheme}://{user}:<redacted>@{host}")
         }
         _ => url.to_string(),

@@ -78,7 +78,8 @@ fn errors_and_hints_are_coloured_on_a_terminal() {
     assert_eq!(tty.code, 75, "{}", tty.stdout);
     assert!(tty.stdout.contains("\x1b[1;31mmissive: "), "{}", tty.stdout);
     assert!(
-        tty.stdout.contains("\x1b[1;33mmissive: warning: --insecure"),
+        tty.stdout
+            .contains("\x1b[1;33mmissive: warning: --insecure"),
         "{}",
         tty.stdout
     );

@@ -69,7 +69,11 @@ fn man_pages_render_for_every_subcommand() {
             .env("MANWIDTH", "100")
             .run();
         assert_eq!(rendered.code, 0, "man -l {page}: {}", rendered.stderr);
-        assert!(rendered.stdout.contains("NAME"), "{page}: {}", rendered.stdout);
+        assert!(
+            rendered.stdout.contains("NAME"),
+            "{page}: {}",
+            rendered.stdout
+        );
         assert!(
             !rendered.stderr.contains("warning"),
             "{page}: {}",

@@ -29,7 +29,10 @@ fn login_user_that_is_an_address_is_the_default_sender() {
     let server = Server::start(Script::new());
     let out = sendmail(
         &server,
-        &[("MISSIVE_USER", "alice@corp.test"), ("MISSIVE_AUTH", "none")],
+        &[
+            ("MISSIVE_USER", "alice@corp.test"),
+            ("MISSIVE_AUTH", "none"),
+        ],
     );
     out.assert_code(0);
     let log = server.finish();

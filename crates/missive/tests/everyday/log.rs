@@ -14,7 +14,10 @@ fn fields(line: &str) -> Vec<(String, String)> {
         let (key, after) = rest.split_once('=').expect("key=value");
         let (value, next) = if let Some(quoted) = after.strip_prefix('"') {
             let end = quoted.find("\" ").map_or(quoted.len() - 1, |i| i);
-            (quoted[..end].to_string(), quoted.get(end + 2..).unwrap_or(""))
+            (
+                quoted[..end].to_string(),
+                quoted.get(end + 2..).unwrap_or(""),
+            )
         } else {
             match after.split_once(' ') {
                 Some((v, n)) => (v.to_string(), n),
@@ -59,7 +62,10 @@ fn sendmail_logs_one_line_per_message_without_secrets() {
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 2, "{text}");
     let first = lines[0];
-    assert!(first.starts_with("20") && first.as_bytes()[19] == b'Z', "{first}");
+    assert!(
+        first.starts_with("20") && first.as_bytes()[19] == b'Z',
+        "{first}"
+    );
     assert_eq!(field(first, "account"), "-");
     assert_eq!(field(first, "route"), tb.submission());
     assert_eq!(field(first, "from"), format!("<{}>", tb.user()));
@@ -70,7 +76,10 @@ fn sendmail_logs_one_line_per_message_without_secrets() {
     field(first, "duration_ms").parse::<u64>().unwrap();
     assert_eq!(field(first, "exit"), "0");
     let second = lines[1];
-    assert!(field(second, "to").ends_with(",<reject@example.test>:550/5.1.1"), "{second}");
+    assert!(
+        field(second, "to").ends_with(",<reject@example.test>:550/5.1.1"),
+        "{second}"
+    );
     assert_eq!(field(second, "exit"), "69");
     for secret in [
         tb.pass().to_string(),
@@ -118,7 +127,8 @@ fn syslog_gets_the_line_with_facility_mail() {
     let dir = TempDir::new("log-syslog");
     let sock_path = dir.join("log.sock");
     let sock = UnixDatagram::bind(&sock_path).unwrap();
-    sock.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let rcpt = unique_addr("syslog");
     let home = Home::new("log-account");
     let config = format!(

@@ -2,11 +2,11 @@
 //! completions and the man page, proxies, `--quit-after`, progress, colour,
 //! `-q` and `--version`.
 
-mod from;
-mod docs;
-mod quiet;
 mod colour;
-mod quit_after;
-mod proxy;
+mod docs;
+mod from;
 mod log;
 mod progress;
+mod proxy;
+mod quiet;
+mod quit_after;

@@ -43,7 +43,10 @@ fn big_message_on_a_terminal_shows_a_bar() {
 
     let piped = Cmd::new(sandbox_with(&dir, big, &[])).run();
     piped.assert_code(0);
-    assert!(!has_bar(&piped.all()) && !piped.all().contains("MiB"), "{piped}");
+    assert!(
+        !has_bar(&piped.all()) && !piped.all().contains("MiB"),
+        "{piped}"
+    );
 
     for extra in [["--json"], ["-q"]] {
         let tty = in_pty(&sandbox_with(&dir, big, &extra), &[]);

@@ -41,37 +41,56 @@ fn socks5_with_login_carries_a_submission() {
     // socks5: missive resolves localhost and gives the proxy the address.
     let rcpt = unique_addr("socks5");
     let out = submit(&tb, &rcpt)
-        .args(["--proxy", &format!("socks5://pxuser:px-secret-51@127.0.0.1:{}", proxy.port)])
+        .args([
+            "--proxy",
+            &format!("socks5://pxuser:px-secret-51@127.0.0.1:{}", proxy.port),
+        ])
         .arg("-v")
         .run();
     out.assert_code(0);
-    assert!(out.stderr.contains("through the proxy socks5://127.0.0.1:"), "{out}");
+    assert!(
+        out.stderr.contains("through the proxy socks5://127.0.0.1:"),
+        "{out}"
+    );
     out.assert_no_secret(&["px-secret-51"]);
     tb.wait_for_mail(&rcpt);
     assert!(
-        proxy.log().contains(&format!("connected to 127.0.0.1:{port}")),
+        proxy
+            .log()
+            .contains(&format!("connected to 127.0.0.1:{port}")),
         "{}",
         proxy.log()
     );
     // socks5h: the proxy is given the name; the password from MISSIVE_PROXY_PASSWORD.
     let rcpt = unique_addr("socks5h");
     let out = submit(&tb, &rcpt)
-        .env("MISSIVE_PROXY", format!("socks5h://pxuser@127.0.0.1:{}", proxy.port))
+        .env(
+            "MISSIVE_PROXY",
+            format!("socks5h://pxuser@127.0.0.1:{}", proxy.port),
+        )
         .env("MISSIVE_PROXY_PASSWORD", "px-secret-51")
         .run();
     out.assert_code(0);
     tb.wait_for_mail(&rcpt);
     assert!(
-        proxy.log().contains(&format!("connected to localhost:{port}")),
+        proxy
+            .log()
+            .contains(&format!("connected to localhost:{port}")),
         "{}",
         proxy.log()
     );
     // A wrong proxy password: refused by the proxy, never shown.
     let out = submit(&tb, &unique_addr("socks5bad"))
-        .args(["--proxy", &format!("socks5://pxuser:wrong-px-77@127.0.0.1:{}", proxy.port)])
+        .args([
+            "--proxy",
+            &format!("socks5://pxuser:wrong-px-77@127.0.0.1:{}", proxy.port),
+        ])
         .run();
     out.assert_code(77);
-    assert!(out.one_error_line().contains("refused the login of pxuser"), "{out}");
+    assert!(
+        out.one_error_line().contains("refused the login of pxuser"),
+        "{out}"
+    );
     out.assert_no_secret(&["wrong-px-77"]);
 }
 
@@ -84,13 +103,19 @@ fn http_connect_carries_submission_and_probe() {
     let port = tb.var("SMTP_PORT_SUBMISSION");
     let rcpt = unique_addr("httpproxy");
     let out = submit(&tb, &rcpt)
-        .args(["--proxy", &format!("http://hp:hp-secret-3@127.0.0.1:{}", proxy.port)])
+        .args([
+            "--proxy",
+            &format!("http://hp:hp-secret-3@127.0.0.1:{}", proxy.port),
+        ])
         .run();
     out.assert_code(0);
     tb.wait_for_mail(&rcpt);
     let log = proxy.log();
     assert!(log.contains(&format!("CONNECT localhost:{port}")), "{log}");
-    assert!(log.contains("Established connection to host \"localhost\""), "{log}");
+    assert!(
+        log.contains("Established connection to host \"localhost\""),
+        "{log}"
+    );
 
     // Without the login: the proxy's 407 is an authentication failure.
     let out = submit(&tb, &unique_addr("http407"))

@@ -16,7 +16,11 @@ fn verbs_after(stage: &str, extra: &[&str]) -> (Output, Vec<String>) {
     args.extend_from_slice(extra);
     let out = server.client().args(&args).run();
     let log = server.finish();
-    assert!(log.messages.is_empty(), "a message was sent: {:?}", log.lines);
+    assert!(
+        log.messages.is_empty(),
+        "a message was sent: {:?}",
+        log.lines
+    );
     (out, log.verbs())
 }
 
@@ -79,7 +83,11 @@ fn ehlo_only_is_quit_after_ehlo_and_json_reports_the_stages() {
     assert_eq!(j["quit_after"], "ehlo");
     assert_eq!(j["stopped"], true);
     assert_eq!(j["greeting"], "220 fake.test ESMTP fake");
-    assert!(j["ehlo"].as_array().unwrap().iter().any(|k| k == "PIPELINING"));
+    assert!(j["ehlo"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k == "PIPELINING"));
     assert_eq!(j["exit_code"], 0);
 }
 
@@ -99,7 +107,10 @@ fn refused_recipient_at_rcpt_is_reported_with_its_exit_code() {
         .run();
     let log = server.finish();
     assert!(log.messages.is_empty());
-    assert_eq!(log.verbs(), ["EHLO", "MAIL", "RCPT", "RCPT", "RSET", "QUIT"]);
+    assert_eq!(
+        log.verbs(),
+        ["EHLO", "MAIL", "RCPT", "RCPT", "RSET", "QUIT"]
+    );
     out.assert_code(69);
     let j = out.json();
     assert_eq!(j["recipients"][0]["accepted"], true);
@@ -137,7 +148,10 @@ fn does_my_login_work_against_the_testbed() {
     assert!(ok.stdout.contains("auth      authenticated"), "{ok}");
     let bad = login("wrong-password-7");
     bad.assert_code(77);
-    assert!(bad.one_error_line().contains("authentication failed"), "{bad}");
+    assert!(
+        bad.one_error_line().contains("authentication failed"),
+        "{bad}"
+    );
     bad.assert_no_secret(&["wrong-password-7"]);
     tb.assert_nothing_for(&rcpt);
 }

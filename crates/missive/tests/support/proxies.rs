@@ -74,7 +74,10 @@ impl Proxy {
         };
         let deadline = Instant::now() + Duration::from_secs(10);
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "the proxy did not start on port {port}");
+            assert!(
+                Instant::now() < deadline,
+                "the proxy did not start on port {port}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         proxy
