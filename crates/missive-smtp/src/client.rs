@@ -186,6 +186,10 @@ pub struct Client {
     next_rcpt: usize,
     /// This transaction sends its body with BDAT (CHUNKING offered and allowed).
     bdat: bool,
+    /// This transaction stops before the body ([`Client::send_envelope`]).
+    envelope_only: bool,
+    /// Commands in `out` that `poll` has not handed out yet.
+    unsent: usize,
     done: Option<TransactionOutcome>,
 }
 
@@ -233,6 +237,8 @@ impl Client {
             txn: None,
             next_rcpt: 0,
             bdat: false,
+            envelope_only: false,
+            unsent: 0,
             done: None,
         }
     }
@@ -291,6 +297,7 @@ impl Client {
             return Err(e.clone());
         }
         if !self.out.is_empty() {
+            self.unsent = 0;
             return Ok(Next::Write(std::mem::take(&mut self.out)));
         }
         Ok(match self.phase {
@@ -393,6 +400,54 @@ impl Client {
     /// an internationalised one the server cannot take, or a size over the
     /// server's limit; the session stays ready.
     pub fn send_mail(&mut self, envelope: Envelope) -> Result<(), Error> {
+        self.envelope_only = false;
+        self.start_transaction(envelope, true)
+    }
+
+    /// For diagnosis: a transaction that stops before the body. MAIL, then
+    /// (with `rcpts`) every RCPT, then RSET instead of DATA; `Ready` comes
+    /// back with the [`TransactionOutcome`] (no DATA reply, no final reply).
+    /// Nothing of a message is ever sent.
+    pub fn send_envelope(&mut self, envelope: Envelope, rcpts: bool) -> Result<(), Error> {
+        self.envelope_only = true;
+        self.start_transaction(envelope, rcpts)
+    }
+
+    /// Ends the session at once instead of going on (`--quit-after`): the
+    /// commands `poll` has not handed out yet are dropped (and their
+    /// transcript events), and QUIT goes instead. Only between replies:
+    /// false, and nothing changes, while a reply to a command already
+    /// written is due, during a body, or after an error.
+    pub fn quit_early(&mut self) -> bool {
+        if self.error.is_some() || self.expect.len() != self.unsent {
+            return false;
+        }
+        match self.phase {
+            Phase::Ready => {
+                self.quit();
+                return true;
+            }
+            Phase::Waiting => {}
+            _ => return false,
+        }
+        let mut drop_events = self.unsent;
+        let mut kept = VecDeque::with_capacity(self.events.len());
+        while let Some(ev) = self.events.pop_back() {
+            match ev {
+                Event::Sent(_) if drop_events > 0 => drop_events -= 1,
+                ev => kept.push_front(ev),
+            }
+        }
+        self.events = kept;
+        self.out.clear();
+        self.expect.clear();
+        self.unsent = 0;
+        self.sasl = None;
+        self.send(&Command::Quit, Expect::Quit);
+        true
+    }
+
+    fn start_transaction(&mut self, envelope: Envelope, rcpts: bool) -> Result<(), Error> {
         if self.error.is_some() || self.phase != Phase::Ready {
             return Err(Error::Misuse("send_mail while not ready"));
         }
@@ -442,7 +497,10 @@ impl Client {
         });
         self.phase = Phase::Waiting;
         self.send(&mail, Expect::Mail);
-        if self.caps.pipelining {
+        if !rcpts {
+            // MAIL only: its reply ends the transaction (see pump_rcpts).
+            self.next_rcpt = n;
+        } else if self.caps.pipelining {
             self.pump_rcpts();
         }
         Ok(())
@@ -491,6 +549,7 @@ impl Client {
         self.events.push_back(Event::Sent(cmd.redacted()));
         self.out.extend_from_slice(&cmd.to_bytes());
         self.expect.push_back(expect);
+        self.unsent += 1;
     }
 
     fn send_ehlo(&mut self) {
@@ -618,6 +677,7 @@ impl Client {
                     self.events.push_back(Event::Sent(".".into()));
                     self.out.extend_from_slice(b".\r\n");
                     self.expect.push_back(Expect::DataEnd);
+                    self.unsent += 1;
                 } else {
                     self.finish_transaction(mail_ok);
                 }
@@ -696,7 +756,7 @@ impl Client {
                 self.send_rcpt(i);
             }
             self.next_rcpt = end;
-            if end < n || !pipelining || self.bdat {
+            if end < n || !pipelining || self.bdat || self.envelope_only {
                 return;
             }
             self.send(&Command::Data, Expect::Data);
@@ -704,6 +764,9 @@ impl Client {
             // pipelined: DATA's reply finishes the transaction
         } else if pipelining && !self.mail_accepted() {
             self.finish_transaction(false);
+        } else if self.envelope_only {
+            // No body: RSET ends the transaction the server has open.
+            self.finish_transaction(self.mail_accepted());
         } else if self.any_accepted() && self.bdat {
             self.phase = Phase::Body;
         } else if self.any_accepted() {
@@ -795,6 +858,7 @@ impl Client {
             self.out.extend_from_slice(answer.as_bytes());
             self.out.extend_from_slice(b"\r\n");
             self.expect.push_back(Expect::Auth);
+            self.unsent += 1;
         } else if reply.code == ReplyCode::AUTH_OK {
             self.authenticated = true;
             self.sasl = None;

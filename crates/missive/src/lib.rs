@@ -67,6 +67,7 @@ pub use missive_smtp::client::TlsMode;
 pub use secrets::{Login, SecretSource, TokenProvider};
 pub use serve::sandbox::Sandbox;
 pub use transport::net::ServerAddr;
+pub use transport::proxy::{Proxy, ProxyKind};
 pub use transport::tls::{CertSummary, TlsInfo};
 
 /// Runs the `missive` command line and returns its exit code (the binary's `main`).

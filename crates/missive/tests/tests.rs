@@ -11,6 +11,7 @@ mod accounts;
 mod bulk;
 mod compose;
 mod direct;
+mod everyday;
 mod faults;
 mod hints;
 mod mailer;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use crate::deliver::QuitAfter;
 use crate::message::draft::Draft;
 use crate::settings::{AuthSetting, Overrides, TlsSetting};
 
@@ -68,6 +69,39 @@ pub enum AuthArg {
     None,
 }
 
+/// `--quit-after`: the stages of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QuitAfterArg {
+    /// The TCP (and implicit TLS) connection; nothing is read.
+    Connect,
+    /// The server's greeting.
+    Greeting,
+    /// The first EHLO reply.
+    Ehlo,
+    /// STARTTLS and the EHLO after it.
+    Tls,
+    /// AUTH.
+    Auth,
+    /// MAIL FROM (then RSET).
+    Mail,
+    /// MAIL FROM and every RCPT TO (then RSET).
+    Rcpt,
+}
+
+impl From<QuitAfterArg> for QuitAfter {
+    fn from(q: QuitAfterArg) -> QuitAfter {
+        match q {
+            QuitAfterArg::Connect => QuitAfter::Connect,
+            QuitAfterArg::Greeting => QuitAfter::Greeting,
+            QuitAfterArg::Ehlo => QuitAfter::Ehlo,
+            QuitAfterArg::Tls => QuitAfter::Tls,
+            QuitAfterArg::Auth => QuitAfter::Auth,
+            QuitAfterArg::Mail => QuitAfter::Mail,
+            QuitAfterArg::Rcpt => QuitAfter::Rcpt,
+        }
+    }
+}
+
 /// Where mail goes and how: shared by `send`, `sendmail` and `bulk`.
 #[derive(Args, Debug, Default, Clone)]
 pub struct RouteArgs {
@@ -121,6 +155,26 @@ pub struct RouteArgs {
     /// Permit AUTH over a connection that is not encrypted.
     #[arg(long)]
     pub allow_plaintext_auth: bool,
+    #[command(flatten)]
+    pub proxy: ProxyArgs,
+    /// Log a line per message (time, route, sender, each recipient's code,
+    /// Message-ID, size, queue id, duration, exit code; never a secret) to
+    /// this file, or to `syslog`.
+    #[arg(long, value_name = "PATH|syslog")]
+    pub log: Option<String>,
+}
+
+/// `--proxy`: shared by `send`, `sendmail` and `probe`.
+#[derive(Args, Debug, Default, Clone)]
+pub struct ProxyArgs {
+    /// Connect through a proxy: socks5://HOST:PORT, socks5h://HOST:PORT (the
+    /// proxy resolves names) or http://HOST:PORT (CONNECT); a login as
+    /// USER:PASSWORD@ in the URL. `none`: no proxy, whatever ALL_PROXY says.
+    #[arg(long, value_name = "URL")]
+    pub proxy: Option<String>,
+    /// Run this command for the proxy's password (when the URL names a user but no password).
+    #[arg(long, value_name = "CMD")]
+    pub proxy_password_cmd: Option<String>,
 }
 
 /// `missive send`.
@@ -173,6 +227,14 @@ pub struct SendArgs {
     /// Print the envelope and the message exactly as it would be sent, and send nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Stop cleanly after this stage (QUIT; after mail or rcpt, RSET first)
+    /// and report how far the session got: no message is sent. `auth`
+    /// answers "does my login work?".
+    #[arg(long, value_enum, value_name = "STAGE", conflicts_with_all = ["dry_run", "sandbox"])]
+    pub quit_after: Option<QuitAfterArg>,
+    /// Shorthand for --quit-after ehlo.
+    #[arg(long, conflicts_with_all = ["quit_after", "dry_run", "sandbox"])]
+    pub ehlo_only: bool,
     /// DSN: when to notify (never, or success,failure,delay), if the server offers DSN.
     #[arg(long, value_name = "WHEN")]
     pub dsn_notify: Option<String>,
@@ -192,8 +254,8 @@ pub struct SendArgs {
     /// With --sandbox: where the delivered message is written (a Maildir).
     #[arg(long, value_name = "DIR", requires = "sandbox")]
     pub maildir: Option<PathBuf>,
-    /// Print nothing on success.
-    #[arg(short, long)]
+    /// Print nothing on success (set by the global -q, and by sendmail).
+    #[arg(skip)]
     pub quiet: bool,
     /// Print a JSON report on stdout.
     #[arg(long)]
@@ -249,16 +311,29 @@ impl RouteArgs {
             oauth_token_cmd: self.login.oauth_token_cmd.clone(),
             allow_plaintext_auth: self.allow_plaintext_auth,
             no_chunking: self.no_chunking,
+            proxy: self.proxy.proxy.clone(),
+            proxy_password_cmd: self.proxy.proxy_password_cmd.clone(),
+            log: self.log.clone(),
         }
     }
 }
 
 impl SendArgs {
+    /// `--quit-after STAGE` (or `--ehlo-only`).
+    pub fn quit_after(&self) -> Option<QuitAfter> {
+        match (self.quit_after, self.ehlo_only) {
+            (Some(q), _) => Some(q.into()),
+            (None, true) => Some(QuitAfter::Ehlo),
+            (None, false) => None,
+        }
+    }
+
     /// The message and envelope as asked for (the sender is resolved later).
     pub fn draft(&self) -> Draft {
         Draft {
             from: self.route.from.clone(),
             user: self.route.login.user.clone(),
+            logs_in: false,
             to: self.to.clone(),
             cc: self.cc.clone(),
             bcc: self.bcc.clone(),

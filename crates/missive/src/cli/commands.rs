@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 
-use super::args::{AuthArg, Login, TlsArg};
+use super::args::{AuthArg, Login, ProxyArgs, TlsArg};
 
 #[derive(Args, Debug, Default, Clone)]
 pub struct MxArgs {
@@ -17,6 +17,9 @@ pub struct MxArgs {
     /// Print JSON.
     #[arg(long)]
     pub json: bool,
+    /// The global -q: print nothing on success.
+    #[arg(skip)]
+    pub quiet: bool,
 }
 
 #[derive(Args, Debug, Default, Clone)]
@@ -60,8 +63,8 @@ pub struct ServeArgs {
     /// Wait MS milliseconds before answering at STAGE, e.g. 'data=2000' (repeatable).
     #[arg(long, value_name = "STAGE=MS")]
     pub delay: Vec<String>,
-    /// Print nothing per message.
-    #[arg(short, long)]
+    /// Print nothing per message (set by the global -q).
+    #[arg(skip)]
     pub quiet: bool,
 }
 
@@ -89,10 +92,15 @@ pub struct ProbeArgs {
     pub ehlo: Option<String>,
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     pub timeout: u64,
+    #[command(flatten)]
+    pub proxy: ProxyArgs,
     #[arg(short, long, action = clap::ArgAction::Count)]
     pub verbose: u8,
     #[arg(long)]
     pub json: bool,
+    /// The global -q: no report on success.
+    #[arg(skip)]
+    pub quiet: bool,
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -114,6 +122,9 @@ pub struct ShowArgs {
     pub config: Option<PathBuf>,
     #[arg(long)]
     pub json: bool,
+    /// The global -q: only check that the configuration resolves.
+    #[arg(skip)]
+    pub quiet: bool,
 }
 
 #[derive(Subcommand, Debug, Clone)]
@@ -174,6 +185,9 @@ pub struct AddArgs {
     pub keyring: bool,
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
+    /// The global -q: no notes on success.
+    #[arg(skip)]
+    pub quiet: bool,
 }
 
 /// How to sign in with OAuth2.
@@ -239,4 +253,21 @@ pub struct BulkArgs {
     /// No progress, only errors and the summary.
     #[arg(short, long)]
     pub quiet: bool,
+}
+
+/// `missive completions SHELL`.
+#[derive(Args, Debug, Clone)]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `missive man`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ManArgs {
+    /// Write missive.1 and missive-SUBCOMMAND.1 into this directory instead
+    /// of printing them all on standard output.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }

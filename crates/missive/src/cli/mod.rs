@@ -1,7 +1,7 @@
 //! The command line, parsed (clap). Nothing outside `cli` and `cmd` sees
 //! these types: `cmd` turns them into plain settings before anything runs.
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand, ValueEnum};
 
 use crate::error::exit;
 
@@ -10,13 +10,56 @@ pub(crate) mod commands;
 pub(crate) mod sendmail;
 
 pub(crate) use args::SendArgs;
-pub(crate) use commands::{AccountCmd, BulkArgs, ConfigCmd, MxArgs, ProbeArgs, ServeArgs};
+pub(crate) use commands::{
+    AccountCmd, BulkArgs, CompletionsArgs, ConfigCmd, ManArgs, MxArgs, ProbeArgs, ServeArgs,
+};
+
+/// `--version`: missive's, the TLS library's, and the protocols it speaks
+/// (for bug reports). The dependency versions come from Cargo.lock (build.rs).
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\nrustls ",
+    env!("MISSIVE_RUSTLS_VERSION"),
+    " (ring ",
+    env!("MISSIVE_RING_VERSION"),
+    "): TLS 1.3, TLS 1.2\n",
+    "SMTP (RFC 5321) with ESMTP PIPELINING, STARTTLS, AUTH (PLAIN, LOGIN, CRAM-MD5, XOAUTH2, OAUTHBEARER), ",
+    "SIZE, 8BITMIME, SMTPUTF8, CHUNKING (BDAT), DSN, ENHANCEDSTATUSCODES; submission on 587 and 465 (RFC 8314)\n",
+    "proxies: SOCKS5 (RFC 1928, RFC 1929 login), HTTP CONNECT"
+);
 
 #[derive(Parser, Debug)]
-#[command(name = "missive", version, about = "Send mail by speaking SMTP itself")]
+#[command(name = "missive", version = VERSION, about = "Send mail by speaking SMTP itself")]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
+    /// Print nothing on success (errors still go to stderr).
+    #[arg(short, long, global = true)]
+    quiet: bool,
+    /// Colour transcripts, errors and hints: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, global = true, value_name = "WHEN")]
+    color: Option<ColorArg>,
+}
+
+/// `--color`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum ColorArg {
+    Auto,
+    Always,
+    Never,
+}
+
+/// The options that apply to every subcommand.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Globals {
+    pub quiet: bool,
+    /// `None`: not given (then MISSIVE_COLOR, then auto).
+    pub color: Option<ColorArg>,
+}
+
+/// The whole command line's definition: for completions and the man page.
+pub(crate) fn command() -> clap::Command {
+    Cli::command()
 }
 
 /// A subcommand and its options.
@@ -52,11 +95,16 @@ pub(crate) enum Cmd {
         )]
         args: Vec<String>,
     },
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print the man pages (roff): missive(1) and one per subcommand.
+    Man(ManArgs),
 }
 
-/// The subcommand of this process's arguments, or the exit code when there
-/// is nothing to run (help, version, a usage error: already printed).
-pub(crate) fn parse() -> Result<Cmd, i32> {
+/// The subcommand of this process's arguments and the global options, or
+/// the exit code when there is nothing to run (help, version, a usage
+/// error: already printed).
+pub(crate) fn parse() -> Result<(Cmd, Globals), i32> {
     let argv: Vec<String> = std::env::args().collect();
     let called_as = argv
         .first()
@@ -64,12 +112,21 @@ pub(crate) fn parse() -> Result<Cmd, i32> {
         .and_then(|n| n.to_str())
         .unwrap_or("");
     if called_as == "sendmail" {
-        return Ok(Cmd::Sendmail {
-            args: argv[1..].to_vec(),
-        });
+        return Ok((
+            Cmd::Sendmail {
+                args: argv[1..].to_vec(),
+            },
+            Globals::default(),
+        ));
     }
     match Cli::try_parse() {
-        Ok(c) => Ok(c.cmd),
+        Ok(c) => Ok((
+            c.cmd,
+            Globals {
+                quiet: c.quiet,
+                color: c.color,
+            },
+        )),
         Err(e) => {
             let code = match e.kind() {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {

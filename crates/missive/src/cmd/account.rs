@@ -135,6 +135,9 @@ fn add(mut a: AddArgs) -> Result<()> {
         )
     })?;
     config::add_account(&path, &a.name, &account)?;
+    if a.quiet {
+        return Ok(());
+    }
     eprintln!("missive: added account {} to {}", a.name, path.display());
     if let Some(note) = a
         .preset
@@ -142,13 +145,13 @@ fn add(mut a: AddArgs) -> Result<()> {
         .and_then(|p| presets::get(p).ok())
         .map(|p| p.note)
     {
-        eprintln!("note: {note}");
+        super::report::hint_line("note", &note);
     }
     if a.keyring {
-        eprintln!("next: missive account set-password {}", a.name);
+        super::report::hint_line("next", &format!("missive account set-password {}", a.name));
     }
     if a.client_id.is_some() {
-        eprintln!("next: missive account login {}", a.name);
+        super::report::hint_line("next", &format!("missive account login {}", a.name));
     }
     Ok(())
 }

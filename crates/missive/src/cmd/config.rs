@@ -25,6 +25,9 @@ pub(super) fn run(cmd: ConfigCmd) -> Result<()> {
         }
     };
     let p = &settings.provenance;
+    if a.quiet && !a.json {
+        return Ok(());
+    }
     if a.json {
         println!("{}", serde_json::to_string_pretty(p).unwrap_or_default());
         return Ok(());

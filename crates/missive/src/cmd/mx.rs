@@ -79,7 +79,7 @@ pub(super) async fn run(args: MxArgs) -> Result<()> {
             "{}",
             serde_json::to_string_pretty(&reports).unwrap_or_default()
         );
-    } else {
+    } else if !args.quiet {
         for r in &reports {
             print_text(r);
         }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::cli::ProbeArgs;
 use crate::error::{exit, AppError, Result};
 use crate::secrets::{Login, SecretSource};
-use crate::settings::{AuthSetting, TlsSetting};
+use crate::settings::{self, AuthSetting, Overrides, TlsSetting};
 use crate::transport::net::ServerAddr;
 use crate::transport::session::{Session, SessionOptions, CONNECT_TIMEOUT};
 use crate::transport::tls::{TlsContext, TlsInfo, TlsOptions};
@@ -73,6 +73,14 @@ pub(super) async fn run(a: ProbeArgs) -> Result<()> {
         server_port: server.port,
         chunking: false,
     };
+    let proxy = settings::resolve(&Overrides {
+        proxy: a.proxy.proxy.clone(),
+        proxy_password_cmd: a.proxy.proxy_password_cmd.clone(),
+        ..Overrides::default()
+    })?
+    .proxy
+    .map(|p| p.proxy())
+    .transpose()?;
     let opts = |smtp: ClientConfig| SessionOptions {
         server: server.clone(),
         addrs: Vec::new(),
@@ -80,6 +88,7 @@ pub(super) async fn run(a: ProbeArgs) -> Result<()> {
         smtp,
         tls: tls.tolerant(),
         timeout: Some(Duration::from_secs(a.timeout.max(1))),
+        proxy: proxy.clone(),
     };
     let session = Session::open(opts(base.clone()), Transcript::new(a.verbose)).await?;
     let c = session.client();
@@ -123,7 +132,7 @@ pub(super) async fn run(a: ProbeArgs) -> Result<()> {
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
-    } else {
+    } else if !a.quiet {
         print_text(&report);
     }
     match report.exit_code {

@@ -9,6 +9,17 @@ use crate::deliver::{Hop, Outcome, RecipientOutcome, Status};
 use crate::error::{exit, hints, AppError, Result};
 use crate::message::Mail;
 use crate::transport::tls::TlsInfo;
+use crate::transport::transcript::{paint, Paint};
+
+/// `missive: …` on stderr, in the error colour on a terminal.
+pub(crate) fn error_line(text: &str) {
+    eprintln!("{}", paint(Paint::Error, &format!("missive: {text}")));
+}
+
+/// `hint: …` (or `note:`, `next:`, `warning:`) on stderr, in the hint colour on a terminal.
+pub(crate) fn hint_line(tag: &str, text: &str) {
+    eprintln!("{}", paint(Paint::Hint, &format!("{tag}: {text}")));
+}
 
 /// How much to print.
 #[derive(Debug, Clone, Copy, Default)]
@@ -145,9 +156,9 @@ fn judge(outcome: &Outcome, mail: &Mail, report: &mut Report, quiet: bool) -> Re
     let direct = outcome.server.is_none();
     for r in &outcome.recipients {
         if !r.accepted() {
-            eprintln!("missive: {}", failure_line(r));
+            error_line(&failure_line(r));
             if let Some(h) = r.reply.as_ref().and_then(hints::for_reply) {
-                eprintln!("hint: {h}");
+                hint_line("hint", &h);
             }
         } else if direct && !quiet {
             let hop = r.hop.as_ref();
@@ -205,7 +216,7 @@ fn judge(outcome: &Outcome, mail: &Mail, report: &mut Report, quiet: bool) -> Re
                 "{} is a {} address: to send through its server, use --preset {key} (it needs {})",
                 mail.envelope.from, preset.name, preset.note
             );
-            eprintln!("hint: {hint}");
+            hint_line("hint", &hint);
             report.hint = Some(hint);
         }
     }
@@ -215,8 +226,8 @@ fn judge(outcome: &Outcome, mail: &Mail, report: &mut Report, quiet: bool) -> Re
 /// The one place an error reaches the user: one line, prefixed `missive:`,
 /// and a `hint:` line when missive knows what to do about it.
 pub(crate) fn error(e: &AppError) {
-    eprintln!("missive: {e}");
+    error_line(&e.to_string());
     if let Some(h) = e.hint() {
-        eprintln!("hint: {h}");
+        hint_line("hint", &h);
     }
 }

@@ -9,7 +9,7 @@ use missive_smtp::client::TlsMode;
 
 use super::report::{self, Output};
 use crate::cli::SendArgs;
-use crate::deliver::{Direct, Mailer, MailerOptions, Relay, Route, Trust};
+use crate::deliver::{Diagnosis, Direct, Mailer, MailerOptions, QuitAfter, Relay, Route, Trust};
 use crate::error::{AppError, Result};
 use crate::message::draft::{local_sender, SendmailMode};
 use crate::message::{header, Mail};
@@ -29,7 +29,11 @@ pub(crate) async fn run(args: SendArgs, sendmail: Option<SendmailMode>) -> Resul
         json: args.json,
         quiet: args.quiet,
     };
-    let (mail, options) = match plan(&args, sendmail) {
+    if let Some(stage) = args.quit_after() {
+        let result = quit_after(&args, stage).await;
+        return super::diagnosis::finish(result, stage, out);
+    }
+    let (mail, options, log) = match plan(&args, sendmail) {
         Ok(p) => p,
         Err(e) => {
             if args.json {
@@ -50,21 +54,76 @@ pub(crate) async fn run(args: SendArgs, sendmail: Option<SendmailMode>) -> Resul
             return Err(e);
         }
     };
-    deliver(&mailer, &mail, out).await
+    deliver(&mailer, &mail, out, log).await
 }
 
-async fn deliver(mailer: &Mailer, mail: &Mail, out: Output) -> Result<()> {
+/// Where the delivery log goes, and the account it names.
+struct LogTo {
+    target: String,
+    account: Option<String>,
+}
+
+async fn deliver(mailer: &Mailer, mail: &Mail, out: Output, log: Option<LogTo>) -> Result<()> {
     let server = match &mailer.options().route {
         Route::Relay(r) => Some(r.server.display()),
         Route::Direct(_) => None,
     };
+    let started = std::time::Instant::now();
     let result = mailer.send(mail).await;
     mailer.close().await;
-    report::finish(result, mail, server, out)
+    let Some(log) = log else {
+        return report::finish(result, mail, server, out);
+    };
+    let entry = super::log::Entry {
+        account: log.account,
+        server: server.clone(),
+        duration: started.elapsed(),
+    };
+    // The exit code is known only once the outcome is judged.
+    let seen = result.as_ref().cloned().map_err(|e| e.to_string());
+    let judged = report::finish(result, mail, server, out);
+    let exit = judged.as_ref().err().map_or(0, |e| e.exit_code());
+    let line = super::log::line(&entry, mail, &seen, exit);
+    if let Err(e) = super::log::write(&log.target, &line, exit != 0) {
+        // The message's fate stands; a log that cannot be written is a warning.
+        report::hint_line("missive: warning", &e.to_string());
+    }
+    judged
 }
 
-/// Settings resolved once, then the mail and the mailer's options.
-fn plan(args: &SendArgs, sendmail: Option<SendmailMode>) -> Result<(Mail, MailerOptions)> {
+/// `--quit-after`: a session that stops after `stage`. The envelope (from
+/// --from and --to) is needed only for `mail` and `rcpt`.
+async fn quit_after(args: &SendArgs, stage: QuitAfter) -> Result<Diagnosis> {
+    let settings = settings::resolve(&args.route.overrides())?;
+    check_ehlo(settings.ehlo.as_deref())?;
+    let options = mailer_options(&settings, args.dry_run, args.verbose)?;
+    let mail = match stage >= QuitAfter::Mail {
+        true => Some(mail(args, &settings, None)?),
+        false => None,
+    };
+    let mailer = Mailer::new(options)?;
+    let result = mailer
+        .quit_after(mail.as_ref().map(|m| &m.envelope), stage)
+        .await;
+    mailer.close().await;
+    result
+}
+
+/// The mail as asked for, with the sender the settings resolve.
+fn mail(args: &SendArgs, settings: &Settings, sendmail: Option<SendmailMode>) -> Result<Mail> {
+    let mut draft = args.draft();
+    draft.from = settings.from.clone();
+    draft.user = settings.user.clone();
+    draft.logs_in = settings.server.is_some() && settings.login.is_some();
+    draft.sendmail = sendmail;
+    draft.mail()
+}
+
+/// Settings resolved once, then the mail, the mailer's options and the log.
+fn plan(
+    args: &SendArgs,
+    sendmail: Option<SendmailMode>,
+) -> Result<(Mail, MailerOptions, Option<LogTo>)> {
     if args.route.direct && args.route.server.is_some() {
         return Err(AppError::Usage(
             "--direct and --server exclude each other".into(),
@@ -72,13 +131,14 @@ fn plan(args: &SendArgs, sendmail: Option<SendmailMode>) -> Result<(Mail, Mailer
     }
     let settings = settings::resolve(&args.route.overrides())?;
     check_ehlo(settings.ehlo.as_deref())?;
-    let mut draft = args.draft();
-    draft.from = settings.from.clone();
-    draft.user = settings.user.clone();
-    draft.sendmail = sendmail;
-    let mail = draft.mail()?;
-    let options = mailer_options(&settings, args.dry_run, args.verbose)?;
-    Ok((mail, options))
+    let mail = mail(args, &settings, sendmail)?;
+    let mut options = mailer_options(&settings, args.dry_run, args.verbose)?;
+    options.progress_over = progress_over(args);
+    let log = settings.log.clone().map(|target| LogTo {
+        target,
+        account: settings.provenance.account.clone(),
+    });
+    Ok((mail, options, log))
 }
 
 pub(super) fn check_ehlo(ehlo: Option<&str>) -> Result<()> {
@@ -105,7 +165,7 @@ pub(super) fn mailer_options(s: &Settings, dry_run: bool, verbose: u8) -> Result
         (None, Some(_)) => TlsMode::StartTls,
     };
     if s.insecure {
-        eprintln!("missive: warning: --insecure: the server's certificate is not verified; anyone on the path can read and change this session");
+        report::hint_line("missive: warning", "--insecure: the server's certificate is not verified; anyone on the path can read and change this session");
     }
     let route = match server {
         // MX hosts are the recipients' servers: the user's credentials are
@@ -145,8 +205,20 @@ pub(super) fn mailer_options(s: &Settings, dry_run: bool, verbose: u8) -> Result
         chunking: s.chunking,
         connections: 1,
         verbosity: verbose,
+        proxy: s.proxy.as_ref().map(|p| p.proxy()).transpose()?,
         ..MailerOptions::new(route)
     })
+}
+
+/// Messages from this size on get a progress bar ("a few MB": 4 MiB; a
+/// smaller one goes out in about a second even on a slow uplink).
+const PROGRESS_OVER: u64 = 4 * 1024 * 1024;
+
+/// A progress bar only on a terminal, and never with --json or -q.
+fn progress_over(args: &SendArgs) -> Option<u64> {
+    use std::io::IsTerminal;
+    let wanted = !args.json && !args.quiet && std::io::stderr().is_terminal();
+    wanted.then_some(PROGRESS_OVER)
 }
 
 /// `--sandbox`: a real send to the capture server started in this process.
@@ -156,7 +228,7 @@ async fn sandbox(args: SendArgs) -> Result<()> {
         .clone()
         .unwrap_or_else(|| PathBuf::from(SANDBOX_MAILDIR));
     let mut sandbox = Sandbox::start(&maildir).await?;
-    if !args.json {
+    if !args.json && !args.quiet {
         eprintln!(
             "missive: sandbox: capture server on {} (STARTTLS with a throwaway CA, AUTH required), Maildir {}",
             sandbox.address(),
@@ -172,11 +244,12 @@ async fn sandbox(args: SendArgs) -> Result<()> {
         timeout: args.route.timeout.map(Duration::from_secs),
         chunking: !args.route.no_chunking,
         connections: 1,
-        verbosity: if args.json {
+        verbosity: if args.json || args.quiet {
             args.verbose
         } else {
             args.verbose.max(1)
         },
+        progress_over: progress_over(&args),
         ..sandbox.mailer_options()
     };
     if args.dry_run {
@@ -187,9 +260,9 @@ async fn sandbox(args: SendArgs) -> Result<()> {
         json: args.json,
         quiet: args.quiet,
     };
-    deliver(&mailer, &mail, out).await?;
+    deliver(&mailer, &mail, out, None).await?;
     let stored = sandbox.next_stored(Duration::from_secs(5)).await?;
-    if !args.json {
+    if !args.json && !args.quiet {
         println!("delivered: {}", stored.display());
     }
     Ok(())

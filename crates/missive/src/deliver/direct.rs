@@ -65,7 +65,10 @@ pub(super) async fn deliver(
         direct,
         mail,
         on_commit,
-        transcript: Transcript::new(engine.options.verbosity),
+        transcript: Transcript {
+            progress_over: engine.options.progress_over,
+            ..Transcript::new(engine.options.verbosity)
+        },
         seed: mx::random_seed(),
     };
     let limit = Semaphore::new(PARALLEL_DOMAINS);
@@ -250,6 +253,7 @@ async fn try_address(
                 ctx.engine.tls.clone()
             },
             timeout: opts.timeout,
+            proxy: ctx.engine.options.proxy.clone(),
         };
         let mut session = match Session::open(opts, transcript).await {
             Ok(s) => s,

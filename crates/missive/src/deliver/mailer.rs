@@ -158,7 +158,7 @@ impl Mailer {
             let reused = idle.is_some();
             let mut session = match idle {
                 Some(s) => s,
-                None => relay::open(&inner.engine, self.transcript()).await?,
+                None => relay::open(&inner.engine, self.transcript(), None).await?,
             };
             let body = &mut mail.message.open();
             match session
@@ -183,8 +183,15 @@ impl Mailer {
         }
     }
 
-    fn transcript(&self) -> Transcript {
-        Transcript::new(self.inner.engine.options.verbosity)
+    pub(super) fn engine(&self) -> &Engine {
+        &self.inner.engine
+    }
+
+    pub(super) fn transcript(&self) -> Transcript {
+        Transcript {
+            progress_over: self.inner.engine.options.progress_over,
+            ..Transcript::new(self.inner.engine.options.verbosity)
+        }
     }
 
     /// Keeps a session for the next send, or ends it.

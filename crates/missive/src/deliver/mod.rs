@@ -12,8 +12,10 @@ use rustls::pki_types::CertificateDer;
 use crate::error::Result;
 use crate::secrets::Login;
 use crate::transport::net::ServerAddr;
+use crate::transport::proxy::Proxy;
 
 pub mod blocking;
+mod diagnose;
 mod direct;
 pub(crate) mod dns;
 mod engine;
@@ -22,6 +24,8 @@ pub(crate) mod mx;
 mod outcome;
 mod relay;
 
+pub use crate::transport::session::QuitAfter;
+pub use diagnose::Diagnosis;
 pub use mailer::Mailer;
 pub use outcome::{Attempt, Hop, Outcome, RecipientOutcome, Status};
 
@@ -135,6 +139,11 @@ pub struct MailerOptions {
     pub max_messages_per_connection: usize,
     /// The SMTP transcript on stderr: 0 none, 1 the conversation, 2 the body too.
     pub verbosity: u8,
+    /// Every connection goes through this proxy (SOCKS5 or HTTP CONNECT).
+    pub proxy: Option<Proxy>,
+    /// A progress bar on stderr while a message of at least this many
+    /// octets is sent (`None`: never; the command line sets it on a terminal).
+    pub progress_over: Option<u64>,
 }
 
 impl MailerOptions {
@@ -149,6 +158,8 @@ impl MailerOptions {
             connections: 4,
             max_messages_per_connection: 100,
             verbosity: 0,
+            proxy: None,
+            progress_over: None,
         }
     }
 }

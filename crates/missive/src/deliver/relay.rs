@@ -7,11 +7,16 @@ use missive_smtp::{Credentials, Reply, TransactionOutcome};
 use super::engine::Engine;
 use super::{Outcome, Route};
 use crate::error::{AppError, Result};
-use crate::transport::session::{Session, SessionOptions, CONNECT_TIMEOUT};
+use crate::transport::session::{QuitAfter, Session, SessionOptions, CONNECT_TIMEOUT};
 use crate::transport::transcript::Transcript;
 
-/// Connects and runs the session up to `Ready` (greeting, EHLO, STARTTLS, AUTH).
-pub(super) async fn open(engine: &Engine, transcript: Transcript) -> Result<Session> {
+/// Connects and runs the session up to `Ready` (greeting, EHLO, STARTTLS,
+/// AUTH), or only up to `quit_after`'s stage.
+pub(super) async fn open(
+    engine: &Engine,
+    transcript: Transcript,
+    quit_after: Option<QuitAfter>,
+) -> Result<Session> {
     let Route::Relay(relay) = &engine.options.route else {
         return Err(AppError::Smtp(missive_smtp::Error::Misuse("not a relay")));
     };
@@ -31,9 +36,11 @@ pub(super) async fn open(engine: &Engine, transcript: Transcript) -> Result<Sess
         },
         tls: engine.tls.clone(),
         timeout: engine.options.timeout,
+        proxy: engine.options.proxy.clone(),
     };
     let credentials = engine.credentials.lock().ok().and_then(|c| c.clone());
-    let first = Session::open(options(credentials.clone()), transcript.clone()).await;
+    let first =
+        Session::open_until(options(credentials.clone()), transcript.clone(), quit_after).await;
     let refreshable = relay.login.as_ref().filter(|l| l.secret.refreshable());
     match (first, refreshable, credentials) {
         // The server rejected the token (XOAUTH2/OAUTHBEARER error
@@ -48,7 +55,7 @@ pub(super) async fn open(engine: &Engine, transcript: Transcript) -> Result<Sess
             if let Ok(mut c) = engine.credentials.lock() {
                 *c = Some(fresh.clone());
             }
-            Session::open(options(Some(fresh)), transcript).await
+            Session::open_until(options(Some(fresh)), transcript, quit_after).await
         }
         (result, _, _) => result,
     }

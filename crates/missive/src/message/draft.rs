@@ -27,6 +27,9 @@ pub struct Draft {
     pub from: Option<String>,
     /// The login user: the sender when it is an address and no From is given.
     pub user: Option<String>,
+    /// The send logs in (to a provider, which checks the sender): the
+    /// local user at a host name that is not fully qualified will not do.
+    pub logs_in: bool,
     pub to: Vec<String>,
     pub cc: Vec<String>,
     pub bcc: Vec<String>,
@@ -68,9 +71,15 @@ impl Draft {
     }
 
     /// The From a sendmail message gets when it has none: -f (or
-    /// MISSIVE_FROM, or the account's), else the local user, with -F's full name.
+    /// MISSIVE_FROM, or the account's), else the login user when it is an
+    /// address, else the local user at this host's fully qualified name
+    /// (see [`default_sender`]), with -F's full name.
     pub fn sendmail_from(&self) -> Result<Mailbox> {
-        let from = self.from.clone().unwrap_or_else(local_sender);
+        let from = match (&self.from, self.user_address()) {
+            (Some(f), _) => f.clone(),
+            (None, Some(u)) => u.to_string(),
+            (None, None) => default_sender(self.logs_in)?,
+        };
         let mut mailbox = Mailbox::parse(&from)?;
         if let Some(name) = self.sendmail.as_ref().and_then(|m| m.full_name.as_ref()) {
             header::reject_crlf("full name (-F)", name)?;
@@ -79,12 +88,15 @@ impl Draft {
         Ok(mailbox)
     }
 
+    /// The login user, when it is an address (then it is the default sender).
+    fn user_address(&self) -> Option<&str> {
+        self.user.as_deref().filter(|u| u.contains('@'))
+    }
+
     fn outgoing(&self) -> Result<Mail> {
-        let explicit_from = match (&self.from, &self.user) {
+        let explicit_from = match (&self.from, self.user_address()) {
             (Some(f), _) => Some(Mailbox::parse(f)?),
-            (None, Some(u)) if u.contains('@') && self.message.is_none() => {
-                Some(Mailbox::parse(u)?)
-            }
+            (None, Some(u)) if self.message.is_none() => Some(Mailbox::parse(u)?),
             _ => None,
         };
         let (to, cc, bcc) = (
@@ -111,8 +123,10 @@ impl Draft {
             if self.read_recipients {
                 listed.extend(ready.recipients.iter().map(|m| m.addr.clone()));
             }
+            let user = self.user_address().map(Mailbox::parse).transpose()?;
             let from = explicit_from
                 .or(ready.from)
+                .or(user)
                 .or(load.add_missing.clone())
                 .ok_or_else(|| {
                     AppError::Usage("no sender: the message has no From; give --from ADDR".into())
@@ -196,9 +210,29 @@ fn dedup(list: &mut Vec<String>) {
     list.retain(|a| seen.insert(a.to_ascii_lowercase()));
 }
 
-/// `user@host` of the local user: the sender when nothing else names one.
-pub fn local_sender() -> String {
-    let user = std::env::var("USER")
+/// The sender when nothing names one (no --from, MISSIVE_FROM, account
+/// `from`, nor a login user that is an address): the local user at this
+/// host's fully qualified name. When the host has none (`vm`), a provider
+/// would refuse `user@vm` (Office 365: SendAsDenied): with a login that is
+/// an error saying what to set; without one (a local relay, direct
+/// delivery) `user@vm` is sent as before.
+pub fn default_sender(logs_in: bool) -> Result<String> {
+    let host = crate::transport::hostname::fqdn();
+    match (host, logs_in) {
+        (Some(h), _) => Ok(format!("{}@{h}", local_user())),
+        (None, false) => Ok(local_sender()),
+        (None, true) => Err(AppError::Usage(format!(
+            "no sender: this host's name {:?} is not fully qualified, so {} would be refused; \
+             give --from ADDR, MISSIVE_FROM, or `from` in the account",
+            crate::transport::hostname::system_hostname().unwrap_or_default(),
+            local_sender()
+        ))),
+    }
+}
+
+/// The local user's name, when it can be a local part (else `missive`).
+fn local_user() -> String {
+    std::env::var("USER")
         .or_else(|_| std::env::var("LOGNAME"))
         .ok()
         .filter(|u| {
@@ -206,7 +240,12 @@ pub fn local_sender() -> String {
                 && u.chars()
                     .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
         })
-        .unwrap_or_else(|| "missive".into());
+        .unwrap_or_else(|| "missive".into())
+}
+
+/// `user@host` of the local user, whatever the host name (the sandbox's default sender).
+pub fn local_sender() -> String {
+    let user = local_user();
     let host = crate::transport::hostname::system_hostname()
         .filter(|h| {
             h.chars()

@@ -52,6 +52,12 @@ pub struct Account {
     pub keyring: Option<bool>,
     /// OAuth2 sign-in (`missive account login NAME`); tokens then refresh themselves.
     pub oauth: Option<crate::secrets::oauth::OAuthConfig>,
+    /// Connect through this proxy: `socks5://`, `socks5h://` or `http://HOST:PORT`.
+    pub proxy: Option<String>,
+    /// The proxy's password: the first line of this command's output.
+    pub proxy_password_cmd: Option<String>,
+    /// Log a line per message here: a file, `syslog` or `syslog:SOCKET`.
+    pub log: Option<String>,
 }
 
 /// A loaded configuration and where it came from.

@@ -19,10 +19,12 @@ pub(crate) mod config;
 mod modes;
 pub(crate) mod presets;
 mod provenance;
+mod proxy;
 
 pub use config::{Account, Config};
 pub use modes::{AuthSetting, TlsSetting};
 pub use provenance::{Provenance, Source};
+pub use proxy::ProxySetting;
 
 /// The command-line layer: what the user asked for, nothing resolved.
 #[derive(Debug, Clone, Default)]
@@ -49,6 +51,12 @@ pub struct Overrides {
     pub oauth_token_cmd: Option<String>,
     pub allow_plaintext_auth: bool,
     pub no_chunking: bool,
+    /// `--proxy URL` (`none`: no proxy, whatever the environment says).
+    pub proxy: Option<String>,
+    /// `--proxy-password-cmd CMD`.
+    pub proxy_password_cmd: Option<String>,
+    /// `--log PATH|syslog`.
+    pub log: Option<String>,
 }
 
 /// The effective settings of a send, every layer applied.
@@ -77,6 +85,10 @@ pub struct Settings {
     pub chunking: bool,
     /// The preset's documented sending limits (bulk's defaults).
     pub limits: Limits,
+    /// Every connection goes through this proxy.
+    pub proxy: Option<ProxySetting>,
+    /// Where a line per message is logged: a file, `syslog` or `syslog:SOCKET`.
+    pub log: Option<String>,
     /// Where each value came from.
     pub provenance: Provenance,
 }
@@ -261,6 +273,18 @@ pub fn resolve(flags: &Overrides) -> Result<Settings> {
         ],
     );
 
+    let proxy = proxy::resolve(flags, &acct, acct_name.as_deref(), &mut p);
+    let log = pick(
+        &mut p,
+        "log",
+        flags.log.clone(),
+        [
+            (env("MISSIVE_LOG"), env_src("MISSIVE_LOG")),
+            (acct.log.clone(), a_src()),
+            (None, Source::Default),
+        ],
+    );
+
     let account = match bound_away {
         true => None,
         false => acct_name.as_deref().map(|n| (n, &acct)),
@@ -309,6 +333,8 @@ pub fn resolve(flags: &Overrides) -> Result<Settings> {
                 rates: p.rates,
             })
             .unwrap_or_default(),
+        proxy,
+        log,
         provenance: p,
     })
 }

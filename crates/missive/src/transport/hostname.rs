@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 /// literal of the local end of the connection. Strict servers answer a
 /// bare word (`vm`) with `501 5.5.4`, and an empty name is never valid.
 pub fn ehlo_name(local: Option<SocketAddr>) -> String {
-    if let Some(name) = system_hostname().filter(|h| is_fqdn(h)) {
+    if let Some(name) = fqdn() {
         return name;
     }
     match local.map(|a| a.ip()) {
@@ -26,6 +26,36 @@ pub fn system_hostname() -> Option<String> {
         .or_else(|| std::env::var("HOSTNAME").ok())
         .map(|s| s.trim().to_string())
         .filter(|s| !s.is_empty())
+}
+
+/// The machine's fully qualified name: the host name when it has a dot,
+/// else the canonical name `/etc/hosts` gives it (the first name of the
+/// line that lists the short name, as `hostname -f` finds it), else `None`.
+pub fn fqdn() -> Option<String> {
+    let short = system_hostname()?;
+    if is_fqdn(&short) {
+        return Some(short);
+    }
+    let hosts = std::fs::read_to_string("/etc/hosts").ok()?;
+    canonical_in_hosts(&hosts, &short)
+}
+
+fn canonical_in_hosts(hosts: &str, short: &str) -> Option<String> {
+    hosts.lines().find_map(|line| {
+        let line = line.split('#').next().unwrap_or("");
+        let names: Vec<&str> = line.split_whitespace().skip(1).collect();
+        let lists_it = names.iter().any(|n| {
+            n.eq_ignore_ascii_case(short)
+                || n.split('.')
+                    .next()
+                    .is_some_and(|l| l.eq_ignore_ascii_case(short))
+        });
+        names
+            .iter()
+            .find(|n| is_fqdn(n))
+            .filter(|_| lists_it)
+            .map(|n| n.trim_end_matches('.').to_string())
+    })
 }
 
 fn is_fqdn(name: &str) -> bool {
@@ -54,11 +84,23 @@ mod tests {
     }
 
     #[test]
+    fn canonical_name_from_etc_hosts() {
+        let hosts =
+            "127.0.0.1 localhost\n# 10.0.0.1 vm.commented.test vm\n127.0.1.1 vm.example.org vm\n";
+        assert_eq!(
+            canonical_in_hosts(hosts, "vm").as_deref(),
+            Some("vm.example.org")
+        );
+        assert_eq!(canonical_in_hosts("127.0.0.1 localhost vm\n", "vm"), None);
+        assert_eq!(canonical_in_hosts(hosts, "other"), None);
+    }
+
+    #[test]
     fn literal_fallback_is_never_empty() {
         let v6: SocketAddr = "[::1]:1234".parse().unwrap();
         let name = ehlo_name(Some(v6));
         assert!(!name.is_empty());
-        if !system_hostname().is_some_and(|h| is_fqdn(&h)) {
+        if fqdn().is_none() {
             assert_eq!(name, "[IPv6:::1]");
             assert_eq!(
                 ehlo_name(Some("127.0.0.1:5".parse().unwrap())),

@@ -11,7 +11,9 @@ use missive_smtp::{Envelope, TransactionOutcome};
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use super::body::{read_message, BdatChunks, CHUNK};
 use super::net::{self, ServerAddr, Stream};
+use super::proxy::Proxy;
 use super::tls::{self, TlsContext, TlsInfo};
 use super::transcript::Transcript;
 use crate::error::{AppError, Result};
@@ -20,9 +22,6 @@ use crate::error::{AppError, Result};
 /// An error stops the message before its end goes out.
 pub type OnCommit<'a> =
     dyn Fn() -> futures_util::future::BoxFuture<'a, Result<()>> + Send + Sync + 'a;
-
-/// Size of the receive buffer and of each body chunk read from the message.
-const CHUNK: usize = 64 * 1024;
 
 /// How the session is to run.
 pub struct SessionOptions {
@@ -37,6 +36,8 @@ pub struct SessionOptions {
     pub tls: TlsContext,
     /// `--timeout`: an upper bound on every wait, if given.
     pub timeout: Option<Duration>,
+    /// Connect through this proxy (unless it bypasses the server's host).
+    pub proxy: Option<Proxy>,
 }
 
 /// A connected SMTP session.
@@ -54,6 +55,54 @@ pub struct Session {
     committed: bool,
     /// Transactions completed in this session.
     pub messages: usize,
+    quit_after: Option<QuitAfter>,
+    progress: Progress,
+    /// The peer's address, once connected.
+    pub peer: Option<std::net::SocketAddr>,
+}
+
+/// Where `--quit-after` stops a session: after that stage it QUITs (after
+/// `Connect`, it just closes), and nothing of a message is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum QuitAfter {
+    /// The TCP connection (and implicit TLS) is up; no SMTP is read.
+    Connect,
+    /// The server's greeting.
+    Greeting,
+    /// The first EHLO (or HELO) reply.
+    Ehlo,
+    /// STARTTLS, the handshake and the EHLO after it (or implicit TLS and its EHLO).
+    Tls,
+    /// AUTH (when a login is configured).
+    Auth,
+    /// MAIL FROM, then RSET.
+    Mail,
+    /// MAIL FROM and every RCPT TO, then RSET.
+    Rcpt,
+}
+
+impl QuitAfter {
+    pub fn name(self) -> &'static str {
+        match self {
+            QuitAfter::Connect => "connect",
+            QuitAfter::Greeting => "greeting",
+            QuitAfter::Ehlo => "ehlo",
+            QuitAfter::Tls => "tls",
+            QuitAfter::Auth => "auth",
+            QuitAfter::Mail => "mail",
+            QuitAfter::Rcpt => "rcpt",
+        }
+    }
+}
+
+/// How far a session stopped by `--quit-after` got.
+#[derive(Debug, Clone, Copy, Default)]
+struct Progress {
+    /// Stopped as asked: QUIT went out (or, after connect, nothing did).
+    stopped: bool,
+    /// An EHLO/HELO reply came, and one came over TLS.
+    ehlo: bool,
+    ehlo_secure: bool,
 }
 
 /// The connect timeout (RFC 5321 gives none; 30 s is common practice).
@@ -63,16 +112,46 @@ impl Session {
     /// Connects (with implicit TLS when asked) and runs the session up to
     /// `Ready`: greeting, EHLO, STARTTLS, AUTH.
     pub async fn open(opts: SessionOptions, transcript: Transcript) -> Result<Session> {
+        Session::open_until(opts, transcript, None).await
+    }
+
+    /// [`open`](Session::open), stopping at `quit_after` when it comes
+    /// before the session is ready (see [`Session::stopped`]). Stages from
+    /// `Mail` on are [`Session::try_envelope`]'s.
+    pub async fn open_until(
+        opts: SessionOptions,
+        transcript: Transcript,
+        quit_after: Option<QuitAfter>,
+    ) -> Result<Session> {
         let limit = |d: Duration| opts.timeout.map_or(d, |t| t.min(d));
         let wait = limit(opts.connect_timeout);
-        let addrs = match opts.addrs.is_empty() {
-            true => net::resolve(&opts.server, wait).await?,
-            false => opts.addrs.clone(),
+        let proxy = opts
+            .proxy
+            .as_ref()
+            .filter(|p| !p.bypasses(&opts.server.host));
+        let tcp = match proxy {
+            Some(proxy) => {
+                let tcp = proxy.connect(&opts.server, &opts.addrs, wait).await?;
+                transcript.info(&format!(
+                    "connected to {} through the proxy {}",
+                    opts.server.display(),
+                    proxy.display()
+                ));
+                tcp
+            }
+            None => {
+                let addrs = match opts.addrs.is_empty() {
+                    true => net::resolve(&opts.server, wait).await?,
+                    false => opts.addrs.clone(),
+                };
+                let tcp = net::connect_any(&opts.server, &addrs, wait).await?;
+                if let Ok(peer) = tcp.peer_addr() {
+                    transcript.info(&format!("connected to {} ({peer})", opts.server.display()));
+                }
+                tcp
+            }
         };
-        let tcp = net::connect_any(&opts.server, &addrs, wait).await?;
-        if let Ok(peer) = tcp.peer_addr() {
-            transcript.info(&format!("connected to {} ({peer})", opts.server.display()));
-        }
+        let peer = tcp.peer_addr().ok();
         let mut ehlo = opts.smtp;
         if ehlo.ehlo_name.is_empty() {
             ehlo.ehlo_name = super::hostname::ehlo_name(tcp.local_addr().ok());
@@ -89,12 +168,28 @@ impl Session {
             tls: None,
             committed: false,
             messages: 0,
+            quit_after,
+            progress: Progress::default(),
+            peer,
         };
         if implicit {
             session.start_tls(Stage::Greeting).await?;
         }
+        if quit_after == Some(QuitAfter::Connect) {
+            session.transcript.info("stopping after connect, as asked");
+            session.progress.stopped = true;
+            let _ = tokio::time::timeout(Duration::from_secs(1), session.stream.shutdown()).await;
+            return Ok(session);
+        }
         match session.drive().await? {
+            Next::Ready if quit_after.is_some_and(|q| q <= QuitAfter::Auth) => {
+                // Every setup stage is done (some, like TLS or AUTH, may
+                // not have happened at all): stop here.
+                session.stop_now().await;
+                Ok(session)
+            }
             Next::Ready => Ok(session),
+            Next::Closed if session.progress.stopped => Ok(session),
             other => Err(AppError::Smtp(missive_smtp::Error::Protocol(format!(
                 "session setup ended in {other:?}"
             )))),
@@ -103,6 +198,63 @@ impl Session {
 
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// `--quit-after` stopped it: QUIT was answered (or, after connect, the
+    /// connection just closed).
+    pub fn stopped(&self) -> bool {
+        self.progress.stopped
+    }
+
+    /// `--quit-after mail|rcpt`: MAIL (and every RCPT) for `envelope`, then
+    /// RSET and QUIT; no DATA, nothing of a message.
+    pub async fn try_envelope(
+        &mut self,
+        envelope: Envelope,
+        rcpts: bool,
+    ) -> Result<TransactionOutcome> {
+        self.client.send_envelope(envelope, rcpts)?;
+        self.flush_events();
+        let next = self.drive().await;
+        let outcome = self.client.take_outcome();
+        match (next, outcome) {
+            (Ok(Next::Ready), Some(tx)) => {
+                self.stop_now().await;
+                Ok(tx)
+            }
+            (_, Some(tx)) => Ok(tx),
+            (Err(e), None) => Err(e),
+            (Ok(other), None) => Err(AppError::Smtp(missive_smtp::Error::Protocol(format!(
+                "unexpected state {other:?} after the envelope"
+            )))),
+        }
+    }
+
+    /// QUIT now and wait for its answer (briefly), keeping the session.
+    async fn stop_now(&mut self) {
+        if self.client.quit_early() {
+            self.progress.stopped = true;
+            let wait = self
+                .limit(Stage::Quit.timeout())
+                .min(Duration::from_secs(5));
+            let _ = tokio::time::timeout(wait, self.drive()).await;
+            self.flush_events();
+        }
+    }
+
+    /// Whether `--quit-after` asks to stop now (between replies).
+    fn stage_reached(&self) -> bool {
+        let Some(q) = self.quit_after else {
+            return false;
+        };
+        match q {
+            QuitAfter::Connect => true,
+            QuitAfter::Greeting => self.client.greeting().is_some(),
+            QuitAfter::Ehlo => self.progress.ehlo,
+            QuitAfter::Tls => self.progress.ehlo_secure,
+            QuitAfter::Auth => self.client.is_authenticated(),
+            QuitAfter::Mail | QuitAfter::Rcpt => false,
+        }
     }
 
     /// Whether the end of the last message went out without its reply
@@ -138,6 +290,13 @@ impl Session {
     /// `SendBody` or `Closed`.
     async fn drive(&mut self) -> Result<Next> {
         loop {
+            if !self.progress.stopped && self.stage_reached() && self.client.quit_early() {
+                let stage = self.quit_after.map_or("", QuitAfter::name);
+                self.flush_events();
+                self.transcript
+                    .info(&format!("stopping after {stage}, as asked"));
+                self.progress.stopped = true;
+            }
             let next = self.client.poll();
             self.flush_events();
             match next? {
@@ -163,6 +322,10 @@ impl Session {
                         self.client.connection_closed();
                     } else {
                         self.client.receive(&self.rbuf[..n]);
+                    }
+                    if stage == Stage::Ehlo && self.client.stage() != Some(Stage::Ehlo) {
+                        self.progress.ehlo = true;
+                        self.progress.ehlo_secure |= self.client.is_secure();
                     }
                 }
                 Next::StartTls => {
@@ -277,6 +440,7 @@ impl Session {
         body: &mut (dyn Read + Send),
         on_commit: &OnCommit<'_>,
     ) -> Result<TransactionOutcome> {
+        let bar = self.transcript.progress_bar(envelope.size);
         self.client.send_mail(envelope)?;
         self.flush_events();
         self.committed = false;
@@ -294,12 +458,16 @@ impl Session {
                     let cmd = self.client.bdat_command(wire.len() as u64, last)?;
                     self.flush_events();
                     self.transcript.body_chunk(&wire);
+                    let octets = wire.len() as u64;
                     wire.splice(0..0, cmd);
                     if last {
                         on_commit().await?;
                         self.committed = true;
                     }
                     self.write(&wire, Stage::DataBlock).await?;
+                    if let Some(bar) = &bar {
+                        bar.inc(octets);
+                    }
                     if last {
                         let stats = chunks.stats.unwrap_or(DataStats {
                             octets: 0,
@@ -309,12 +477,19 @@ impl Session {
                     }
                 }
                 Next::SendBody => {
-                    let stats = self.send_body(body, on_commit).await?;
+                    let stats = self.send_body(body, on_commit, bar.as_ref()).await?;
                     self.transcript.body_done(&stats, true);
                     self.client.body_sent();
                 }
                 // Closed: the server said 421 right after the transaction ended.
                 Next::Ready | Next::Closed => {
+                    if let Some(bar) = &bar {
+                        // The last frame stays, as curl's does; then a new line.
+                        bar.finish();
+                        if !bar.is_hidden() {
+                            eprintln!();
+                        }
+                    }
                     self.messages += 1;
                     self.committed = false;
                     return self
@@ -338,6 +513,7 @@ impl Session {
         &mut self,
         body: &mut (dyn Read + Send),
         on_commit: &OnCommit<'_>,
+        bar: Option<&indicatif::ProgressBar>,
     ) -> Result<DataStats> {
         let mut encoder = DataEncoder::new();
         let mut input = vec![0u8; CHUNK];
@@ -350,6 +526,9 @@ impl Session {
             if !out.is_empty() {
                 self.transcript.body_chunk(&out);
                 self.write(&out, Stage::DataBlock).await?;
+                if let Some(bar) = bar {
+                    bar.inc(out.len() as u64);
+                }
                 out.clear();
             }
             encoder.encode(&input[..n], &mut out);
@@ -359,6 +538,9 @@ impl Session {
         on_commit().await?;
         self.committed = true;
         self.write(&out, Stage::DataBlock).await?;
+        if let Some(bar) = bar {
+            bar.inc(out.len() as u64);
+        }
         Ok(stats)
     }
 
@@ -372,67 +554,6 @@ impl Session {
         let _ = tokio::time::timeout(wait, self.drive()).await;
         self.flush_events();
         let _ = tokio::time::timeout(Duration::from_secs(1), self.stream.shutdown()).await;
-    }
-}
-
-/// Octets in one BDAT chunk: large, so a big message needs few round trips.
-const BDAT_CHUNK: usize = 1024 * 1024;
-
-/// The message cut into BDAT chunks, CRLF-normalised, read as they are sent.
-struct BdatChunks {
-    encoder: Option<DataEncoder>,
-    input: Vec<u8>,
-    /// Encoded octets read past the previous chunk.
-    carry: Vec<u8>,
-    stats: Option<DataStats>,
-}
-
-impl BdatChunks {
-    fn new() -> BdatChunks {
-        BdatChunks {
-            encoder: Some(DataEncoder::for_bdat()),
-            input: vec![0; CHUNK],
-            carry: Vec::new(),
-            stats: None,
-        }
-    }
-
-    /// The next chunk and whether it is the last.
-    fn next(&mut self, body: &mut (dyn Read + Send)) -> Result<(Vec<u8>, bool)> {
-        let mut out = std::mem::take(&mut self.carry);
-        while out.len() < BDAT_CHUNK {
-            let Some(encoder) = self.encoder.as_mut() else {
-                break;
-            };
-            let n = read_message(body, &mut self.input)?;
-            if n == 0 {
-                let encoder = self.encoder.take().expect("checked above");
-                self.stats = Some(encoder.finish_chunked(&mut out));
-                break;
-            }
-            encoder.encode(&self.input[..n], &mut out);
-        }
-        if out.len() > BDAT_CHUNK {
-            self.carry = out.split_off(BDAT_CHUNK);
-        }
-        let last = self.encoder.is_none() && self.carry.is_empty();
-        Ok((out, last))
-    }
-}
-
-/// Reads the next piece of the message (retrying on EINTR); 0 at the end.
-fn read_message(body: &mut (dyn Read + Send), buf: &mut [u8]) -> Result<usize> {
-    loop {
-        match body.read(buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => {
-                return Err(AppError::Io(format!(
-                    "reading the message: {}",
-                    net::short_io(&e)
-                )))
-            }
-            Ok(n) => return Ok(n),
-        }
     }
 }
 

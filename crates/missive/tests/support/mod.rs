@@ -4,7 +4,8 @@
 //! * [`process`]: [`Cmd`] and [`run`] run `missive` (or another program)
 //!   under a deadline with arguments, environment and standard input, and
 //!   capture its [`Output`]. The child never sees the caller's `MISSIVE_*`
-//!   settings, nor a proxy.
+//!   settings, nor a proxy. [`pty`]: [`in_pty`] runs it on a terminal;
+//!   [`proxies`]: real SOCKS5 and HTTP proxies on loopback.
 //! * [`unique`] and [`unique_addr`]: names no other test (or run) uses.
 //! * [`tempdir`]: [`TempDir`] and [`TempFile`], removed when dropped.
 //! * [`home`]: [`Home`], a HOME and XDG directories of one test's own, and
@@ -24,6 +25,8 @@ pub mod mail;
 pub mod oauth_mock;
 pub mod postfix_log;
 pub mod process;
+pub mod proxies;
+pub mod pty;
 pub mod report;
 pub mod tempdir;
 pub mod testbed;
@@ -36,6 +39,7 @@ pub use home::{assert_shown, entry, head, shown, Home};
 pub use mail::*;
 pub use postfix_log::sessions_for;
 pub use process::{run, Cmd, Output, MISSIVE, PYTHON};
+pub use pty::in_pty;
 pub use report::{recipient, str_of};
 pub use tempdir::{mode_of, set_mode, write_mode, TempDir, TempFile};
 pub use testbed::{Testbed, DELIVERY_WAIT};
