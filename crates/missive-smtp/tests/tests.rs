@@ -6,6 +6,7 @@ mod client_setup;
 mod client_transaction;
 mod command;
 mod data;
+mod diagnosis;
 mod envelope;
 mod reply;
 mod server;
