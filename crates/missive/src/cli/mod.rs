@@ -10,7 +10,7 @@ pub(crate) mod commands;
 pub(crate) mod sendmail;
 
 pub(crate) use args::SendArgs;
-pub(crate) use commands::{AccountCmd, ConfigCmd, MxArgs, ProbeArgs, ServeArgs};
+pub(crate) use commands::{AccountCmd, ConfigCmd, MxArgs, ProbeArgs, QueueCmd, ServeArgs};
 
 #[derive(Parser, Debug)]
 #[command(name = "missive", version, about = "Send mail by speaking SMTP itself")]
@@ -38,6 +38,9 @@ pub(crate) enum Cmd {
     /// Manage accounts in the configuration file.
     #[command(subcommand)]
     Account(AccountCmd),
+    /// The outbox: messages kept for later delivery (run, flush, list, show, remove, retry).
+    #[command(subcommand)]
+    Queue(QueueCmd),
     /// The sendmail interface: the message on standard input, sendmail's
     /// options (-t -i -f -F -N …); settings from MISSIVE_* variables.
     /// Also what runs when the binary is called as `sendmail`.

@@ -9,6 +9,7 @@ mod account;
 mod config;
 mod mx;
 mod probe;
+mod queue;
 mod report;
 mod send;
 mod serve;
@@ -37,6 +38,7 @@ pub fn main() -> i32 {
             Cmd::Probe(a) => probe::run(*a).await,
             Cmd::Config(c) => config::run(c),
             Cmd::Account(c) => account::run(c),
+            Cmd::Queue(c) => queue::run(c).await,
             Cmd::Sendmail { args } => match cli::sendmail::parse(&args) {
                 Ok((send, mode)) => send::run(send, Some(mode)).await,
                 Err(e) => Err(e),

@@ -5,17 +5,15 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use missive_smtp::client::TlsMode;
-
 use super::report::{self, Output};
 use crate::cli::SendArgs;
-use crate::deliver::{Direct, Mailer, MailerOptions, Relay, Route, Trust};
-use crate::error::{AppError, Result};
+use crate::deliver::{Mailer, MailerOptions, Route, Status};
+use crate::error::{exit, AppError, Result};
 use crate::message::draft::{local_sender, SendmailMode};
 use crate::message::{header, Mail};
+use crate::outbox;
 use crate::serve::sandbox::Sandbox;
-use crate::settings::{self, Settings};
-use crate::transport::net::ServerAddr;
+use crate::settings::{self, QueueWhen, Settings};
 
 /// Where sandbox mail goes unless `--maildir` says otherwise.
 const SANDBOX_MAILDIR: &str = "missive-sandbox";
@@ -29,7 +27,11 @@ pub(crate) async fn run(args: SendArgs, sendmail: Option<SendmailMode>) -> Resul
         json: args.json,
         quiet: args.quiet,
     };
-    let (mail, options) = match plan(&args, sendmail) {
+    let default_queue = match sendmail {
+        Some(_) => QueueWhen::OnFailure,
+        None => QueueWhen::Never,
+    };
+    let (mail, options, settings) = match plan(&args, sendmail) {
         Ok(p) => p,
         Err(e) => {
             if args.json {
@@ -41,6 +43,19 @@ pub(crate) async fn run(args: SendArgs, sendmail: Option<SendmailMode>) -> Resul
     if args.dry_run {
         return dry_run(&mail, &options.route);
     }
+    let when = settings.queue.when.unwrap_or(default_queue);
+    if when == QueueWhen::Always {
+        let id = outbox::enqueue(&settings, &mail, None)?;
+        eprintln!("missive: queued as {id}: queue = always; `missive queue run` delivers it");
+        if args.json {
+            let to = &mail.envelope.to;
+            println!(
+                "{:#}",
+                serde_json::json!({ "queued_as": id, "message_id": mail.message_id, "recipients": to, "exit_code": 0 })
+            );
+        }
+        return Ok(());
+    }
     let mailer = match Mailer::new(options) {
         Ok(m) => m,
         Err(e) => {
@@ -50,35 +65,68 @@ pub(crate) async fn run(args: SendArgs, sendmail: Option<SendmailMode>) -> Resul
             return Err(e);
         }
     };
-    deliver(&mailer, &mail, out).await
+    let queue = (when == QueueWhen::OnFailure).then_some(&settings);
+    deliver(&mailer, &mail, out, queue).await
 }
 
-async fn deliver(mailer: &Mailer, mail: &Mail, out: Output) -> Result<()> {
+/// Sends, and with `queue` (on-failure) keeps what failed temporarily in the outbox.
+async fn deliver(
+    mailer: &Mailer,
+    mail: &Mail,
+    out: Output,
+    queue: Option<&Settings>,
+) -> Result<()> {
     let server = match &mailer.options().route {
         Route::Relay(r) => Some(r.server.display()),
         Route::Direct(_) => None,
     };
     let result = mailer.send(mail).await;
     mailer.close().await;
-    report::finish(result, mail, server, out)
+    let tried = match (&result, queue) {
+        (Ok(o), Some(_)) if o.recipients.iter().any(|r| r.status == Status::Deferred) => {
+            Some(Ok(o))
+        }
+        (Err(e), Some(_)) if e.exit_code() == exit::TEMPFAIL => Some(Err(e)),
+        _ => None,
+    };
+    let queued = match (tried, queue) {
+        (Some(tried), Some(settings)) => match outbox::enqueue(settings, mail, Some(tried)) {
+            Ok(id) => Some(id),
+            // Not queued: the temporary failure is reported as it is (exit 75).
+            Err(e) => {
+                report::error(&AppError::Spool(format!("cannot queue the message: {e}")));
+                None
+            }
+        },
+        _ => None,
+    };
+    report::finish(result, mail, server, out, queued.as_deref())
 }
 
 /// Settings resolved once, then the mail and the mailer's options.
-fn plan(args: &SendArgs, sendmail: Option<SendmailMode>) -> Result<(Mail, MailerOptions)> {
+fn plan(
+    args: &SendArgs,
+    sendmail: Option<SendmailMode>,
+) -> Result<(Mail, MailerOptions, Settings)> {
     if args.route.direct && args.route.server.is_some() {
         return Err(AppError::Usage(
             "--direct and --server exclude each other".into(),
         ));
     }
-    let settings = settings::resolve(&args.route.overrides())?;
+    let mut overrides = args.route.overrides();
+    overrides.queue = args.queue.map(Into::into);
+    let settings = settings::resolve(&overrides)?;
     check_ehlo(settings.ehlo.as_deref())?;
     let mut draft = args.draft();
     draft.from = settings.from.clone();
     draft.user = settings.user.clone();
     draft.sendmail = sendmail;
     let mail = draft.mail()?;
-    let options = mailer_options(&settings, args)?;
-    Ok((mail, options))
+    if settings.insecure {
+        eprintln!("missive: warning: --insecure: the server's certificate is not verified; anyone on the path can read and change this session");
+    }
+    let options = settings::mailer_options(&settings, args.dry_run, args.verbose)?;
+    Ok((mail, options, settings))
 }
 
 fn check_ehlo(ehlo: Option<&str>) -> Result<()> {
@@ -89,64 +137,6 @@ fn check_ehlo(ehlo: Option<&str>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The delivery plan: the route, its TLS and login, from the settings.
-fn mailer_options(s: &Settings, args: &SendArgs) -> Result<MailerOptions> {
-    let server = s
-        .server
-        .as_deref()
-        .map(|x| ServerAddr::parse(x, 587))
-        .transpose()?;
-    let tls = match (s.tls, &server) {
-        (Some(t), _) => t.mode(),
-        (None, None) => TlsMode::Opportunistic,
-        (None, Some(srv)) if srv.port == 465 => TlsMode::Implicit,
-        (None, Some(_)) => TlsMode::StartTls,
-    };
-    if s.insecure {
-        eprintln!("missive: warning: --insecure: the server's certificate is not verified; anyone on the path can read and change this session");
-    }
-    let route = match server {
-        // MX hosts are the recipients' servers: the user's credentials are
-        // for their own provider and never go there.
-        None if s.auth_explicit && !args.dry_run => {
-            return Err(AppError::Usage(
-                "--auth is for a submission server (--server, --account, --preset); direct delivery to MX hosts does not log in".into(),
-            ))
-        }
-        None => Route::Direct(Direct {
-            dns_server: s.dns_server.clone(),
-            mx_port: s.mx_port.unwrap_or(25),
-            tls,
-        }),
-        Some(server) => {
-            if s.auth_explicit && s.login.is_none() && !args.dry_run {
-                return Err(AppError::Usage("--auth needs --user NAME".into()));
-            }
-            Route::Relay(Relay {
-                server,
-                tls,
-                // Nothing is sent in a dry run: no password is asked for or run.
-                login: s.login.clone().filter(|_| !args.dry_run),
-                mechanism: s.auth.mechanism().flatten(),
-                allow_plaintext_auth: s.allow_plaintext_auth,
-            })
-        }
-    };
-    Ok(MailerOptions {
-        trust: Trust {
-            cafile: s.cafile.clone(),
-            insecure: s.insecure,
-            ..Trust::default()
-        },
-        ehlo: s.ehlo.clone(),
-        timeout: s.timeout.map(Duration::from_secs),
-        chunking: s.chunking,
-        connections: 1,
-        verbosity: args.verbose,
-        ..MailerOptions::new(route)
-    })
 }
 
 /// `--sandbox`: a real send to the capture server started in this process.
@@ -187,7 +177,7 @@ async fn sandbox(args: SendArgs) -> Result<()> {
         json: args.json,
         quiet: args.quiet,
     };
-    deliver(&mailer, &mail, out).await?;
+    deliver(&mailer, &mail, out, None).await?;
     let stored = sandbox.next_stored(Duration::from_secs(5)).await?;
     if !args.json {
         println!("delivered: {}", stored.display());

@@ -17,12 +17,16 @@ use crate::secrets::{Login, SecretSource};
 
 pub(crate) mod config;
 mod modes;
+mod plan;
 pub(crate) mod presets;
 mod provenance;
+pub(crate) mod queue;
 
 pub use config::{Account, Config};
 pub use modes::{AuthSetting, TlsSetting};
+pub use plan::mailer_options;
 pub use provenance::{Provenance, Source};
+pub use queue::{QueueSettings, QueueWhen};
 
 /// The command-line layer: what the user asked for, nothing resolved.
 #[derive(Debug, Clone, Default)]
@@ -49,6 +53,8 @@ pub struct Overrides {
     pub oauth_token_cmd: Option<String>,
     pub allow_plaintext_auth: bool,
     pub no_chunking: bool,
+    /// `--queue WHEN`.
+    pub queue: Option<QueueWhen>,
 }
 
 /// The effective settings of a send, every layer applied.
@@ -75,15 +81,21 @@ pub struct Settings {
     pub login: Option<Login>,
     pub allow_plaintext_auth: bool,
     pub chunking: bool,
+    /// The outbox: when to queue, where, how long.
+    pub queue: QueueSettings,
+    /// The account used, if any.
+    pub account: Option<String>,
+    /// The configuration file, when one exists.
+    pub config: Option<PathBuf>,
     /// Where each value came from.
     pub provenance: Provenance,
 }
 
-fn env(name: &str) -> Option<String> {
+pub(crate) fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn env_parsed<T: std::str::FromStr>(name: &str) -> Result<Option<T>>
+pub(crate) fn env_parsed<T: std::str::FromStr>(name: &str) -> Result<Option<T>>
 where
     T::Err: Display,
 {
@@ -276,7 +288,11 @@ pub fn resolve(flags: &Overrides) -> Result<Settings> {
             token,
         }),
     };
+    let queue = queue::resolve(&config, Some(&acct), flags.queue, None)?;
     Ok(Settings {
+        queue,
+        account: acct_name.clone().filter(|_| !bound_away),
+        config: p.config.clone(),
         server,
         dns_server,
         mx_port,
@@ -294,6 +310,15 @@ pub fn resolve(flags: &Overrides) -> Result<Settings> {
         chunking: !flags.no_chunking,
         provenance: p,
     })
+}
+
+/// The outbox's settings alone (for `missive queue`): no account.
+pub fn resolve_queue(
+    config: Option<&std::path::Path>,
+    dir: Option<PathBuf>,
+) -> Result<QueueSettings> {
+    let config = Config::load(config)?;
+    queue::resolve(&config, None, None, dir)
 }
 
 /// The host part of `HOST[:PORT]` or `[V6]:PORT`.
