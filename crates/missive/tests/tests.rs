@@ -15,6 +15,7 @@ mod hints;
 mod mailer;
 mod mx_command;
 mod oauth;
+mod outbox;
 mod presets_probe;
 mod readme;
 mod secrets;

@@ -90,8 +90,11 @@ impl Runner<'_> {
         self.opts.flush || e.next_attempt <= now() || self.expired(e)
     }
 
+    /// Out of lifetime: the remaining recipients fail. An entry is always
+    /// tried once first (a notice queued by this run, an entry stored with
+    /// `queue = always` while no runner ran).
     fn expired(&self, e: &Entry) -> bool {
-        now().saturating_sub(e.created) >= self.qs.lifetime.as_secs()
+        e.attempts > 0 && now().saturating_sub(e.created) >= self.qs.lifetime.as_secs()
     }
 
     /// Moves aside what is not an entry, and returns the due entries.
