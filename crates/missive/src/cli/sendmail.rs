@@ -63,8 +63,9 @@ pub(crate) fn parse(argv: &[String]) -> Result<(SendArgs, SendmailMode)> {
             "-odq" | "-odd" => args.queue = Some(QueueArg::Always),
             "-i" | "-oi" => ignore_dots = true,
             "-v" => args.verbose = args.verbose.saturating_add(1),
-            // delivery mode, queueing, error reporting, and the like: missive
-            // always delivers at once and reports errors by exit code.
+            // delivery mode, error reporting, and the like: missive tries at
+            // once (the queue setting decides what is kept) and reports errors
+            // by exit code.
             "-bm" | "-odi" | "-odb" | "-oem" | "-oee" | "-oep" | "-oeq" | "-oew" | "-om" | "-Am" | "-Ac" => {}
             _ if a.starts_with("-f") || a.starts_with("-r") => args.route.from = Some(value(&mut i, "-f", &a[2..])?),
             _ if a.starts_with("-F") => full_name = Some(value(&mut i, "-F", &a[2..])?),

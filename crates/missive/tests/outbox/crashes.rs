@@ -51,7 +51,10 @@ fn sigkill_mid_run_loses_nothing_and_duplicates_only_what_is_in_doubt() {
     // The server has it and it is still queued: only if the end of its
     // data went out before the kill, which the entry must say.
     for id in queued.iter().filter(|id| counts.contains_key(*id)) {
-        assert!(in_doubt.contains(id), "{id} delivered, still queued, not in doubt");
+        assert!(
+            in_doubt.contains(id),
+            "{id} delivered, still queued, not in doubt"
+        );
     }
     let show = left
         .iter()
@@ -96,7 +99,11 @@ fn two_runners_at_once_send_every_message_exactly_once() {
     assert!(q.list().is_empty(), "{out_a}\n{out_b}");
     let counts = server.by_message_id();
     for id in &ids {
-        assert_eq!(counts.get(id), Some(&1), "{id}: {counts:?}\n{out_a}\n{out_b}");
+        assert_eq!(
+            counts.get(id),
+            Some(&1),
+            "{id}: {counts:?}\n{out_a}\n{out_b}"
+        );
     }
     assert_eq!(counts.len(), N);
     // Each message was reported delivered by exactly one of the two.

@@ -16,7 +16,10 @@ fn garbage_in_the_spool_is_moved_aside_once_and_the_rest_delivered() {
             out.stderr.contains(&format!("{name} cannot be read")),
             "{name} not reported:\n{out}"
         );
-        assert!(q.dir().join("corrupt").join(name).exists(), "{name} not moved");
+        assert!(
+            q.dir().join("corrupt").join(name).exists(),
+            "{name} not moved"
+        );
         assert!(!q.dir().join(name).exists());
     }
     let counts = server.by_message_id();
@@ -37,7 +40,9 @@ fn queue_tempfail(q: &Outbox, tb: &Testbed, sender: &str, subject: &str) -> (Str
         .cmd(&["sendmail", "-t", "-i", "-f", sender])
         .env("MISSIVE_SERVER", tb.mx())
         .env("MISSIVE_CAFILE", tb.ca())
-        .stdin(format!("From: {sender}\nTo: {t}\nSubject: {subject}\n\nhello\n"))
+        .stdin(format!(
+            "From: {sender}\nTo: {t}\nSubject: {subject}\n\nhello\n"
+        ))
         .run();
     out.assert_code(0);
     (queued_id(&out.stderr), t)
@@ -55,12 +60,24 @@ fn out_of_lifetime_the_sender_gets_a_failure_notice_and_the_entry_is_in_failed()
         .env("MISSIVE_QUEUE_LIFETIME", "0s")
         .run();
     out.assert_code(0);
-    assert!(out.stderr.contains(&format!("{qid}: moved to failed/; failure notice queued as")), "{out}");
-    assert!(q.list().is_empty(), "the notice was not sent in the same run: {out}");
+    assert!(
+        out.stderr.contains(&format!(
+            "{qid}: moved to failed/; failure notice queued as"
+        )),
+        "{out}"
+    );
+    assert!(
+        q.list().is_empty(),
+        "the notice was not sent in the same run: {out}"
+    );
     assert!(q.dir().join("failed").join(format!("{qid}.json")).exists());
     assert!(q.dir().join("failed").join(format!("{qid}.msg")).exists());
     let show = q.queue(&["show", &qid]);
-    assert!(show.stdout.contains("failed: the queue lifetime (0s) ran out"), "{show}");
+    assert!(
+        show.stdout
+            .contains("failed: the queue lifetime (0s) ran out"),
+        "{show}"
+    );
     assert!(show.stdout.contains(&format!("refused {t}")), "{show}");
 
     let notice = tb.wait_for_only_mail(&sender);
@@ -69,13 +86,31 @@ fn out_of_lifetime_the_sender_gets_a_failure_notice_and_the_entry_is_in_failed()
         notice.contains("Return-Path: <MAILER-DAEMON>"),
         "not from the null sender:\n{notice}"
     );
-    assert!(notice.contains("multipart/report; report-type=delivery-status"), "{notice}");
-    assert!(notice.contains("Content-Type: message/delivery-status"), "{notice}");
-    assert!(notice.contains(&format!("Final-Recipient: rfc822; {t}")), "{notice}");
+    assert!(
+        notice.contains("multipart/report; report-type=delivery-status"),
+        "{notice}"
+    );
+    assert!(
+        notice.contains("Content-Type: message/delivery-status"),
+        "{notice}"
+    );
+    assert!(
+        notice.contains(&format!("Final-Recipient: rfc822; {t}")),
+        "{notice}"
+    );
     assert!(notice.contains("Action: failed"), "{notice}");
-    assert!(notice.contains("Diagnostic-Code: smtp; 450 4.2.1"), "{notice}");
-    assert!(notice.contains("Content-Type: text/rfc822-headers"), "{notice}");
-    assert!(notice.contains(&format!("Subject: {subject}")), "original headers missing:\n{notice}");
+    assert!(
+        notice.contains("Diagnostic-Code: smtp; 450 4.2.1"),
+        "{notice}"
+    );
+    assert!(
+        notice.contains("Content-Type: text/rfc822-headers"),
+        "{notice}"
+    );
+    assert!(
+        notice.contains(&format!("Subject: {subject}")),
+        "original headers missing:\n{notice}"
+    );
     assert!(notice.contains("Auto-Submitted: auto-replied"), "{notice}");
 }
 
@@ -91,7 +126,10 @@ fn notify_failures_false_sends_no_notice() {
         .env("MISSIVE_QUEUE_LIFETIME", "0s")
         .run();
     out.assert_code(0);
-    assert!(out.stderr.contains(&format!("{qid}: moved to failed/")), "{out}");
+    assert!(
+        out.stderr.contains(&format!("{qid}: moved to failed/")),
+        "{out}"
+    );
     assert!(!out.stderr.contains("notice"), "{out}");
     assert!(q.list().is_empty());
     tb.assert_not_delivered(&sender);
@@ -113,7 +151,16 @@ fn no_secret_of_the_configuration_is_in_the_spool_and_delivery_resolves_it_again
     let to = unique_addr("obx-secret");
     let id = format!("<{}@outbox.test>", unique("secret"));
     let out = q
-        .cmd(&["send", "--account", "tb", "--queue", "always", "--to", &to, "--header"])
+        .cmd(&[
+            "send",
+            "--account",
+            "tb",
+            "--queue",
+            "always",
+            "--to",
+            &to,
+            "--header",
+        ])
         .arg(format!("Message-ID: {id}"))
         .args(["--subject", "secret", "--body", "resolved at delivery"])
         .run();
@@ -124,7 +171,11 @@ fn no_secret_of_the_configuration_is_in_the_spool_and_delivery_resolves_it_again
         if e.file_type().unwrap().is_file() {
             let bytes = std::fs::read(e.path()).unwrap();
             let text = String::from_utf8_lossy(&bytes);
-            assert!(!text.contains(tb.pass()), "the password is in {}", e.path().display());
+            assert!(
+                !text.contains(tb.pass()),
+                "the password is in {}",
+                e.path().display()
+            );
             seen += 1;
         }
     }

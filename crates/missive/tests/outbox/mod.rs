@@ -63,7 +63,12 @@ impl Outbox {
         (0..n)
             .map(|i| {
                 let id = format!("<{}@outbox.test>", unique(tag));
-                let msg = message("sender@outbox.test", "rcpt@outbox.test", &format!("{tag} {i}"), &id);
+                let msg = message(
+                    "sender@outbox.test",
+                    "rcpt@outbox.test",
+                    &format!("{tag} {i}"),
+                    &id,
+                );
                 self.sendmail(relay, &["--queue", "always", "-t", "-i"], &msg)
                     .assert_code(0);
                 id
@@ -138,7 +143,11 @@ fn sendmail_queues_while_the_relay_is_down_and_queue_run_delivers_once() {
     // Due now: delivered once, the queue empty.
     q.queue(&["retry", &qid]);
     let out = q.queue(&["run"]);
-    assert!(out.stdout.contains(&format!("{qid}: delivered to you@outbox.test")), "{out}");
+    assert!(
+        out.stdout
+            .contains(&format!("{qid}: delivered to you@outbox.test")),
+        "{out}"
+    );
     assert!(q.list().is_empty());
     q.queue(&["flush"]);
     let counts = server.by_message_id();
@@ -162,9 +171,25 @@ fn queue_always_stores_private_files_and_returns_at_once() {
     let id = format!("<{}@outbox.test>", unique("always"));
     let out = q
         .cmd(&[
-            "send", "--server", &relay, "--tls", "none", "--queue", "always", "--from",
-            "me@outbox.test", "--to", "a@outbox.test", "--to", "b@outbox.test", "--subject", "later",
-            "--header", &format!("Message-ID: {id}"), "--body", "kept",
+            "send",
+            "--server",
+            &relay,
+            "--tls",
+            "none",
+            "--queue",
+            "always",
+            "--from",
+            "me@outbox.test",
+            "--to",
+            "a@outbox.test",
+            "--to",
+            "b@outbox.test",
+            "--subject",
+            "later",
+            "--header",
+            &format!("Message-ID: {id}"),
+            "--body",
+            "kept",
         ])
         .run();
     out.assert_code(0);
@@ -196,8 +221,17 @@ fn send_does_not_queue_by_default() {
     let relay = format!("127.0.0.1:{}", free_port());
     let out = q
         .cmd(&[
-            "send", "--server", &relay, "--tls", "none", "--from", "me@outbox.test", "--to",
-            "a@outbox.test", "--body", "now or never",
+            "send",
+            "--server",
+            &relay,
+            "--tls",
+            "none",
+            "--from",
+            "me@outbox.test",
+            "--to",
+            "a@outbox.test",
+            "--body",
+            "now or never",
         ])
         .run();
     out.assert_code(75);
@@ -235,11 +269,20 @@ fn only_the_tempfailed_recipient_stays_queued() {
     assert!(tb.wait_for_only_mail(&b).contains(&id));
     let list = q.list();
     assert_eq!(list.len(), 1);
-    let want = |s: &str, n| vec![(a.clone(), "accepted".into(), 1), (b.clone(), "accepted".into(), 1), (t.clone(), s.to_string(), n)];
+    let want = |s: &str, n| {
+        vec![
+            (a.clone(), "accepted".into(), 1),
+            (b.clone(), "accepted".into(), 1),
+            (t.clone(), s.to_string(), n),
+        ]
+    };
     assert_eq!(states(&list[0]), want("pending", 1));
     // A flush sends to the third only: the others' attempts stay at one.
     let out = q.queue(&["flush"]);
-    assert!(out.stderr.contains(&format!("{qid}: {t} deferred: 450")), "{out}");
+    assert!(
+        out.stderr.contains(&format!("{qid}: {t} deferred: 450")),
+        "{out}"
+    );
     assert_eq!(states(&q.list()[0]), want("pending", 2));
     assert_eq!(tb.mail_files(&a).len(), 1);
     assert_eq!(tb.mail_files(&b).len(), 1);

@@ -65,6 +65,7 @@ impl Capture {
             }
         }
         let _ = child.kill();
+        let _ = child.wait();
         panic!("missive serve did not start on port {port}:\n{seen}");
     }
 
