@@ -135,7 +135,7 @@ impl Outbox {
             f.sync_all()?;
             drop(f);
             fs::rename(&tmp, dest)?;
-            sync_dir(&self.dir)
+            sync_dir(dest.parent().unwrap_or(&self.dir))
         })();
         if let Err(e) = result {
             let _ = fs::remove_file(&tmp);
@@ -306,21 +306,28 @@ impl Outbox {
         Ok(())
     }
 
-    /// Moves an entry (its state saved as `entry`) to `failed/`.
+    /// Moves an entry (its state saved as `entry`) to `failed/`: its state
+    /// is written there, then it leaves the queue (its state first, as in
+    /// [`Outbox::remove`], so no run ever sees a state without its message).
     pub fn move_to_failed(&self, entry: &Entry) -> Result<()> {
         let failed = self.dir.join("failed");
-        let msg = self.msg(&entry.id);
-        fs::rename(&msg, failed.join(format!("{}.msg", entry.id)))
-            .map_err(|e| spool_error("move", &msg, &e))?;
         let bytes = serde_json::to_vec_pretty(entry)
             .map_err(|e| AppError::Spool(format!("cannot encode entry {}: {e}", entry.id)))?;
         self.atomic(&failed.join(format!("{}.json", entry.id)), &mut |f| {
             f.write_all(&bytes)
         })?;
+        let json = self.json(&entry.id);
+        let gone = self
+            .dir
+            .join("tmp")
+            .join(format!("{}.json.failed", entry.id));
+        fs::rename(&json, &gone).map_err(|e| spool_error("move", &json, &e))?;
+        let msg = self.msg(&entry.id);
+        let moved = fs::rename(&msg, failed.join(format!("{}.msg", entry.id)));
         let _ = sync_dir(&failed);
-        let _ = fs::remove_file(self.json(&entry.id));
         let _ = sync_dir(&self.dir);
-        Ok(())
+        let _ = fs::remove_file(&gone);
+        moved.map_err(|e| spool_error("move", &msg, &e))
     }
 
     /// Moves a file that is not a readable entry to `corrupt/`; returns where.
@@ -381,5 +388,99 @@ impl Outbox {
         }
         out.sort_by(|a, b| a.id.cmp(&b.id));
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbox::entry::{Recipient, State, StoredDsn, StoredRoute};
+
+    fn entry(id: &str) -> Entry {
+        Entry {
+            version: VERSION,
+            id: id.into(),
+            created: now(),
+            message_id: "<m@x.test>".into(),
+            sender: "a@x.test".into(),
+            recipients: vec![Recipient {
+                address: "b@x.test".into(),
+                state: State::Pending,
+                attempts: 0,
+                last_reply: None,
+                status: None,
+                reported: false,
+            }],
+            dsn: StoredDsn::default(),
+            eight_bit: false,
+            line_end_growth: 0,
+            attempts: 0,
+            next_attempt: 0,
+            last_attempt: None,
+            in_doubt: false,
+            may_duplicate: false,
+            notice: false,
+            route: StoredRoute::default(),
+            failure: None,
+        }
+    }
+
+    fn outbox(tag: &str) -> (Outbox, PathBuf) {
+        let dir = std::env::temp_dir().join(format!("missive-spool-{tag}-{}", new_id()));
+        (Outbox::open(&dir).unwrap(), dir)
+    }
+
+    fn message(text: &str) -> Message {
+        Message {
+            segments: vec![Segment::Bytes(text.as_bytes().to_vec())],
+            ..Message::default()
+        }
+    }
+
+    #[test]
+    fn enqueue_save_read_and_remove() {
+        let (o, dir) = outbox("rw");
+        let mut e = entry("1-aa");
+        o.enqueue(&e, &message("Subject: x\r\n\r\nbody\r\n"))
+            .unwrap();
+        assert_eq!(o.ids().unwrap(), ["1-aa"]);
+        e.attempts = 3;
+        o.save(&e).unwrap();
+        match o.read("1-aa") {
+            Read::Entry(got) => assert_eq!(got.attempts, 3),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(o.headers("1-aa"), "Subject: x");
+        assert_eq!(std::fs::read_dir(dir.join("tmp")).unwrap().count(), 0);
+        o.remove("1-aa").unwrap();
+        assert!(matches!(o.read("1-aa"), Read::Gone));
+        assert!(o.ids().unwrap().is_empty() && o.strays().unwrap().is_empty());
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn a_lock_is_exclusive_until_dropped() {
+        let (o, dir) = outbox("lock");
+        o.enqueue(&entry("2-bb"), &message("x")).unwrap();
+        let held = o.try_lock("2-bb").unwrap();
+        assert!(held.is_some());
+        assert!(o.try_lock("2-bb").unwrap().is_none());
+        drop(held);
+        assert!(o.try_lock("2-bb").unwrap().is_some());
+        assert!(o.try_lock("9-none").unwrap().is_none());
+        std::fs::remove_dir_all(dir).ok();
+    }
+
+    #[test]
+    fn unreadable_entries_and_strays_are_told_apart() {
+        let (o, dir) = outbox("bad");
+        std::fs::write(dir.join("3-cc.json"), "{").unwrap();
+        std::fs::write(dir.join("junk"), "x").unwrap();
+        assert!(matches!(o.read("3-cc"), Read::Corrupt(_)));
+        o.save(&entry("4-dd")).unwrap();
+        assert!(matches!(o.read("4-dd"), Read::Corrupt(w) if w.contains("missing")));
+        assert_eq!(o.strays().unwrap(), ["junk"]);
+        assert!(!valid_id("../x") && !valid_id("") && valid_id("1-ab"));
+        std::fs::remove_dir_all(dir).ok();
     }
 }

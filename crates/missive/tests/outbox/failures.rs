@@ -115,6 +115,50 @@ fn out_of_lifetime_the_sender_gets_a_failure_notice_and_the_entry_is_in_failed()
 }
 
 #[test]
+fn a_recipient_refused_in_a_run_is_noticed_and_the_others_delivered() {
+    let tb = testbed!();
+    let q = Outbox::new("outbox-refused");
+    let sender = unique_addr("obx-refsender");
+    let ok = unique_addr("obx-ok");
+    let bad = format!("reject-{}", unique_addr("obx"));
+    let out = q
+        .cmd(&["sendmail", "--queue", "always", "-f", &sender, &ok, &bad])
+        .env("MISSIVE_SERVER", tb.mx())
+        .env("MISSIVE_CAFILE", tb.ca())
+        .stdin(format!(
+            "From: {sender}\nSubject: refused in a run\n\nhello\n"
+        ))
+        .run();
+    out.assert_code(0);
+    let qid = queued_id(&out.stderr);
+    let out = q.queue(&["run"]);
+    assert!(
+        out.stdout.contains(&format!("{qid}: delivered to {ok}")),
+        "{out}"
+    );
+    assert!(
+        out.stderr
+            .contains(&format!("{qid}: {bad} failed: 550 5.1.1")),
+        "{out}"
+    );
+    assert!(q.list().is_empty(), "{out}");
+    tb.wait_for_only_mail(&ok);
+    let notice = tb.wait_for_only_mail(&sender);
+    assert!(
+        notice.contains(&format!("Final-Recipient: rfc822; {bad}")),
+        "{notice}"
+    );
+    assert!(notice.contains("Status: 5.1.1"), "{notice}");
+    assert!(
+        !notice.contains(&format!("Final-Recipient: rfc822; {ok}")),
+        "{notice}"
+    );
+    let show = q.queue(&["show", &qid]);
+    assert!(show.stdout.contains(&format!("accepted {ok}")), "{show}");
+    assert!(show.stdout.contains(&format!("refused {bad}")), "{show}");
+}
+
+#[test]
 fn notify_failures_false_sends_no_notice() {
     let tb = testbed!();
     let q = Outbox::new("outbox-nonotice");

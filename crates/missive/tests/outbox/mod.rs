@@ -303,3 +303,18 @@ fn watch_delivers_a_message_that_arrives_while_it_runs() {
     assert_eq!(server.by_message_id().get(&ids[0]), Some(&1));
     assert!(q.list().is_empty());
 }
+
+#[test]
+fn messages_to_one_route_share_a_connection() {
+    let q = Outbox::new("outbox-share");
+    let server = Capture::start(&[]);
+    let ids = q.queue_always(&server.addr(), 3, "share");
+    let out = q.queue(&["run", "-v"]);
+    assert_eq!(out.stderr.matches("C: EHLO").count(), 1, "{out}");
+    assert_eq!(out.stderr.matches("C: MAIL FROM").count(), 3, "{out}");
+    let counts = server.by_message_id();
+    assert!(
+        ids.iter().all(|id| counts.get(id) == Some(&1)),
+        "{counts:?}"
+    );
+}
