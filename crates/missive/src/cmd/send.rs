@@ -3,6 +3,7 @@
 
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use super::report::{self, Output};
@@ -80,7 +81,12 @@ async fn deliver(
         Route::Relay(r) => Some(r.server.display()),
         Route::Direct(_) => None,
     };
-    let result = mailer.send(mail).await;
+    // Set just before the end of the message goes out: after that, an
+    // error leaves the server maybe holding it (RFC 1047).
+    let committed = AtomicBool::new(false);
+    let result = mailer
+        .send_committing(mail, &|| committed.store(true, Ordering::SeqCst))
+        .await;
     mailer.close().await;
     let tried = match (&result, queue) {
         (Ok(o), Some(_)) if o.recipients.iter().any(|r| r.status == Status::Deferred) => {
@@ -88,7 +94,11 @@ async fn deliver(
         }
         (Err(e), Some(_)) if e.exit_code() == exit::TEMPFAIL => Some(Err(e)),
         _ => None,
-    };
+    }
+    .map(|result| outbox::Tried {
+        result,
+        committed: committed.load(Ordering::SeqCst),
+    });
     let queued = match (tried, queue) {
         (Some(tried), Some(settings)) => match outbox::enqueue(settings, mail, Some(tried)) {
             Ok(id) => Some(id),

@@ -151,8 +151,13 @@ impl StoredRoute {
             (true, a) | (false, a @ AuthSetting::None) => Some(a),
             _ => None,
         };
+        // The runner may start in another directory.
+        let absolute = |p: &Option<PathBuf>| {
+            p.as_ref()
+                .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone()))
+        };
         StoredRoute {
-            config: s.config.clone(),
+            config: absolute(&s.config),
             account: s.account.clone(),
             server: s.server.clone(),
             dns_server: s.dns_server.clone(),
@@ -160,7 +165,7 @@ impl StoredRoute {
             ehlo: s.ehlo.clone(),
             timeout: s.timeout,
             tls: s.tls,
-            cafile: s.cafile.clone(),
+            cafile: absolute(&s.cafile),
             insecure: s.insecure,
             auth,
             user: s.user.clone(),

@@ -66,14 +66,18 @@ pub enum Event {
     Error { id: String, why: String },
 }
 
-/// Queues `mail` for delivery by the route of `settings`. With the
-/// `outcome` of a first attempt (or its error), only the recipients that
-/// failed temporarily stay pending; the others are recorded as told.
-pub fn enqueue(
-    settings: &Settings,
-    mail: &Mail,
-    tried: Option<std::result::Result<&Outcome, &AppError>>,
-) -> Result<String> {
+/// What a first attempt did, for [`enqueue`].
+pub struct Tried<'a> {
+    /// Its outcome, or why the message was not sent.
+    pub result: std::result::Result<&'a Outcome, &'a AppError>,
+    /// The end of the message went out (the server may have it: RFC 1047).
+    pub committed: bool,
+}
+
+/// Queues `mail` for delivery by the route of `settings`. After a first
+/// attempt, only the recipients that failed temporarily stay pending; the
+/// others are recorded as told.
+pub fn enqueue(settings: &Settings, mail: &Mail, tried: Option<Tried<'_>>) -> Result<String> {
     let qs = &settings.queue;
     let outbox = Outbox::open(&qs.dir)?;
     let now = now();
@@ -112,13 +116,15 @@ pub fn enqueue(
         route: StoredRoute::new(settings),
         failure: None,
     };
-    if let Some(tried) = tried {
+    if let Some(Tried { result, committed }) = tried {
+        // An error after the end of data: a recipient may get it twice.
+        entry.may_duplicate = committed && result.is_err();
         entry.attempts = 1;
         entry.last_attempt = Some(now);
         entry.next_attempt = now + backoff(qs, 1).as_secs();
         for r in &mut entry.recipients {
             r.attempts = 1;
-            match tried {
+            match result {
                 Ok(outcome) => {
                     let Some(o) = outcome.recipients.iter().find(|o| o.address == r.address) else {
                         continue;

@@ -110,3 +110,31 @@ fn two_runners_at_once_send_every_message_exactly_once() {
     let delivered = |o: &Output| o.stdout.matches(": delivered to ").count();
     assert_eq!(delivered(&out_a) + delivered(&out_b), N, "{out_a}\n{out_b}");
 }
+
+#[test]
+fn a_connection_lost_after_the_end_of_data_is_queued_in_doubt() {
+    let q = Outbox::new("outbox-lost");
+    for (stage, doubt) in [("end-of-data", true), ("rcpt", false)] {
+        let server = Capture::start(&["--drop-at", stage]);
+        let out = q.sendmail(
+            &server.addr(),
+            &["-t", "-i"],
+            &message(
+                "me@outbox.test",
+                "you@outbox.test",
+                stage,
+                &format!("<{}@outbox.test>", unique("lost")),
+            ),
+        );
+        out.assert_code(0);
+        let qid = queued_id(&out.stderr);
+        let entry = q
+            .list()
+            .into_iter()
+            .find(|e| e["id"] == qid.as_str())
+            .expect("queued");
+        assert_eq!(entry["in_doubt"], doubt, "dropped at {stage}: {entry}");
+        let show = q.queue(&["show", &qid]).stdout;
+        assert_eq!(show.contains("in doubt"), doubt, "{show}");
+    }
+}
