@@ -318,3 +318,79 @@ fn messages_to_one_route_share_a_connection() {
         "{counts:?}"
     );
 }
+
+#[test]
+fn the_queue_setting_comes_from_the_flag_the_environment_the_account_and_the_file() {
+    let q = Outbox::new("outbox-setting");
+    let relay = format!("127.0.0.1:{}", free_port());
+    q.home.config(
+        &format!(
+            "queue = \"always\"\n[accounts.now]\nserver = \"{relay}\"\ntls = \"none\"\nqueue = \"never\"\n[accounts.file]\nserver = \"{relay}\"\ntls = \"none\"\n"
+        ),
+        0o600,
+    );
+    let send = |account: &str, extra: &[&str], env: Option<&str>| {
+        let mut cmd = q.cmd(
+            &[
+                &[
+                    "send",
+                    "--account",
+                    account,
+                    "--from",
+                    "me@outbox.test",
+                    "--to",
+                    "a@outbox.test",
+                    "--body",
+                    "x",
+                ],
+                extra,
+            ]
+            .concat(),
+        );
+        if let Some(v) = env {
+            cmd = cmd.env("MISSIVE_QUEUE", v);
+        }
+        cmd.run()
+    };
+    // The file's top level: always (send's own default is never).
+    let out = send("file", &[], None);
+    out.assert_code(0);
+    assert!(out.stderr.contains("queued as"), "{out}");
+    // The account beats the file.
+    send("now", &[], None).assert_code(75);
+    // The environment beats the account.
+    send("now", &[], Some("always")).assert_code(0);
+    send("file", &[], Some("never")).assert_code(75);
+    // The flag beats everything.
+    send("file", &["--queue", "never"], Some("always")).assert_code(75);
+    let out = send("now", &["--queue", "on-failure"], Some("never"));
+    out.assert_code(0);
+    assert!(
+        out.stderr.contains("queued as") && out.stderr.contains("Connection refused"),
+        "{out}"
+    );
+    assert_eq!(q.list().len(), 3);
+}
+
+#[test]
+fn the_queue_dir_comes_from_the_environment_or_the_file() {
+    let q = Outbox::new("outbox-dir");
+    let relay = format!("127.0.0.1:{}", free_port());
+    let env_dir = q.home.root.join("env-queue");
+    let out = q
+        .cmd(&["sendmail", "--queue", "always", "a@outbox.test"])
+        .env("MISSIVE_SERVER", &relay)
+        .env("MISSIVE_QUEUE_DIR", &env_dir)
+        .stdin("Subject: where\n\nbody\n")
+        .run();
+    out.assert_code(0);
+    let qid = queued_id(&out.stderr);
+    assert!(env_dir.join(format!("{qid}.json")).exists());
+    assert_eq!(mode_of(&env_dir), 0o700);
+    assert!(q.list().is_empty(), "the default queue is not used");
+    let dir = env_dir.to_str().unwrap();
+    let listed = q.queue(&["list", "--queue-dir", dir]);
+    assert!(listed.stdout.contains(&qid), "{listed}");
+    q.home.config(&format!("queue_dir = \"{dir}\"\n"), 0o600);
+    assert_eq!(q.list().len(), 1, "queue_dir of the file");
+}
