@@ -134,7 +134,10 @@ impl Runner<'_> {
         let mut state = RouteState::NotYet;
         for e in entries {
             let Some(lock) = self.outbox.try_lock(&e.id)? else {
-                (self.report)(Event::Busy { id: e.id.clone() });
+                // Held by another run, unless that run just finished it.
+                if !matches!(self.outbox.read(&e.id), Read::Gone) {
+                    (self.report)(Event::Busy { id: e.id.clone() });
+                }
                 self.done.insert(e.id);
                 continue;
             };
