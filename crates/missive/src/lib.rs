@@ -37,7 +37,7 @@
 //! ```
 //!
 //! Layers, each importing only those below it: `cli` and `cmd` (the
-//! command line), `settings` (configuration, presets, precedence),
+//! command line), `outbox` (the durable queue), `settings` (configuration, presets, precedence),
 //! `secrets`, `message` and `deliver` (the engine), `serve` (the capture
 //! server), `transport` (sockets, TLS, the session), `error`.
 
@@ -50,6 +50,7 @@ mod date;
 mod deliver;
 mod error;
 mod message;
+mod outbox;
 mod secrets;
 mod serve;
 mod settings;

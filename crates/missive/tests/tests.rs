@@ -17,6 +17,7 @@ mod hints;
 mod mailer;
 mod mx_command;
 mod oauth;
+mod outbox;
 mod presets_probe;
 mod readme;
 mod secrets;

@@ -7,7 +7,7 @@ use clap::{Args, ValueEnum};
 
 use crate::deliver::QuitAfter;
 use crate::message::draft::Draft;
-use crate::settings::{AuthSetting, Overrides, TlsSetting};
+use crate::settings::{AuthSetting, Overrides, QueueWhen, TlsSetting};
 
 /// Who to log in as, and where the secret comes from: never the command
 /// line itself. Shared by `send`, `probe` and `account add`.
@@ -38,6 +38,24 @@ pub enum TlsArg {
     Opportunistic,
     /// No TLS at all.
     None,
+}
+
+/// `--queue`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QueueArg {
+    Never,
+    OnFailure,
+    Always,
+}
+
+impl From<QueueArg> for QueueWhen {
+    fn from(q: QueueArg) -> QueueWhen {
+        match q {
+            QueueArg::Never => QueueWhen::Never,
+            QueueArg::OnFailure => QueueWhen::OnFailure,
+            QueueArg::Always => QueueWhen::Always,
+        }
+    }
 }
 
 /// `--dsn-ret`.
@@ -224,6 +242,11 @@ pub struct SendArgs {
     /// With --message: also send to the To, Cc and Bcc of the message.
     #[arg(short = 't', long, requires = "message")]
     pub read_recipients: bool,
+    /// When to keep the message in the outbox: never (report a temporary
+    /// failure), on-failure (queue recipients that failed temporarily), always
+    /// (store it; `missive queue run` delivers it). Default: never (sendmail: on-failure).
+    #[arg(long, value_enum, value_name = "WHEN")]
+    pub queue: Option<QueueArg>,
     /// Print the envelope and the message exactly as it would be sent, and send nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -314,6 +337,7 @@ impl RouteArgs {
             proxy: self.proxy.proxy.clone(),
             proxy_password_cmd: self.proxy.proxy_password_cmd.clone(),
             log: self.log.clone(),
+            queue: None,
         }
     }
 }

@@ -271,3 +271,64 @@ pub struct ManArgs {
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
 }
+
+/// Where the outbox is, for every `queue` subcommand.
+#[derive(Args, Debug, Clone, Default)]
+pub struct QueueOpts {
+    /// The queue directory (default: queue_dir of the configuration, else
+    /// $XDG_STATE_HOME/missive/queue).
+    #[arg(long, value_name = "DIR")]
+    pub queue_dir: Option<PathBuf>,
+    /// The configuration file.
+    #[arg(long, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+}
+
+#[derive(Subcommand, Debug, Clone)]
+pub enum QueueCmd {
+    /// Deliver every entry that is due, then exit (for cron or a systemd timer).
+    Run {
+        /// Keep running: deliver entries as they fall due or arrive.
+        #[arg(long)]
+        watch: bool,
+        #[command(flatten)]
+        opts: QueueOpts,
+        /// Show the SMTP conversations on stderr.
+        #[arg(short, long, action = clap::ArgAction::Count)]
+        verbose: u8,
+    },
+    /// Try every entry now, whatever its schedule.
+    Flush {
+        #[command(flatten)]
+        opts: QueueOpts,
+        #[arg(short, long, action = clap::ArgAction::Count)]
+        verbose: u8,
+    },
+    /// List the entries: id, age, sender, recipients and their state, attempts, next attempt, last reply.
+    List {
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        opts: QueueOpts,
+    },
+    /// Show one entry (queued or failed), with the message's headers.
+    Show {
+        id: String,
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        opts: QueueOpts,
+    },
+    /// Delete an entry without delivering it.
+    Remove {
+        id: String,
+        #[command(flatten)]
+        opts: QueueOpts,
+    },
+    /// Make an entry due now.
+    Retry {
+        id: String,
+        #[command(flatten)]
+        opts: QueueOpts,
+    },
+}

@@ -11,7 +11,8 @@ pub(crate) mod sendmail;
 
 pub(crate) use args::SendArgs;
 pub(crate) use commands::{
-    AccountCmd, BulkArgs, CompletionsArgs, ConfigCmd, ManArgs, MxArgs, ProbeArgs, ServeArgs,
+    AccountCmd, BulkArgs, CompletionsArgs, ConfigCmd, ManArgs, MxArgs, ProbeArgs, QueueCmd,
+    ServeArgs,
 };
 
 /// `--version`: missive's, the TLS library's, and the protocols it speaks
@@ -84,6 +85,9 @@ pub(crate) enum Cmd {
     /// Manage accounts in the configuration file.
     #[command(subcommand)]
     Account(AccountCmd),
+    /// The outbox: messages kept for later delivery (run, flush, list, show, remove, retry).
+    #[command(subcommand)]
+    Queue(QueueCmd),
     /// The sendmail interface: the message on standard input, sendmail's
     /// options (-t -i -f -F -N …); settings from MISSIVE_* variables.
     /// Also what runs when the binary is called as `sendmail`.

@@ -3,7 +3,7 @@
 //! message comes on standard input; the server and credentials from the
 //! `MISSIVE_*` environment (without `MISSIVE_SERVER`: direct MX delivery).
 
-use super::args::{DsnRet, SendArgs};
+use super::args::{DsnRet, QueueArg, SendArgs};
 use crate::error::{AppError, Result};
 use crate::message::draft::SendmailMode;
 
@@ -38,12 +38,34 @@ pub(crate) fn parse(argv: &[String]) -> Result<(SendArgs, SendmailMode)> {
             i += 1;
             continue;
         }
+        if let Some(rest) = a.strip_prefix("--queue") {
+            let v = match rest.strip_prefix('=') {
+                Some(v) => v.to_string(),
+                None if rest.is_empty() => value(&mut i, "--queue", "")?,
+                None => return Err(AppError::Usage(format!("sendmail: unsupported option {a}"))),
+            };
+            args.queue = Some(match v.as_str() {
+                "never" => QueueArg::Never,
+                "on-failure" => QueueArg::OnFailure,
+                "always" => QueueArg::Always,
+                _ => {
+                    return Err(AppError::Usage(format!(
+                        "sendmail: --queue takes never, on-failure or always, not {v:?}"
+                    )))
+                }
+            });
+            i += 1;
+            continue;
+        }
         match a {
             "-t" => args.read_recipients = true,
+            // Queue only (deliver later): missive's --queue always.
+            "-odq" | "-odd" => args.queue = Some(QueueArg::Always),
             "-i" | "-oi" => ignore_dots = true,
             "-v" => args.verbose = args.verbose.saturating_add(1),
-            // delivery mode, queueing, error reporting, and the like: missive
-            // always delivers at once and reports errors by exit code.
+            // delivery mode, error reporting, and the like: missive tries at
+            // once (the queue setting decides what is kept) and reports errors
+            // by exit code.
             "-bm" | "-odi" | "-odb" | "-oem" | "-oee" | "-oep" | "-oeq" | "-oew" | "-om" | "-Am" | "-Ac" => {}
             _ if a.starts_with("-f") || a.starts_with("-r") => args.route.from = Some(value(&mut i, "-f", &a[2..])?),
             _ if a.starts_with("-F") => full_name = Some(value(&mut i, "-F", &a[2..])?),
@@ -64,7 +86,7 @@ pub(crate) fn parse(argv: &[String]) -> Result<(SendArgs, SendmailMode)> {
             _ if a.starts_with("-o") || a.starts_with("-B") => {}
             _ => {
                 return Err(AppError::Usage(format!(
-                    "sendmail: unsupported option {a} (supported: -t -i -oi -f -F -N -R -V -v -bm -odi -oem)"
+                    "sendmail: unsupported option {a} (supported: -t -i -oi -f -F -N -R -V -v -bm -odi -odq -oem --queue WHEN)"
                 )))
             }
         }
@@ -100,6 +122,24 @@ mod tests {
         let mut draft = a.0.draft();
         draft.sendmail = Some(a.1.clone());
         draft.sendmail_from()
+    }
+
+    #[test]
+    fn queue_options() {
+        assert_eq!(
+            p(&["--queue", "always", "a@x.test"]).unwrap().0.queue,
+            Some(QueueArg::Always)
+        );
+        assert_eq!(
+            p(&["--queue=never", "a@x.test"]).unwrap().0.queue,
+            Some(QueueArg::Never)
+        );
+        assert_eq!(
+            p(&["-odq", "a@x.test"]).unwrap().0.queue,
+            Some(QueueArg::Always)
+        );
+        assert_eq!(p(&["-t"]).unwrap().0.queue, None);
+        assert!(p(&["--queue", "later", "a@x.test"]).is_err());
     }
 
     #[test]

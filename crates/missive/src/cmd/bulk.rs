@@ -13,7 +13,7 @@ pub(super) async fn run(args: BulkArgs) -> Result<()> {
     let settings = settings::resolve(&args.route.overrides())?;
     super::send::check_ehlo(settings.ehlo.as_deref())?;
     let dry_run = args.dry_run.is_some();
-    let mut options = super::send::mailer_options(&settings, dry_run, args.verbose)?;
+    let mut options = settings::mailer_options(&settings, dry_run, args.verbose)?;
     let limits = settings.limits.clone();
     options.connections = args
         .connections

@@ -28,13 +28,15 @@ pub(crate) struct Entry {
     pub duration: Duration,
 }
 
-/// The line for `mail`, sent with `result` (an error as its message), and
-/// the run's exit code (the time is added when it is written).
+/// The line for `mail`, sent with `result` (an error as its message), the
+/// run's exit code, and the outbox entry that keeps what failed for now
+/// (the time is added when it is written).
 pub(crate) fn line(
     entry: &Entry,
     mail: &Mail,
     result: &std::result::Result<Outcome, String>,
     exit: i32,
+    queued: Option<&str>,
 ) -> String {
     let mut fields = vec![
         format!("account={}", entry.account.as_deref().unwrap_or("-")),
@@ -77,6 +79,9 @@ pub(crate) fn line(
         _ => "-".into(),
     };
     fields.push(format!("queue_id={}", quote(&queue)));
+    if let Some(id) = queued {
+        fields.push(format!("outbox={}", quote(id)));
+    }
     fields.push(format!("duration_ms={}", entry.duration.as_millis()));
     fields.push(format!("exit={exit}"));
     if let Err(e) = result {

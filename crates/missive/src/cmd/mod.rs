@@ -13,6 +13,7 @@ mod docs;
 mod log;
 mod mx;
 mod probe;
+mod queue;
 mod report;
 mod send;
 mod serve;
@@ -44,6 +45,7 @@ pub fn main() -> i32 {
             Cmd::Probe(a) => probe::run(*a).await,
             Cmd::Config(c) => config::run(c),
             Cmd::Account(c) => account::run(c),
+            Cmd::Queue(c) => queue::run(c).await,
             Cmd::Sendmail { args } => match cli::sendmail::parse(&args) {
                 Ok((send, mode)) => send::run(send, Some(mode)).await,
                 Err(e) => Err(e),

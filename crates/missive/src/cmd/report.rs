@@ -49,6 +49,9 @@ struct Report {
     authenticated: bool,
     message_id: String,
     queue_id: Option<String>,
+    /// The outbox entry that keeps what failed temporarily.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    queued_as: Option<String>,
     recipients: Vec<RecipientReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
@@ -68,6 +71,9 @@ struct RecipientReport {
     /// What to do about a refusal, when missive knows.
     #[serde(skip_serializing_if = "Option::is_none")]
     hint: Option<String>,
+    /// Kept in the outbox for another attempt.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    queued: bool,
     /// Direct delivery: how this recipient's domain was reached.
     #[serde(flatten, skip_serializing_if = "Option::is_none")]
     direct: Option<Hop>,
@@ -83,6 +89,7 @@ impl RecipientReport {
             enhanced: reply.and_then(|x| x.enhanced).map(|e| e.to_string()),
             text: reply.map(|x| x.text()).or_else(|| r.reason.clone()),
             hint: reply.filter(|_| !r.accepted()).and_then(hints::for_reply),
+            queued: false,
             direct: r.hop.clone(),
         }
     }
@@ -106,11 +113,15 @@ fn failure_line(r: &RecipientOutcome) -> String {
 /// Reports a send: what `Mailer::send` returned for `mail` (sent to
 /// `server`, or directly when `None`). Returns the error that carries the
 /// exit code, already reported in the lines (the caller prints it last).
+/// With `queued`, the outbox entry that keeps what failed temporarily:
+/// those recipients (or the whole message) are reported as queued, not
+/// as failures.
 pub(crate) fn finish(
     result: Result<Outcome>,
     mail: &Mail,
     server: Option<String>,
     out: Output,
+    queued: Option<&str>,
 ) -> Result<()> {
     let quiet = out.quiet || out.json;
     let mut report = Report {
@@ -119,6 +130,7 @@ pub(crate) fn finish(
         authenticated: false,
         message_id: mail.message_id.clone(),
         queue_id: None,
+        queued_as: queued.map(str::to_string),
         recipients: Vec::new(),
         error: None,
         hint: None,
@@ -133,8 +145,32 @@ pub(crate) fn finish(
             .iter()
             .map(RecipientReport::new)
             .collect();
-        judge(&outcome, mail, &mut report, quiet)
+        judge(&outcome, mail, &mut report, quiet, queued)
     });
+    // A message that could not be sent at all, queued as a whole.
+    let result = match (result, queued) {
+        (Err(e), Some(id)) if report.recipients.is_empty() => {
+            eprintln!("missive: queued as {id}: {e}");
+            report.error = Some(e.to_string());
+            report.recipients = mail
+                .envelope
+                .to
+                .iter()
+                .map(|a| RecipientReport {
+                    address: a.clone(),
+                    accepted: false,
+                    code: None,
+                    enhanced: None,
+                    text: Some(e.to_string()),
+                    hint: None,
+                    queued: true,
+                    direct: None,
+                })
+                .collect();
+            Ok(())
+        }
+        (r, _) => r,
+    };
     if let Err(e) = &result {
         report.error = Some(e.to_string());
         if let Some(h) = e.hint() {
@@ -152,10 +188,25 @@ pub(crate) fn finish(
 }
 
 /// Prints each recipient's line; refusals make the error, the worst status its exit code.
-fn judge(outcome: &Outcome, mail: &Mail, report: &mut Report, quiet: bool) -> Result<()> {
+fn judge(
+    outcome: &Outcome,
+    mail: &Mail,
+    report: &mut Report,
+    quiet: bool,
+    queued: Option<&str>,
+) -> Result<()> {
     let direct = outcome.server.is_none();
-    for r in &outcome.recipients {
-        if !r.accepted() {
+    let is_queued = |r: &RecipientOutcome| queued.is_some() && r.status == Status::Deferred;
+    for (r, rr) in outcome.recipients.iter().zip(report.recipients.iter_mut()) {
+        if is_queued(r) {
+            rr.queued = true;
+            eprintln!(
+                "missive: queued as {}: {}: {}",
+                queued.unwrap_or_default(),
+                r.address,
+                r.why()
+            );
+        } else if !r.accepted() {
             error_line(&failure_line(r));
             if let Some(h) = r.reply.as_ref().and_then(hints::for_reply) {
                 hint_line("hint", &h);
@@ -172,14 +223,18 @@ fn judge(outcome: &Outcome, mail: &Mail, report: &mut Report, quiet: bool) -> Re
         }
     }
     let total = outcome.recipients.len();
-    let failed = outcome.failed().count();
+    let failed = outcome.failed().filter(|r| !is_queued(r)).count();
     if failed == 0 {
         if !direct && !quiet {
             let to: Vec<&str> = outcome
                 .recipients
                 .iter()
+                .filter(|r| r.accepted())
                 .map(|r| r.address.as_str())
                 .collect();
+            if to.is_empty() {
+                return Ok(());
+            }
             let queued = outcome
                 .queue_id
                 .as_ref()
@@ -220,7 +275,14 @@ fn judge(outcome: &Outcome, mail: &Mail, report: &mut Report, quiet: bool) -> Re
             report.hint = Some(hint);
         }
     }
-    Err(AppError::Refused(msg, exit_code(outcome.worst())))
+    let worst = outcome
+        .recipients
+        .iter()
+        .filter(|r| !is_queued(r))
+        .map(|r| r.status)
+        .max()
+        .unwrap_or(Status::Accepted);
+    Err(AppError::Refused(msg, exit_code(worst)))
 }
 
 /// The one place an error reaches the user: one line, prefixed `missive:`,

@@ -3,19 +3,18 @@
 
 use std::io::Read;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
-
-use missive_smtp::client::TlsMode;
 
 use super::report::{self, Output};
 use crate::cli::SendArgs;
-use crate::deliver::{Diagnosis, Direct, Mailer, MailerOptions, QuitAfter, Relay, Route, Trust};
-use crate::error::{AppError, Result};
+use crate::deliver::{Diagnosis, Mailer, MailerOptions, QuitAfter, Route, Status};
+use crate::error::{exit, AppError, Result};
 use crate::message::draft::{local_sender, SendmailMode};
 use crate::message::{header, Mail};
+use crate::outbox;
 use crate::serve::sandbox::Sandbox;
-use crate::settings::{self, Settings};
-use crate::transport::net::ServerAddr;
+use crate::settings::{self, QueueWhen, Settings};
 
 /// Where sandbox mail goes unless `--maildir` says otherwise.
 const SANDBOX_MAILDIR: &str = "missive-sandbox";
@@ -33,7 +32,11 @@ pub(crate) async fn run(args: SendArgs, sendmail: Option<SendmailMode>) -> Resul
         let result = quit_after(&args, stage).await;
         return super::diagnosis::finish(result, stage, out);
     }
-    let (mail, options, log) = match plan(&args, sendmail) {
+    let default_queue = match sendmail {
+        Some(_) => QueueWhen::OnFailure,
+        None => QueueWhen::Never,
+    };
+    let (mail, options, settings) = match plan(&args, sendmail) {
         Ok(p) => p,
         Err(e) => {
             if args.json {
@@ -45,6 +48,19 @@ pub(crate) async fn run(args: SendArgs, sendmail: Option<SendmailMode>) -> Resul
     if args.dry_run {
         return dry_run(&mail, &options.route);
     }
+    let when = settings.queue.when.unwrap_or(default_queue);
+    if when == QueueWhen::Always {
+        let id = outbox::enqueue(&settings, &mail, None)?;
+        eprintln!("missive: queued as {id}: queue = always; `missive queue run` delivers it");
+        if args.json {
+            let to = &mail.envelope.to;
+            println!(
+                "{:#}",
+                serde_json::json!({ "queued_as": id, "message_id": mail.message_id, "recipients": to, "exit_code": 0 })
+            );
+        }
+        return Ok(());
+    }
     let mailer = match Mailer::new(options) {
         Ok(m) => m,
         Err(e) => {
@@ -54,7 +70,12 @@ pub(crate) async fn run(args: SendArgs, sendmail: Option<SendmailMode>) -> Resul
             return Err(e);
         }
     };
-    deliver(&mailer, &mail, out, log).await
+    let queue = (when == QueueWhen::OnFailure).then_some(&settings);
+    let log = settings.log.clone().map(|target| LogTo {
+        target,
+        account: settings.provenance.account.clone(),
+    });
+    deliver(&mailer, &mail, out, queue, log).await
 }
 
 /// Where the delivery log goes, and the account it names.
@@ -63,16 +84,51 @@ struct LogTo {
     account: Option<String>,
 }
 
-async fn deliver(mailer: &Mailer, mail: &Mail, out: Output, log: Option<LogTo>) -> Result<()> {
+/// Sends, and with `queue` (on-failure) keeps what failed temporarily in
+/// the outbox; with `log`, writes the message's line.
+async fn deliver(
+    mailer: &Mailer,
+    mail: &Mail,
+    out: Output,
+    queue: Option<&Settings>,
+    log: Option<LogTo>,
+) -> Result<()> {
     let server = match &mailer.options().route {
         Route::Relay(r) => Some(r.server.display()),
         Route::Direct(_) => None,
     };
+    // Set just before the end of the message goes out: after that, an
+    // error leaves the server maybe holding it (RFC 1047).
+    let committed = AtomicBool::new(false);
     let started = std::time::Instant::now();
-    let result = mailer.send(mail).await;
+    let result = mailer
+        .send_committing(mail, &|| committed.store(true, Ordering::SeqCst))
+        .await;
     mailer.close().await;
+    let tried = match (&result, queue) {
+        (Ok(o), Some(_)) if o.recipients.iter().any(|r| r.status == Status::Deferred) => {
+            Some(Ok(o))
+        }
+        (Err(e), Some(_)) if e.exit_code() == exit::TEMPFAIL => Some(Err(e)),
+        _ => None,
+    }
+    .map(|result| outbox::Tried {
+        result,
+        committed: committed.load(Ordering::SeqCst),
+    });
+    let queued = match (tried, queue) {
+        (Some(tried), Some(settings)) => match outbox::enqueue(settings, mail, Some(tried)) {
+            Ok(id) => Some(id),
+            // Not queued: the temporary failure is reported as it is (exit 75).
+            Err(e) => {
+                report::error(&AppError::Spool(format!("cannot queue the message: {e}")));
+                None
+            }
+        },
+        _ => None,
+    };
     let Some(log) = log else {
-        return report::finish(result, mail, server, out);
+        return report::finish(result, mail, server, out, queued.as_deref());
     };
     let entry = super::log::Entry {
         account: log.account,
@@ -81,9 +137,9 @@ async fn deliver(mailer: &Mailer, mail: &Mail, out: Output, log: Option<LogTo>) 
     };
     // The exit code is known only once the outcome is judged.
     let seen = result.as_ref().cloned().map_err(|e| e.to_string());
-    let judged = report::finish(result, mail, server, out);
+    let judged = report::finish(result, mail, server, out, queued.as_deref());
     let exit = judged.as_ref().err().map_or(0, |e| e.exit_code());
-    let line = super::log::line(&entry, mail, &seen, exit);
+    let line = super::log::line(&entry, mail, &seen, exit, queued.as_deref());
     if let Err(e) = super::log::write(&log.target, &line, exit != 0) {
         // The message's fate stands; a log that cannot be written is a warning.
         report::hint_line("missive: warning", &e.to_string());
@@ -96,7 +152,7 @@ async fn deliver(mailer: &Mailer, mail: &Mail, out: Output, log: Option<LogTo>) 
 async fn quit_after(args: &SendArgs, stage: QuitAfter) -> Result<Diagnosis> {
     let settings = settings::resolve(&args.route.overrides())?;
     check_ehlo(settings.ehlo.as_deref())?;
-    let options = mailer_options(&settings, args.dry_run, args.verbose)?;
+    let options = settings::mailer_options(&settings, args.dry_run, args.verbose)?;
     let mail = match stage >= QuitAfter::Mail {
         true => Some(mail(args, &settings, None)?),
         false => None,
@@ -119,26 +175,27 @@ fn mail(args: &SendArgs, settings: &Settings, sendmail: Option<SendmailMode>) ->
     draft.mail()
 }
 
-/// Settings resolved once, then the mail, the mailer's options and the log.
+/// Settings resolved once, then the mail and the mailer's options.
 fn plan(
     args: &SendArgs,
     sendmail: Option<SendmailMode>,
-) -> Result<(Mail, MailerOptions, Option<LogTo>)> {
+) -> Result<(Mail, MailerOptions, Settings)> {
     if args.route.direct && args.route.server.is_some() {
         return Err(AppError::Usage(
             "--direct and --server exclude each other".into(),
         ));
     }
-    let settings = settings::resolve(&args.route.overrides())?;
+    let mut overrides = args.route.overrides();
+    overrides.queue = args.queue.map(Into::into);
+    let settings = settings::resolve(&overrides)?;
     check_ehlo(settings.ehlo.as_deref())?;
     let mail = mail(args, &settings, sendmail)?;
-    let mut options = mailer_options(&settings, args.dry_run, args.verbose)?;
+    if settings.insecure {
+        report::hint_line("missive: warning", "--insecure: the server's certificate is not verified; anyone on the path can read and change this session");
+    }
+    let mut options = settings::mailer_options(&settings, args.dry_run, args.verbose)?;
     options.progress_over = progress_over(args);
-    let log = settings.log.clone().map(|target| LogTo {
-        target,
-        account: settings.provenance.account.clone(),
-    });
-    Ok((mail, options, log))
+    Ok((mail, options, settings))
 }
 
 pub(super) fn check_ehlo(ehlo: Option<&str>) -> Result<()> {
@@ -149,65 +206,6 @@ pub(super) fn check_ehlo(ehlo: Option<&str>) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The delivery plan: the route, its TLS and login, from the settings.
-pub(super) fn mailer_options(s: &Settings, dry_run: bool, verbose: u8) -> Result<MailerOptions> {
-    let server = s
-        .server
-        .as_deref()
-        .map(|x| ServerAddr::parse(x, 587))
-        .transpose()?;
-    let tls = match (s.tls, &server) {
-        (Some(t), _) => t.mode(),
-        (None, None) => TlsMode::Opportunistic,
-        (None, Some(srv)) if srv.port == 465 => TlsMode::Implicit,
-        (None, Some(_)) => TlsMode::StartTls,
-    };
-    if s.insecure {
-        report::hint_line("missive: warning", "--insecure: the server's certificate is not verified; anyone on the path can read and change this session");
-    }
-    let route = match server {
-        // MX hosts are the recipients' servers: the user's credentials are
-        // for their own provider and never go there.
-        None if s.auth_explicit && !dry_run => {
-            return Err(AppError::Usage(
-                "--auth is for a submission server (--server, --account, --preset); direct delivery to MX hosts does not log in".into(),
-            ))
-        }
-        None => Route::Direct(Direct {
-            dns_server: s.dns_server.clone(),
-            mx_port: s.mx_port.unwrap_or(25),
-            tls,
-        }),
-        Some(server) => {
-            if s.auth_explicit && s.login.is_none() && !dry_run {
-                return Err(AppError::Usage("--auth needs --user NAME".into()));
-            }
-            Route::Relay(Relay {
-                server,
-                tls,
-                // Nothing is sent in a dry run: no password is asked for or run.
-                login: s.login.clone().filter(|_| !dry_run),
-                mechanism: s.auth.mechanism().flatten(),
-                allow_plaintext_auth: s.allow_plaintext_auth,
-            })
-        }
-    };
-    Ok(MailerOptions {
-        trust: Trust {
-            cafile: s.cafile.clone(),
-            insecure: s.insecure,
-            ..Trust::default()
-        },
-        ehlo: s.ehlo.clone(),
-        timeout: s.timeout.map(Duration::from_secs),
-        chunking: s.chunking,
-        connections: 1,
-        verbosity: verbose,
-        proxy: s.proxy.as_ref().map(|p| p.proxy()).transpose()?,
-        ..MailerOptions::new(route)
-    })
 }
 
 /// Messages from this size on get a progress bar ("a few MB": 4 MiB; a
@@ -260,7 +258,7 @@ async fn sandbox(args: SendArgs) -> Result<()> {
         json: args.json,
         quiet: args.quiet,
     };
-    deliver(&mailer, &mail, out, None).await?;
+    deliver(&mailer, &mail, out, None, None).await?;
     let stored = sandbox.next_stored(Duration::from_secs(5)).await?;
     if !args.json && !args.quiet {
         println!("delivered: {}", stored.display());

@@ -80,6 +80,11 @@ pub enum AppError {
     #[error("{0}")]
     Smtp(#[from] Smtp),
 
+    /// The outbox could not store or change a message (a full disk, a
+    /// spool directory that cannot be written): nothing was queued.
+    #[error("{0}")]
+    Spool(String),
+
     /// Recipients were refused; each was already reported. The code is the worst outcome.
     #[error("{0}")]
     Refused(String, i32),
@@ -94,7 +99,7 @@ impl AppError {
             AppError::Io(_) => exit::IOERR,
             AppError::Config(_) => exit::CONFIG,
             AppError::NoHost(_) => exit::NOHOST,
-            AppError::Network(_) | AppError::Timeout { .. } => exit::TEMPFAIL,
+            AppError::Network(_) | AppError::Timeout { .. } | AppError::Spool(_) => exit::TEMPFAIL,
             AppError::Tls(_) | AppError::Auth(_) => exit::NOPERM,
             AppError::Refused(_, code) => *code,
             AppError::Smtp(e) => match e {

@@ -25,6 +25,18 @@ pub struct ConfigFile {
     pub default: Option<String>,
     #[serde(default)]
     pub accounts: BTreeMap<String, Account>,
+    /// When mail is kept in the outbox (each account may say otherwise).
+    pub queue: Option<super::modes::QueueWhen>,
+    /// The outbox's directory.
+    pub queue_dir: Option<PathBuf>,
+    /// How long a queued message is retried (`5d`).
+    pub queue_lifetime: Option<String>,
+    /// The first retry delay (`1m`), doubled after each attempt.
+    pub queue_backoff: Option<String>,
+    /// The longest retry delay (`1h`).
+    pub queue_backoff_max: Option<String>,
+    /// Send a failure notice to the sender of a message that fails in the outbox.
+    pub notify_failures: Option<bool>,
 }
 
 /// One account. Every field is optional; a preset fills in the server.
@@ -58,6 +70,8 @@ pub struct Account {
     pub proxy_password_cmd: Option<String>,
     /// Log a line per message here: a file, `syslog` or `syslog:SOCKET`.
     pub log: Option<String>,
+    /// When this account's mail is kept in the outbox.
+    pub queue: Option<super::modes::QueueWhen>,
 }
 
 /// A loaded configuration and where it came from.
@@ -265,8 +279,8 @@ pub fn add_account(path: &Path, name: &str, account: &Account) -> Result<()> {
     let mut section = BTreeMap::new();
     section.insert(name.to_string(), account.clone());
     let wrapper = ConfigFile {
-        default: None,
         accounts: section,
+        ..ConfigFile::default()
     };
     let text = toml::to_string(&wrapper)
         .map_err(|e| AppError::Config(format!("cannot write the account: {e}")))?;

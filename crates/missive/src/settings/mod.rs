@@ -17,14 +17,18 @@ use crate::secrets::{Login, SecretSource};
 
 pub(crate) mod config;
 mod modes;
+mod plan;
 pub(crate) mod presets;
 mod provenance;
 mod proxy;
+pub(crate) mod queue;
 
 pub use config::{Account, Config};
 pub use modes::{AuthSetting, TlsSetting};
+pub use plan::mailer_options;
 pub use provenance::{Provenance, Source};
 pub use proxy::ProxySetting;
+pub use queue::{QueueSettings, QueueWhen};
 
 /// The command-line layer: what the user asked for, nothing resolved.
 #[derive(Debug, Clone, Default)]
@@ -57,6 +61,8 @@ pub struct Overrides {
     pub proxy_password_cmd: Option<String>,
     /// `--log PATH|syslog`.
     pub log: Option<String>,
+    /// `--queue WHEN`.
+    pub queue: Option<QueueWhen>,
 }
 
 /// The effective settings of a send, every layer applied.
@@ -89,6 +95,12 @@ pub struct Settings {
     pub proxy: Option<ProxySetting>,
     /// Where a line per message is logged: a file, `syslog` or `syslog:SOCKET`.
     pub log: Option<String>,
+    /// The outbox: when to queue, where, how long.
+    pub queue: QueueSettings,
+    /// The account used, if any.
+    pub account: Option<String>,
+    /// The configuration file, when one exists.
+    pub config: Option<PathBuf>,
     /// Where each value came from.
     pub provenance: Provenance,
 }
@@ -102,11 +114,11 @@ pub struct Limits {
     pub rates: Vec<String>,
 }
 
-fn env(name: &str) -> Option<String> {
+pub(crate) fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-fn env_parsed<T: std::str::FromStr>(name: &str) -> Result<Option<T>>
+pub(crate) fn env_parsed<T: std::str::FromStr>(name: &str) -> Result<Option<T>>
 where
     T::Err: Display,
 {
@@ -311,7 +323,11 @@ pub fn resolve(flags: &Overrides) -> Result<Settings> {
             token,
         }),
     };
+    let queue = queue::resolve(&config, Some(&acct), flags.queue, None)?;
     Ok(Settings {
+        queue,
+        account: acct_name.clone().filter(|_| !bound_away),
+        config: p.config.clone(),
         server,
         dns_server,
         mx_port,
@@ -337,6 +353,15 @@ pub fn resolve(flags: &Overrides) -> Result<Settings> {
         log,
         provenance: p,
     })
+}
+
+/// The outbox's settings alone (for `missive queue`): no account.
+pub fn resolve_queue(
+    config: Option<&std::path::Path>,
+    dir: Option<PathBuf>,
+) -> Result<QueueSettings> {
+    let config = Config::load(config)?;
+    queue::resolve(&config, None, None, dir)
 }
 
 /// The host part of `HOST[:PORT]` or `[V6]:PORT`.

@@ -156,3 +156,41 @@ mod tests {
         assert_eq!(TlsSetting::Implicit.mode(), TlsMode::Implicit);
     }
 }
+
+/// When a message is kept in the outbox (`queue = "…"`, `--queue WHEN`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum QueueWhen {
+    /// Never: a temporary failure is reported (exit 75).
+    Never,
+    /// Tried at once; recipients that failed temporarily are queued.
+    OnFailure,
+    /// Stored at once and delivered by `missive queue run`.
+    Always,
+}
+
+impl QueueWhen {
+    fn name(self) -> &'static str {
+        match self {
+            QueueWhen::Never => "never",
+            QueueWhen::OnFailure => "on-failure",
+            QueueWhen::Always => "always",
+        }
+    }
+}
+
+impl fmt::Display for QueueWhen {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for QueueWhen {
+    type Err = AppError;
+    fn from_str(s: &str) -> Result<Self, AppError> {
+        [QueueWhen::Never, QueueWhen::OnFailure, QueueWhen::Always]
+            .into_iter()
+            .find(|q| q.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| AppError::Config(format!("{s:?} is not never, on-failure or always")))
+    }
+}

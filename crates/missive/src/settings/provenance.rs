@@ -64,7 +64,6 @@ impl Provenance {
     }
 
     /// The source of `key`, if it has a value.
-    #[cfg(test)]
     pub fn source_of(&self, key: &str) -> Option<&Source> {
         self.entries
             .iter()

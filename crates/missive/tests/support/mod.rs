@@ -15,10 +15,13 @@
 //!   running, unless `MISSIVE_TESTBED` is set.
 //! * [`mail`]: delivered messages read back with code of the tests' own;
 //!   [`report`]: missive's `--json` report.
+//! * [`capture`]: [`Capture`], a `missive serve` on a port the test
+//!   chooses, its Maildir counted by Message-ID.
 //! * Scripted servers: [`fake_smtp`] (an SMTP server whose every reply a
 //!   test can script), [`oauth_mock`] (an OAuth2 authorization server) and
 //!   [`xoauth2_smtp`] (an SMTP server that takes only the mock's token).
 
+pub mod capture;
 pub mod fake_smtp;
 pub mod home;
 pub mod mail;
@@ -35,6 +38,7 @@ pub mod xoauth2_smtp;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
+pub use capture::{free_port, Capture};
 pub use home::{assert_shown, entry, head, shown, Home};
 pub use mail::*;
 pub use postfix_log::sessions_for;

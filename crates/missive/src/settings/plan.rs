@@ -1,0 +1,67 @@
+//! From settings to a delivery plan: the [`MailerOptions`] of a route (its
+//! TLS, login and trust), the one mapping used by `send` and the outbox.
+
+use std::time::Duration;
+
+use missive_smtp::client::TlsMode;
+
+use super::Settings;
+use crate::deliver::{Direct, MailerOptions, Relay, Route, Trust};
+use crate::error::{AppError, Result};
+use crate::transport::net::ServerAddr;
+
+/// The delivery plan: the route, its TLS and login, from the settings. In
+/// a dry run no login is prepared (no password is asked for or run).
+pub fn mailer_options(s: &Settings, dry_run: bool, verbosity: u8) -> Result<MailerOptions> {
+    let server = s
+        .server
+        .as_deref()
+        .map(|x| ServerAddr::parse(x, 587))
+        .transpose()?;
+    let tls = match (s.tls, &server) {
+        (Some(t), _) => t.mode(),
+        (None, None) => TlsMode::Opportunistic,
+        (None, Some(srv)) if srv.port == 465 => TlsMode::Implicit,
+        (None, Some(_)) => TlsMode::StartTls,
+    };
+    let route = match server {
+        // MX hosts are the recipients' servers: the user's credentials are
+        // for their own provider and never go there.
+        None if s.auth_explicit && !dry_run => {
+            return Err(AppError::Usage(
+                "--auth is for a submission server (--server, --account, --preset); direct delivery to MX hosts does not log in".into(),
+            ))
+        }
+        None => Route::Direct(Direct {
+            dns_server: s.dns_server.clone(),
+            mx_port: s.mx_port.unwrap_or(25),
+            tls,
+        }),
+        Some(server) => {
+            if s.auth_explicit && s.login.is_none() && !dry_run {
+                return Err(AppError::Usage("--auth needs --user NAME".into()));
+            }
+            Route::Relay(Relay {
+                server,
+                tls,
+                login: s.login.clone().filter(|_| !dry_run),
+                mechanism: s.auth.mechanism().flatten(),
+                allow_plaintext_auth: s.allow_plaintext_auth,
+            })
+        }
+    };
+    Ok(MailerOptions {
+        trust: Trust {
+            cafile: s.cafile.clone(),
+            insecure: s.insecure,
+            ..Trust::default()
+        },
+        ehlo: s.ehlo.clone(),
+        timeout: s.timeout.map(Duration::from_secs),
+        chunking: s.chunking,
+        connections: 1,
+        verbosity,
+        proxy: s.proxy.as_ref().map(|p| p.proxy()).transpose()?,
+        ..MailerOptions::new(route)
+    })
+}
