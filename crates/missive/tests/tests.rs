@@ -11,6 +11,7 @@ mod accounts;
 mod compose;
 mod direct;
 mod faults;
+mod hardening;
 mod hints;
 mod mailer;
 mod mx_command;

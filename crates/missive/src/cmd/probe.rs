@@ -80,6 +80,7 @@ pub(super) async fn run(a: ProbeArgs) -> Result<()> {
         smtp,
         tls: tls.tolerant(),
         timeout: Some(Duration::from_secs(a.timeout.max(1))),
+        deadline: None,
     };
     let session = Session::open(opts(base.clone()), Transcript::new(a.verbose)).await?;
     let c = session.client();

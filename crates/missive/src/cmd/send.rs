@@ -9,7 +9,7 @@ use missive_smtp::client::TlsMode;
 
 use super::report::{self, Output};
 use crate::cli::SendArgs;
-use crate::deliver::{Direct, Mailer, MailerOptions, Relay, Route, Trust};
+use crate::deliver::{Direct, Mailer, MailerOptions, Relay, Route, Trust, DIRECT_DEADLINE};
 use crate::error::{AppError, Result};
 use crate::message::draft::{local_sender, SendmailMode};
 use crate::message::{header, Mail};
@@ -119,6 +119,9 @@ fn mailer_options(s: &Settings, args: &SendArgs) -> Result<MailerOptions> {
             dns_server: s.dns_server.clone(),
             mx_port: s.mx_port.unwrap_or(25),
             tls,
+            deadline: s
+                .direct_deadline
+                .map_or(DIRECT_DEADLINE, |d| Duration::from_secs(d.max(1))),
         }),
         Some(server) => {
             if s.auth_explicit && s.login.is_none() && !args.dry_run {

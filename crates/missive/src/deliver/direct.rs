@@ -8,7 +8,7 @@
 //! Domains are delivered concurrently, a few at a time.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use missive_smtp::client::TlsMode;
@@ -50,6 +50,8 @@ struct Context<'a> {
     on_commit: &'a OnCommit<'a>,
     transcript: Transcript,
     seed: u64,
+    /// When the whole delivery must be over.
+    deadline: Instant,
 }
 
 /// Delivers `mail` to each recipient domain's MX hosts, a few domains at a time.
@@ -67,6 +69,7 @@ pub(super) async fn deliver(
         on_commit,
         transcript: Transcript::new(engine.options.verbosity),
         seed: mx::random_seed(),
+        deadline: Instant::now() + direct.deadline,
     };
     let limit = Semaphore::new(PARALLEL_DOMAINS);
     let groups = mx::group_by_domain(&mail.envelope.to);
@@ -181,6 +184,17 @@ async fn deliver_domain<D: Dns>(
             }
         };
         for ip in addrs {
+            if Instant::now() >= ctx.deadline {
+                let why = format!(
+                    "not delivered within the delivery deadline ({} s){}",
+                    ctx.direct.deadline.as_secs(),
+                    attempts
+                        .last()
+                        .map(|a: &Attempt| format!("; last: {}: {}", a.host, a.error))
+                        .unwrap_or_default()
+                );
+                return fail_all(rcpts, domain, &why, Status::Deferred, None, attempts);
+            }
             match try_address(ctx, domain, &host.name, ip, rcpts, &attempts).await {
                 Try::Done(fates) => return fates,
                 Try::Final { why, reply } => {
@@ -250,6 +264,7 @@ async fn try_address(
                 ctx.engine.tls.clone()
             },
             timeout: opts.timeout,
+            deadline: Some(ctx.deadline),
         };
         let mut session = match Session::open(opts, transcript).await {
             Ok(s) => s,

@@ -31,6 +31,7 @@ pub(super) async fn open(engine: &Engine, transcript: Transcript) -> Result<Sess
         },
         tls: engine.tls.clone(),
         timeout: engine.options.timeout,
+        deadline: None,
     };
     let credentials = engine.credentials.lock().ok().and_then(|c| c.clone());
     let first = Session::open(options(credentials.clone()), transcript.clone()).await;

@@ -43,6 +43,8 @@ pub struct Account {
     pub ehlo: Option<String>,
     pub cafile: Option<PathBuf>,
     pub timeout: Option<u64>,
+    /// Direct delivery: the overall deadline in seconds.
+    pub direct_deadline: Option<u64>,
     pub password_cmd: Option<String>,
     pub password_env: Option<String>,
     pub oauth_token_cmd: Option<String>,
