@@ -213,7 +213,21 @@ fn read_header(path: &Path, total: u64) -> Result<(Vec<(String, String)>, u64)> 
         }
         offset += n as u64;
         let text = String::from_utf8_lossy(&line);
-        let content = text.trim_end_matches(['\r', '\n']);
+        let content = text.strip_suffix('\n').unwrap_or(&text);
+        let content = content.strip_suffix('\r').unwrap_or(content);
+        // A bare CR becomes a line end on the wire: a field hidden behind
+        // one (`Subject: x<CR>Bcc: y`) would escape Bcc stripping.
+        if content.contains(['\r', '\0']) {
+            return Err(AppError::Data(format!(
+                "the message's header has a bare CR or a NUL byte in line {:?}",
+                content
+                    .chars()
+                    .take(60)
+                    .collect::<String>()
+                    .escape_debug()
+                    .to_string()
+            )));
+        }
         if content.is_empty() {
             break;
         }
@@ -312,6 +326,25 @@ mod tests {
         // the size counts the CRLFs the LF-only body gets on the wire
         let wire = out.replace("\r\n", "\n").replace('\n', "\r\n");
         assert_eq!(r.message.size() as usize, wire.len());
+    }
+
+    #[test]
+    fn bare_cr_in_the_header_is_refused() {
+        for text in [
+            "Subject: hi\rBcc: hidden@x.test\nTo: a@x.test\n\nbody\n",
+            "Subject: hi\r\r\nX: y\n\nbody\n",
+            "Subject: a\0b\n\nbody\n",
+        ] {
+            let path = std::env::temp_dir().join(format!(
+                "missive-ready-cr-{}-{}.eml",
+                std::process::id(),
+                text.len()
+            ));
+            std::fs::write(&path, text).unwrap();
+            let r = load(path.to_str().unwrap(), &LoadOptions::default());
+            std::fs::remove_file(&path).ok();
+            assert!(matches!(r, Err(AppError::Data(_))), "{text:?}");
+        }
     }
 
     #[test]
