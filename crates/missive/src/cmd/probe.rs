@@ -215,7 +215,7 @@ async fn try_login(
 }
 
 fn print_text(r: &Report) {
-    let line = |k: &str, v: &str| println!("{k:<12} {v}");
+    let line = |k: &str, v: &str| println!("{k:<12} {}", crate::error::printable(v));
     line("server", &r.server);
     line("greeting", r.greeting.as_deref().unwrap_or("-"));
     line("ehlo", &r.ehlo.join(", "));

@@ -6,7 +6,7 @@
 use serde::Serialize;
 
 use crate::deliver::{Hop, Outcome, RecipientOutcome, Status};
-use crate::error::{exit, hints, AppError, Result};
+use crate::error::{exit, hints, printable, AppError, Result};
 use crate::message::Mail;
 use crate::transport::tls::TlsInfo;
 
@@ -145,19 +145,20 @@ fn judge(outcome: &Outcome, mail: &Mail, report: &mut Report, quiet: bool) -> Re
     let direct = outcome.server.is_none();
     for r in &outcome.recipients {
         if !r.accepted() {
-            eprintln!("missive: {}", failure_line(r));
+            eprintln!("missive: {}", printable(&failure_line(r)));
             if let Some(h) = r.reply.as_ref().and_then(hints::for_reply) {
-                eprintln!("hint: {h}");
+                eprintln!("hint: {}", printable(&h));
             }
         } else if direct && !quiet {
             let hop = r.hop.as_ref();
-            println!(
+            let line = format!(
                 "sent {} to {} via {}[{}]",
                 outcome.message_id,
                 r.address,
                 hop.and_then(|d| d.mx.as_deref()).unwrap_or("?"),
                 hop.and_then(|d| d.ip.as_deref()).unwrap_or("?"),
             );
+            println!("{}", printable(&line));
         }
     }
     let total = outcome.recipients.len();
@@ -178,11 +179,12 @@ fn judge(outcome: &Outcome, mail: &Mail, report: &mut Report, quiet: bool) -> Re
                 true => "the message",
                 false => &outcome.message_id,
             };
-            println!(
+            let line = format!(
                 "sent {id} to {} via {}{queued}",
                 to.join(", "),
                 outcome.server.as_deref().unwrap_or("?")
             );
+            println!("{}", printable(&line));
         }
         return Ok(());
     }
@@ -205,7 +207,7 @@ fn judge(outcome: &Outcome, mail: &Mail, report: &mut Report, quiet: bool) -> Re
                 "{} is a {} address: to send through its server, use --preset {key} (it needs {})",
                 mail.envelope.from, preset.name, preset.note
             );
-            eprintln!("hint: {hint}");
+            eprintln!("hint: {}", printable(&hint));
             report.hint = Some(hint);
         }
     }
@@ -215,8 +217,8 @@ fn judge(outcome: &Outcome, mail: &Mail, report: &mut Report, quiet: bool) -> Re
 /// The one place an error reaches the user: one line, prefixed `missive:`,
 /// and a `hint:` line when missive knows what to do about it.
 pub(crate) fn error(e: &AppError) {
-    eprintln!("missive: {e}");
+    eprintln!("missive: {}", printable(&e.to_string()));
     if let Some(h) = e.hint() {
-        eprintln!("hint: {h}");
+        eprintln!("hint: {}", printable(&h));
     }
 }

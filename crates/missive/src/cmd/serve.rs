@@ -7,7 +7,7 @@ use missive_smtp::server::{FaultStage, Faults, ServerConfig};
 use missive_smtp::Secret;
 
 use crate::cli::ServeArgs;
-use crate::error::{AppError, Result};
+use crate::error::{printable, AppError, Result};
 use crate::serve::{self, CertSource, ServeOptions};
 
 pub(super) async fn run(args: ServeArgs) -> Result<()> {
@@ -64,10 +64,11 @@ pub(super) async fn run(args: ServeArgs) -> Result<()> {
     loop {
         tokio::select! {
             m = running.stored.recv() => match m {
+                // Addresses and subject come from the client: escaped.
                 Some(m) if !args.quiet => println!(
                     "{} -> {} subject={:?} size={} file={}",
-                    if m.from.is_empty() { "<>" } else { &m.from },
-                    m.to.join(","),
+                    printable(if m.from.is_empty() { "<>" } else { &m.from }),
+                    printable(&m.to.join(",")),
                     m.subject.unwrap_or_default(),
                     m.size,
                     m.path.display()

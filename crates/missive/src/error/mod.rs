@@ -3,7 +3,9 @@
 use missive_smtp::client::Stage;
 
 pub(crate) mod hints;
+mod printable;
 use missive_smtp::Error as Smtp;
+pub use printable::printable;
 
 /// sysexits(3) codes, as documented in the README.
 pub mod exit {

@@ -8,6 +8,7 @@ use missive_smtp::data::DataStats;
 use missive_smtp::Reply;
 
 use super::tls::TlsInfo;
+use crate::error::printable;
 
 /// Where transcript lines go, and how much of them.
 #[derive(Debug, Clone, Default)]
@@ -28,7 +29,12 @@ impl Transcript {
 
     fn line(&self, tag: &str, text: &str) {
         if self.verbosity > 0 {
-            let _ = writeln!(std::io::stderr().lock(), "{}{tag} {text}", self.prefix);
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "{}{tag} {}",
+                self.prefix,
+                printable(text)
+            );
         }
     }
 
