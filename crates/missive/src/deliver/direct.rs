@@ -146,7 +146,7 @@ async fn deliver_domain<D: Dns>(
         }
         Ok(Route::Implicit(d)) => vec![MxHost {
             preference: 0,
-            name: d,
+            name: super::dns::ascii_domain(&d),
         }],
         Ok(Route::Hosts(h)) => h,
         Err(e @ LookupError::NxDomain(_)) => {
