@@ -394,6 +394,19 @@ pub fn access_token(account: &str, cfg: &OAuthConfig, force: bool) -> Result<Sec
             return Ok(t);
         }
     }
+    // One refresh at a time per account, across processes: two at once
+    // would both spend the same refresh token, and with a provider that
+    // rotates it the second is refused (or, worse, revokes the grant).
+    let _lock = RefreshLock::take(account)?;
+    // Another process may have refreshed while this one waited.
+    let seen = tokens.access_token.as_ref().map(|t| t.expose().to_string());
+    let tokens = store.load()?.unwrap_or(tokens);
+    let changed = tokens.access_token.as_ref().map(|t| t.expose()) != seen.as_deref();
+    if (!force || changed) && tokens.expires_at > now() + REFRESH_MARGIN {
+        if let Some(t) = tokens.access_token.clone() {
+            return Ok(t);
+        }
+    }
     let refresh = tokens.refresh_token.clone().ok_or_else(|| {
         AppError::Auth(format!("the access token of account {account} expired and there is no refresh token: missive account login {account}"))
     })?;
@@ -414,6 +427,50 @@ pub fn access_token(account: &str, cfg: &OAuthConfig, force: bool) -> Result<Sec
     let new = Tokens::from_response(r, Some(refresh)).expect("checked above");
     store.save(&new)?;
     Ok(new.access_token.expect("set by from_response"))
+}
+
+/// An account's refresh lock (an exclusive lock on a file beside its
+/// tokens), released when dropped.
+struct RefreshLock(#[allow(dead_code)] std::fs::File);
+
+/// The longest a refresh waits for another one (each is bounded by the
+/// HTTP timeout, 30 s).
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl RefreshLock {
+    fn take(account: &str) -> Result<RefreshLock> {
+        let dir = token_dir()?;
+        let err = |e: std::io::Error| {
+            AppError::Config(format!(
+                "cannot lock the tokens of account {account} in {}: {e}",
+                dir.display()
+            ))
+        };
+        std::fs::create_dir_all(&dir).map_err(err)?;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let file = opts
+            .open(dir.join(format!("{account}.lock")))
+            .map_err(err)?;
+        let start = std::time::Instant::now();
+        loop {
+            match file.try_lock() {
+                Ok(()) => return Ok(RefreshLock(file)),
+                Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < LOCK_WAIT => {
+                    std::thread::sleep(std::time::Duration::from_millis(20))
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(AppError::Config(format!(
+                        "another missive has been refreshing the tokens of account {account} for over {} s",
+                        LOCK_WAIT.as_secs()
+                    )))
+                }
+                Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
+            }
+        }
+    }
 }
 
 mod signin;
