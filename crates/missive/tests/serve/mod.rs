@@ -6,6 +6,7 @@
 //! fresh temporary directory, and kills it when it ends ([`Server`]'s Drop).
 
 mod durability_and_load;
+mod exhaustion;
 mod fault_injection;
 mod limits;
 mod other_clients;
