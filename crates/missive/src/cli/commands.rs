@@ -45,9 +45,15 @@ pub struct ServeArgs {
     /// The server's name in its greeting.
     #[arg(long, value_name = "NAME", default_value = "localhost")]
     pub hostname: String,
-    /// Seconds to wait for each command.
+    /// Seconds to wait for each command (the whole command, however slowly it comes).
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub timeout: u64,
+    /// Seconds a whole session may last.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub session_timeout: u64,
+    /// Connections served at once; more are answered 421 and closed.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_connections: usize,
     /// Refuse recipients matching PATTERN (`*` wildcards) with CODE, e.g. 'bad*@x.test=550' (repeatable).
     #[arg(long, value_name = "PATTERN=CODE")]
     pub reject_rcpt: Vec<String>,

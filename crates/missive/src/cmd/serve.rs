@@ -43,6 +43,10 @@ pub(super) async fn run(args: ServeArgs) -> Result<()> {
         cert,
         users,
         config,
+        limits: serve::Limits {
+            connections: args.max_connections.max(1),
+            session: Duration::from_secs(args.session_timeout.max(1)),
+        },
     })
     .await?;
     for a in &running.addrs {

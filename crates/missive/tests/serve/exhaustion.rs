@@ -60,3 +60,84 @@ fn a_dropped_connection_mid_data_leaves_nothing_in_tmp() {
     drop(c);
     assert!(tmp_empties(&srv), "a partial message stayed in tmp/");
 }
+
+/// Sends `bytes` one at a time, `every` apart, until the server closes the
+/// connection; returns how long it held on (or `None` if it never closed
+/// within `give_up`).
+fn trickle(c: &mut Raw, bytes: &[u8], every: Duration, give_up: Duration) -> Option<Duration> {
+    let start = Instant::now();
+    for b in bytes.iter().cycle() {
+        if start.elapsed() > give_up {
+            return None;
+        }
+        if c.w.write_all(&[*b]).is_err() {
+            return Some(start.elapsed());
+        }
+        std::thread::sleep(every);
+        // Closed (the 421 and EOF are waiting): stop.
+        c.w.set_nonblocking(true).unwrap();
+        let mut peek = [0u8; 64];
+        let closed = matches!(c.w.peek(&mut peek), Ok(_));
+        c.w.set_nonblocking(false).unwrap();
+        if closed {
+            return Some(start.elapsed());
+        }
+    }
+    None
+}
+
+#[test]
+fn a_command_trickled_a_byte_at_a_time_is_bounded_by_the_timeout() {
+    let srv = Server::start(&["--timeout", "2"]);
+    let mut c = Raw::connect(&srv.addr);
+    let held = trickle(
+        &mut c,
+        b"EHLO slow.client.test",
+        Duration::from_millis(300),
+        Duration::from_secs(10),
+    );
+    let held = held.expect("the server let a trickling client hold it for 10 s");
+    assert!(held < Duration::from_secs(4), "held for {held:?}");
+    assert!(c.reply().starts_with("421 "));
+}
+
+#[test]
+fn a_session_of_quick_commands_is_bounded_too() {
+    let srv = Server::start(&["--timeout", "5", "--session-timeout", "2"]);
+    let mut c = Raw::connect(&srv.addr);
+    let start = Instant::now();
+    loop {
+        c.send(b"NOOP\r\n");
+        let mut line = String::new();
+        match c.r.read_line(&mut line) {
+            Ok(n) if n > 0 && line.starts_with("250") => {}
+            _ => break,
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(8),
+            "the session went on past its limit"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(
+        start.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[test]
+fn connections_over_the_limit_are_answered_421() {
+    let srv = Server::start(&["--max-connections", "2"]);
+    let _a = Raw::connect(&srv.addr);
+    let _b = Raw::connect(&srv.addr);
+    let s = TcpStream::connect(&srv.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut greeting = String::new();
+    BufReader::new(s).read_line(&mut greeting).unwrap();
+    assert!(greeting.starts_with("421 "), "{greeting:?}");
+    // A freed slot serves the next client.
+    drop(_a);
+    std::thread::sleep(Duration::from_millis(200));
+    let _c = Raw::connect(&srv.addr);
+}
