@@ -10,6 +10,7 @@ mod support;
 mod accounts;
 mod compose;
 mod direct;
+mod fault_matrix;
 mod faults;
 mod hardening;
 mod hints;
