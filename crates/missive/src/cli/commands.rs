@@ -36,9 +36,12 @@ pub struct ServeArgs {
     /// Private key (PEM) for --cert.
     #[arg(long, value_name = "PEM", requires = "cert")]
     pub key: Option<PathBuf>,
-    /// Require this login, NAME:PASSWORD (repeatable). Without it any login is accepted.
-    #[arg(long, value_name = "NAME:PASSWORD")]
+    /// Require this login (repeatable), its password in $MISSIVE_SERVE_PASSWORD or --auth-password-file (never on the command line). Without it any login is accepted.
+    #[arg(long, value_name = "NAME")]
     pub auth_user: Vec<String>,
+    /// The password of --auth-user: the first line of this file.
+    #[arg(long, value_name = "PATH")]
+    pub auth_password_file: Option<PathBuf>,
     /// Largest message accepted, in octets.
     #[arg(long, value_name = "OCTETS", default_value_t = 64 * 1024 * 1024)]
     pub max_size: u64,

@@ -270,11 +270,18 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             Action::Delay(d) => tokio::time::sleep(d).await,
             Action::StartTls => return Ok(Phase::StartTls),
             Action::Authenticate { user, password } => {
+                // Constant time: how long the check takes says nothing of
+                // how much of the password was right.
                 let ok = shared.users.is_empty()
-                    || shared
-                        .users
-                        .iter()
-                        .any(|(u, p)| *u == user && p.expose() == password.expose());
+                    || shared.users.iter().fold(false, |found, (u, p)| {
+                        let same_user = *u == user;
+                        let same_password = ring::constant_time::verify_slices_are_equal(
+                            p.expose().as_bytes(),
+                            password.expose().as_bytes(),
+                        )
+                        .is_ok();
+                        found | (same_user & same_password)
+                    });
                 server.auth_result(&user, ok);
             }
             Action::MessageStart(env) => {

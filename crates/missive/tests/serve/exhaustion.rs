@@ -1,6 +1,6 @@
-//! What a hostile client of `missive serve` cannot do (issue 14, defects 5
-//! and 6): leave partial messages in tmp/, hold the server with a slow
-//! trickle, or take every connection.
+//! What a hostile client of `missive serve` cannot do (issue 14, defects 5,
+//! 6 and 10): leave partial messages in tmp/, hold the server with a slow
+//! trickle, take every connection, or read its password in the process list.
 
 use super::*;
 
@@ -140,4 +140,48 @@ fn connections_over_the_limit_are_answered_421() {
     drop(_a);
     std::thread::sleep(Duration::from_millis(200));
     let _c = Raw::connect(&srv.addr);
+}
+
+#[test]
+fn serve_takes_no_password_on_the_command_line() {
+    let dir = TempDir::new("serve-auth");
+    let out = Cmd::new([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--auth-user",
+        "u:secret-pw",
+    ])
+    .arg("--maildir")
+    .arg(dir.path().join("mail"))
+    .timeout(Duration::from_secs(20))
+    .run();
+    assert_eq!(out.code, 64, "{out}");
+    assert!(
+        out.one_error_line().contains("MISSIVE_SERVE_PASSWORD"),
+        "{out}"
+    );
+    assert!(!out.stderr.contains("secret-pw"), "{out}");
+}
+
+#[test]
+fn serve_takes_the_password_from_a_file() {
+    let dir = TempDir::new("serve-auth-file");
+    let pw = dir.write("pw", b"file-password\n");
+    let srv = Server::start(&["--auth-user", "u", "--auth-password-file", &pw]);
+    let mut args = srv.send();
+    args.extend(strings(&[
+        "--from",
+        "a@x.test",
+        "--to",
+        "b@y.test",
+        "--body",
+        "x",
+        "--user",
+        "u",
+        "--password-env",
+        PASSWORD_VAR,
+    ]));
+    missive(&args, Some("file-password")).assert_code(0);
+    missive(&args, Some("pw")).assert_code(77);
 }
