@@ -43,7 +43,12 @@ impl Maildir {
             std::process::id()
         );
         let tmp = self.root.join("tmp").join(&name);
-        let file = File::create(&tmp)?;
+        // Mail is private to the server's user, whatever the umask.
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let file = opts.open(&tmp)?;
         // From here the file is removed unless committed, whatever ends
         // the transaction (an error, a dropped connection, a new EHLO).
         let mut incoming = Incoming {
@@ -159,6 +164,12 @@ mod tests {
         assert_eq!(m.subject().as_deref(), Some("hé  there"));
         let path = m.commit().unwrap();
         assert!(path.starts_with(dir.join("new")));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "stored mail is private");
+        }
         std::fs::remove_dir_all(&dir).ok();
     }
 }
