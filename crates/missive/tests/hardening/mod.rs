@@ -2,6 +2,7 @@
 //! hostile server, a hostile client of `missive serve`, or a malformed input.
 //! Each test failed before its fix.
 
+mod config;
 mod escaping;
 mod ready;
 mod timeouts;
