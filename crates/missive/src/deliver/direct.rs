@@ -330,6 +330,15 @@ async fn try_address(
 fn leave(e: AppError) -> Try {
     let why = e.to_string();
     match e {
+        // The message cannot go to this host as it is (8-bit data without
+        // 8BITMIME): conversion required but not supported (RFC 3463).
+        AppError::Data(_) => Try::Final {
+            reply: Reply::new(
+                ReplyCode::new(554).expect("valid code"),
+                &format!("5.6.3 {why}"),
+            ),
+            why,
+        },
         AppError::Smtp(Smtp::Rejected { reply, .. }) if reply.code.is_permanent() => {
             Try::Final { why, reply }
         }

@@ -311,6 +311,14 @@ impl Session {
         body: &mut (dyn Read + Send),
         on_commit: &OnCommit<'_>,
     ) -> Result<TransactionOutcome> {
+        // RFC 6152 §3: 8-bit data only to a server that offers 8BITMIME
+        // (a ready-made message is sent as it is, not converted).
+        if envelope.eight_bit && !self.client.capabilities().eight_bit_mime {
+            return Err(AppError::Data(format!(
+                "the message has 8-bit data and {} does not offer 8BITMIME: encode it (quoted-printable or base64) or use another server",
+                self.server.display()
+            )));
+        }
         self.client.send_mail(envelope)?;
         self.flush_events();
         self.committed = false;
