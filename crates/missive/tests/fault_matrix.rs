@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use missive_smtp::Command;
 
-use crate::support::fake_smtp::{ca_file, Conn, Log, Script, Server, Step, BODY, FROM, TO};
+use crate::support::fake_smtp::{ca_file, Conn, Log, Script, Server, Step, BODY, FROM};
 use crate::support::testbed::{dns_server, testbed_with_dns};
 use crate::support::*;
 

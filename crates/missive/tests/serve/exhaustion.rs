@@ -77,7 +77,7 @@ fn trickle(c: &mut Raw, bytes: &[u8], every: Duration, give_up: Duration) -> Opt
         // Closed (the 421 and EOF are waiting): stop.
         c.w.set_nonblocking(true).unwrap();
         let mut peek = [0u8; 64];
-        let closed = matches!(c.w.peek(&mut peek), Ok(_));
+        let closed = c.w.peek(&mut peek).is_ok();
         c.w.set_nonblocking(false).unwrap();
         if closed {
             return Some(start.elapsed());

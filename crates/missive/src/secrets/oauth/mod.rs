@@ -483,21 +483,46 @@ impl RefreshLock {
             .map_err(err)?;
         let start = std::time::Instant::now();
         loop {
-            match file.try_lock() {
-                Ok(()) => return Ok(RefreshLock(file)),
-                Err(std::fs::TryLockError::WouldBlock) if start.elapsed() < LOCK_WAIT => {
+            match try_lock(&file) {
+                Ok(true) => return Ok(RefreshLock(file)),
+                Ok(false) if start.elapsed() < LOCK_WAIT => {
                     std::thread::sleep(std::time::Duration::from_millis(20))
                 }
-                Err(std::fs::TryLockError::WouldBlock) => {
+                Ok(false) => {
                     return Err(AppError::Config(format!(
                         "another missive has been refreshing the tokens of account {account} for over {} s",
                         LOCK_WAIT.as_secs()
                     )))
                 }
-                Err(std::fs::TryLockError::Error(e)) => return Err(err(e)),
+                Err(e) => return Err(err(e)),
             }
         }
     }
+}
+
+/// An exclusive flock(2) on `file` without waiting: false when another
+/// process holds it. The kernel drops it when the process ends, so a crash
+/// leaves no stale lock.
+#[cfg(unix)]
+fn try_lock(file: &std::fs::File) -> std::io::Result<bool> {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: flock on a descriptor this File owns for the whole call.
+    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    match e.raw_os_error() {
+        Some(libc::EWOULDBLOCK) => Ok(false),
+        Some(libc::EINTR) => Ok(false),
+        _ => Err(e),
+    }
+}
+
+/// Elsewhere: no lock (one refresh at a time is then up to the user).
+#[cfg(not(unix))]
+fn try_lock(_file: &std::fs::File) -> std::io::Result<bool> {
+    Ok(true)
 }
 
 mod signin;
