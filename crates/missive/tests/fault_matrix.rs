@@ -279,7 +279,7 @@ fn expect(route: Route, stage: Stage, fault: Fault) -> Option<Expect> {
         (_, Stall) if stage == Handshake => e(75, "timed out"),
         (_, Stall) => e(75, "timed out"),
         (Handshake, _) if direct => e(75, "not delivered"),
-        (Handshake, _) => e(77, "TLS"),
+        (Handshake, _) => e(77, "TLS with"),
         // Opportunistic TLS (direct): a refused STARTTLS means plaintext.
         (StartTls, Temp | Perm) if direct => e(0, ""),
         (StartTls, Temp) => e(77, &temp[..3]),
@@ -407,6 +407,10 @@ fn check(stage: Stage, fault: Fault, want: &Expect, out: &Output, log: &Log) -> 
     ) && log.has_verb("AUTH")
     {
         problems.push("AUTH after a failed TLS setup".into());
+    }
+    // The client already used STARTTLS: a hint to use it would mislead.
+    if stage == Stage::Handshake && out.stderr.contains("use --tls starttls") {
+        problems.push("a hint to use the STARTTLS the client already used".into());
     }
     let bound = match fault {
         Fault::Stall => Duration::from_secs(TIMEOUT + 4),

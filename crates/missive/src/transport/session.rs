@@ -270,7 +270,7 @@ impl Session {
                     }
                 )))
             }
-            Ok(Err(e)) => return Err(handshake_error(&self.server, &e)),
+            Ok(Err(e)) => return Err(handshake_error(&self.server, stage, &e)),
             Ok(Ok(t)) => t,
         };
         let conn = tls.get_ref().1;
@@ -491,7 +491,7 @@ fn lost(stage: Stage, e: &std::io::Error) -> AppError {
     ))
 }
 
-fn handshake_error(server: &ServerAddr, e: &std::io::Error) -> AppError {
+fn handshake_error(server: &ServerAddr, stage: Stage, e: &std::io::Error) -> AppError {
     let why = match e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
@@ -499,5 +499,12 @@ fn handshake_error(server: &ServerAddr, e: &std::io::Error) -> AppError {
         Some(tls_err) => tls::describe_tls_error(tls_err),
         None => net::short_io(e),
     };
-    AppError::Tls(format!("TLS with {} failed: {why}", server.display()))
+    let after = match stage {
+        Stage::StartTls => " after STARTTLS",
+        _ => "",
+    };
+    AppError::Tls(format!(
+        "TLS with {}{after} failed: {why}",
+        server.display()
+    ))
 }
