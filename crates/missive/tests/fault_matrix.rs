@@ -413,8 +413,8 @@ fn check(stage: Stage, fault: Fault, want: &Expect, out: &Output, log: &Log) -> 
         problems.push("a hint to use the STARTTLS the client already used".into());
     }
     let bound = match fault {
-        Fault::Stall => Duration::from_secs(TIMEOUT + 4),
-        _ => Duration::from_secs(6),
+        Fault::Stall => Duration::from_secs(TIMEOUT + 6),
+        _ => Duration::from_secs(10),
     };
     if out.elapsed > bound {
         problems.push(format!("took {:?} (bound {bound:?})", out.elapsed));

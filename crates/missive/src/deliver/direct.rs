@@ -128,7 +128,8 @@ async fn deliver_domain<D: Dns>(
     domain: &str,
     rcpts: &[String],
 ) -> Vec<RecipientOutcome> {
-    let hosts = match mx::route(domain, dns.mx(domain).await, ctx.seed) {
+    let answer = within(ctx, domain, dns.mx(domain)).await;
+    let hosts = match mx::route(domain, answer, ctx.seed) {
         Ok(Route::Null) => {
             let reply = Reply::new(
                 ReplyCode::new(556).expect("valid code"),
@@ -172,7 +173,7 @@ async fn deliver_domain<D: Dns>(
     };
     let mut attempts = Vec::new();
     for host in &hosts {
-        let addrs = match dns.addrs(&host.name).await {
+        let addrs = match within(ctx, &host.name, dns.addrs(&host.name)).await {
             Ok(a) => crate::transport::net::interleave(&a, |ip| *ip),
             Err(e) => {
                 attempts.push(Attempt {
@@ -223,6 +224,23 @@ async fn deliver_domain<D: Dns>(
         });
     let why = format!("every MX host failed; last: {last}");
     fail_all(rcpts, domain, &why, Status::Deferred, None, attempts)
+}
+
+/// A DNS lookup, cut short (a temporary failure) by the overall deadline.
+async fn within<T>(
+    ctx: &Context<'_>,
+    name: &str,
+    lookup: impl std::future::Future<Output = std::result::Result<T, LookupError>>,
+) -> std::result::Result<T, LookupError> {
+    let left = ctx.deadline.saturating_duration_since(Instant::now());
+    tokio::time::timeout(left, lookup)
+        .await
+        .unwrap_or_else(|_| {
+            Err(LookupError::Temporary(
+                name.to_string(),
+                "the delivery deadline ran out".into(),
+            ))
+        })
 }
 
 async fn try_address(
