@@ -9,7 +9,8 @@
 //! what went wrong), that nothing was sent that should not have been (no
 //! body before a 354, no credentials before verified TLS), and that the
 //! command ended within a bound of its timeout. The matrix is printed as a
-//! table (`cargo test … fault_matrix -- --nocapture` shows it on success).
+//! table (`cargo test … fault_matrix -- --nocapture` shows it on success;
+//! it is also written to `target/tmp/fault-matrix.txt`).
 //!
 //! Direct delivery points missive's MX lookups at the testbed's dnsmasq
 //! (`example2.test` has one MX host, 127.0.0.1) and its MX port at the
@@ -486,6 +487,8 @@ fn fault_matrix() {
     let mut report = table(Route::Relay, &cells);
     report.push_str(&table(Route::Direct, &cells));
     println!("{report}");
+    let saved = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fault-matrix.txt");
+    let _ = std::fs::write(&saved, &report);
     let failures: Vec<String> = cells
         .iter()
         .filter_map(|c| match &c.result {
