@@ -185,3 +185,22 @@ fn serve_takes_the_password_from_a_file() {
     missive(&args, Some("file-password")).assert_code(0);
     missive(&args, Some("pw")).assert_code(77);
 }
+
+#[test]
+fn a_client_cannot_put_control_characters_in_the_log() {
+    let srv = Server::start(&[]);
+    let mut c = Raw::connect(&srv.addr);
+    assert!(c.cmd("EHLO raw.test").starts_with("250-"));
+    // Refused as an address, or stored and logged escaped: never raw.
+    let _ = c.cmd("MAIL FROM:<\"a\x1b[2K\"@x.test>");
+    let _ = c.cmd("MAIL FROM:<a@x.test>");
+    assert!(c.cmd("RCPT TO:<b@y.test>").starts_with("250 "));
+    assert!(c.cmd("DATA").starts_with("354 "));
+    c.send(b"Subject: \x1b[2Kfake\r\n\r\nbody\r\n.\r\n");
+    assert!(c.reply().starts_with("250 "));
+    srv.one_message();
+    std::thread::sleep(Duration::from_millis(200));
+    let log = srv.stdout();
+    assert!(log.contains("subject="), "{log}");
+    assert!(!log.contains('\x1b'), "{log:?}");
+}
