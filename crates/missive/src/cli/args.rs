@@ -156,6 +156,9 @@ pub struct RouteArgs {
     /// Upper bound in seconds on every network wait (connect, each reply, each write).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
+    /// Direct delivery: the longest the whole delivery may take, in seconds (default 600); recipients not delivered by then are a temporary failure.
+    #[arg(long, value_name = "SECS")]
+    pub direct_deadline: Option<u64>,
     /// TLS mode (default: implicit on port 465, else starttls).
     #[arg(long, value_enum)]
     pub tls: Option<TlsArg>,
@@ -324,6 +327,7 @@ impl RouteArgs {
             from: self.from.clone(),
             ehlo: self.ehlo.clone(),
             timeout: self.timeout,
+            direct_deadline: self.direct_deadline,
             tls: self.tls.map(Into::into),
             cafile: self.cafile.clone(),
             insecure: self.insecure,

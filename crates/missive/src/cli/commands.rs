@@ -39,18 +39,27 @@ pub struct ServeArgs {
     /// Private key (PEM) for --cert.
     #[arg(long, value_name = "PEM", requires = "cert")]
     pub key: Option<PathBuf>,
-    /// Require this login, NAME:PASSWORD (repeatable). Without it any login is accepted.
-    #[arg(long, value_name = "NAME:PASSWORD")]
+    /// Require this login (repeatable), its password in $MISSIVE_SERVE_PASSWORD or --auth-password-file (never on the command line). Without it any login is accepted.
+    #[arg(long, value_name = "NAME")]
     pub auth_user: Vec<String>,
+    /// The password of --auth-user: the first line of this file.
+    #[arg(long, value_name = "PATH")]
+    pub auth_password_file: Option<PathBuf>,
     /// Largest message accepted, in octets.
     #[arg(long, value_name = "OCTETS", default_value_t = 64 * 1024 * 1024)]
     pub max_size: u64,
     /// The server's name in its greeting.
     #[arg(long, value_name = "NAME", default_value = "localhost")]
     pub hostname: String,
-    /// Seconds to wait for each command.
+    /// Seconds to wait for each command (the whole command, however slowly it comes).
     #[arg(long, value_name = "SECS", default_value_t = 300)]
     pub timeout: u64,
+    /// Seconds a whole session may last.
+    #[arg(long, value_name = "SECS", default_value_t = 600)]
+    pub session_timeout: u64,
+    /// Connections served at once; more are answered 421 and closed.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    pub max_connections: usize,
     /// Refuse recipients matching PATTERN (`*` wildcards) with CODE, e.g. 'bad*@x.test=550' (repeatable).
     #[arg(long, value_name = "PATTERN=CODE")]
     pub reject_rcpt: Vec<String>,

@@ -89,6 +89,7 @@ pub(super) async fn run(a: ProbeArgs) -> Result<()> {
         tls: tls.tolerant(),
         timeout: Some(Duration::from_secs(a.timeout.max(1))),
         proxy: proxy.clone(),
+        deadline: None,
     };
     let session = Session::open(opts(base.clone()), Transcript::new(a.verbose)).await?;
     let c = session.client();
@@ -223,7 +224,7 @@ async fn try_login(
 }
 
 fn print_text(r: &Report) {
-    let line = |k: &str, v: &str| println!("{k:<12} {v}");
+    let line = |k: &str, v: &str| println!("{k:<12} {}", crate::error::printable(v));
     line("server", &r.server);
     line("greeting", r.greeting.as_deref().unwrap_or("-"));
     line("ehlo", &r.ehlo.join(", "));

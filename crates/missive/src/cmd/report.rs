@@ -6,19 +6,26 @@
 use serde::Serialize;
 
 use crate::deliver::{Hop, Outcome, RecipientOutcome, Status};
-use crate::error::{exit, hints, AppError, Result};
+use crate::error::{exit, hints, printable, AppError, Result};
 use crate::message::Mail;
 use crate::transport::tls::TlsInfo;
 use crate::transport::transcript::{paint, Paint};
 
 /// `missive: …` on stderr, in the error colour on a terminal.
+/// Text from the network or a client is escaped (no control characters reach the terminal).
 pub(crate) fn error_line(text: &str) {
-    eprintln!("{}", paint(Paint::Error, &format!("missive: {text}")));
+    eprintln!(
+        "{}",
+        paint(Paint::Error, &format!("missive: {}", printable(text)))
+    );
 }
 
 /// `hint: …` (or `note:`, `next:`, `warning:`) on stderr, in the hint colour on a terminal.
 pub(crate) fn hint_line(tag: &str, text: &str) {
-    eprintln!("{}", paint(Paint::Hint, &format!("{tag}: {text}")));
+    eprintln!(
+        "{}",
+        paint(Paint::Hint, &format!("{tag}: {}", printable(text)))
+    );
 }
 
 /// How much to print.
@@ -204,7 +211,7 @@ fn judge(
                 "missive: queued as {}: {}: {}",
                 queued.unwrap_or_default(),
                 r.address,
-                r.why()
+                printable(&r.why())
             );
         } else if !r.accepted() {
             error_line(&failure_line(r));
@@ -213,13 +220,14 @@ fn judge(
             }
         } else if direct && !quiet {
             let hop = r.hop.as_ref();
-            println!(
+            let line = format!(
                 "sent {} to {} via {}[{}]",
                 outcome.message_id,
                 r.address,
                 hop.and_then(|d| d.mx.as_deref()).unwrap_or("?"),
                 hop.and_then(|d| d.ip.as_deref()).unwrap_or("?"),
             );
+            println!("{}", printable(&line));
         }
     }
     let total = outcome.recipients.len();
@@ -244,11 +252,12 @@ fn judge(
                 true => "the message",
                 false => &outcome.message_id,
             };
-            println!(
+            let line = format!(
                 "sent {id} to {} via {}{queued}",
                 to.join(", "),
                 outcome.server.as_deref().unwrap_or("?")
             );
+            println!("{}", printable(&line));
         }
         return Ok(());
     }

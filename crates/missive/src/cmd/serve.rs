@@ -7,7 +7,7 @@ use missive_smtp::server::{FaultStage, Faults, ServerConfig};
 use missive_smtp::Secret;
 
 use crate::cli::ServeArgs;
-use crate::error::{AppError, Result};
+use crate::error::{printable, AppError, Result};
 use crate::serve::{self, CertSource, ServeOptions};
 
 pub(super) async fn run(args: ServeArgs) -> Result<()> {
@@ -20,15 +20,7 @@ pub(super) async fn run(args: ServeArgs) -> Result<()> {
         },
         _ => CertSource::Generate(vec!["localhost".into(), "127.0.0.1".into(), "::1".into()]),
     };
-    let users = args
-        .auth_user
-        .iter()
-        .map(|u| {
-            u.split_once(':')
-                .map(|(n, p)| (n.to_string(), Secret::new(p)))
-                .ok_or_else(|| AppError::Usage("--auth-user takes NAME:PASSWORD".into()))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let users = logins(&args)?;
     let config = ServerConfig {
         hostname: args.hostname.clone(),
         max_size: args.max_size,
@@ -43,6 +35,10 @@ pub(super) async fn run(args: ServeArgs) -> Result<()> {
         cert,
         users,
         config,
+        limits: serve::Limits {
+            connections: args.max_connections.max(1),
+            session: Duration::from_secs(args.session_timeout.max(1)),
+        },
     })
     .await?;
     for a in &running.addrs {
@@ -64,10 +60,11 @@ pub(super) async fn run(args: ServeArgs) -> Result<()> {
     loop {
         tokio::select! {
             m = running.stored.recv() => match m {
+                // Addresses and subject come from the client: escaped.
                 Some(m) if !args.quiet => println!(
                     "{} -> {} subject={:?} size={} file={}",
-                    if m.from.is_empty() { "<>" } else { &m.from },
-                    m.to.join(","),
+                    printable(if m.from.is_empty() { "<>" } else { &m.from }),
+                    printable(&m.to.join(",")),
                     m.subject.unwrap_or_default(),
                     m.size,
                     m.path.display()
@@ -82,6 +79,40 @@ pub(super) async fn run(args: ServeArgs) -> Result<()> {
             }
         }
     }
+}
+
+/// The environment variable that holds the password of `--auth-user`.
+const PASSWORD_ENV: &str = "MISSIVE_SERVE_PASSWORD";
+
+/// The required logins: names from `--auth-user`, the password from a file
+/// or the environment (a password on the command line is visible to every
+/// user of the machine in the process list).
+fn logins(args: &ServeArgs) -> Result<Vec<(String, Secret)>> {
+    if args.auth_user.is_empty() {
+        return Ok(Vec::new());
+    }
+    let password = match &args.auth_password_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| AppError::Config(format!("cannot read {}: {e}", path.display())))?;
+            Some(text.lines().next().unwrap_or_default().to_string())
+        }
+        None => std::env::var(PASSWORD_ENV).ok(),
+    };
+    let Some(password) = password.filter(|p| !p.is_empty()) else {
+        let hint = match args.auth_user.iter().any(|u| u.contains(':')) {
+            true => " (NAME:PASSWORD is no longer taken: a password on the command line is visible to every user)",
+            false => "",
+        };
+        return Err(AppError::Usage(format!(
+            "--auth-user needs a password in ${PASSWORD_ENV} or --auth-password-file{hint}"
+        )));
+    };
+    Ok(args
+        .auth_user
+        .iter()
+        .map(|u| (u.clone(), Secret::new(password.clone())))
+        .collect())
 }
 
 fn addrs(given: &[String], default: &[&str]) -> Result<Vec<SocketAddr>> {

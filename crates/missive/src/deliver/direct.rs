@@ -8,7 +8,7 @@
 //! Domains are delivered concurrently, a few at a time.
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use missive_smtp::client::TlsMode;
@@ -50,6 +50,8 @@ struct Context<'a, 'h> {
     on_commit: &'a OnCommit<'h>,
     transcript: Transcript,
     seed: u64,
+    /// When the whole delivery must be over.
+    deadline: Instant,
 }
 
 /// Delivers `mail` to each recipient domain's MX hosts, a few domains at a time.
@@ -70,6 +72,7 @@ pub(super) async fn deliver(
             ..Transcript::new(engine.options.verbosity)
         },
         seed: mx::random_seed(),
+        deadline: Instant::now() + direct.deadline,
     };
     let limit = Semaphore::new(PARALLEL_DOMAINS);
     let groups = mx::group_by_domain(&mail.envelope.to);
@@ -128,7 +131,8 @@ async fn deliver_domain<D: Dns>(
     domain: &str,
     rcpts: &[String],
 ) -> Vec<RecipientOutcome> {
-    let hosts = match mx::route(domain, dns.mx(domain).await, ctx.seed) {
+    let answer = within(ctx, domain, dns.mx(domain)).await;
+    let hosts = match mx::route(domain, answer, ctx.seed) {
         Ok(Route::Null) => {
             let reply = Reply::new(
                 ReplyCode::new(556).expect("valid code"),
@@ -146,7 +150,7 @@ async fn deliver_domain<D: Dns>(
         }
         Ok(Route::Implicit(d)) => vec![MxHost {
             preference: 0,
-            name: d,
+            name: super::dns::ascii_domain(&d),
         }],
         Ok(Route::Hosts(h)) => h,
         Err(e @ LookupError::NxDomain(_)) => {
@@ -172,7 +176,7 @@ async fn deliver_domain<D: Dns>(
     };
     let mut attempts = Vec::new();
     for host in &hosts {
-        let addrs = match dns.addrs(&host.name).await {
+        let addrs = match within(ctx, &host.name, dns.addrs(&host.name)).await {
             Ok(a) => crate::transport::net::interleave(&a, |ip| *ip),
             Err(e) => {
                 attempts.push(Attempt {
@@ -184,6 +188,17 @@ async fn deliver_domain<D: Dns>(
             }
         };
         for ip in addrs {
+            if Instant::now() >= ctx.deadline {
+                let why = format!(
+                    "not delivered within the delivery deadline ({} s){}",
+                    ctx.direct.deadline.as_secs(),
+                    attempts
+                        .last()
+                        .map(|a: &Attempt| format!("; last: {}: {}", a.host, a.error))
+                        .unwrap_or_default()
+                );
+                return fail_all(rcpts, domain, &why, Status::Deferred, None, attempts);
+            }
             match try_address(ctx, domain, &host.name, ip, rcpts, &attempts).await {
                 Try::Done(fates) => return fates,
                 Try::Final { why, reply } => {
@@ -212,6 +227,23 @@ async fn deliver_domain<D: Dns>(
         });
     let why = format!("every MX host failed; last: {last}");
     fail_all(rcpts, domain, &why, Status::Deferred, None, attempts)
+}
+
+/// A DNS lookup, cut short (a temporary failure) by the overall deadline.
+async fn within<T>(
+    ctx: &Context<'_, '_>,
+    name: &str,
+    lookup: impl std::future::Future<Output = std::result::Result<T, LookupError>>,
+) -> std::result::Result<T, LookupError> {
+    let left = ctx.deadline.saturating_duration_since(Instant::now());
+    tokio::time::timeout(left, lookup)
+        .await
+        .unwrap_or_else(|_| {
+            Err(LookupError::Temporary(
+                name.to_string(),
+                "the delivery deadline ran out".into(),
+            ))
+        })
 }
 
 async fn try_address(
@@ -254,6 +286,7 @@ async fn try_address(
             },
             timeout: opts.timeout,
             proxy: ctx.engine.options.proxy.clone(),
+            deadline: Some(ctx.deadline),
         };
         let mut session = match Session::open(opts, transcript).await {
             Ok(s) => s,
@@ -319,6 +352,15 @@ async fn try_address(
 fn leave(e: AppError) -> Try {
     let why = e.to_string();
     match e {
+        // The message cannot go to this host as it is (8-bit data without
+        // 8BITMIME): conversion required but not supported (RFC 3463).
+        AppError::Data(_) => Try::Final {
+            reply: Reply::new(
+                ReplyCode::new(554).expect("valid code"),
+                &format!("5.6.3 {why}"),
+            ),
+            why,
+        },
         AppError::Smtp(Smtp::Rejected { reply, .. }) if reply.code.is_permanent() => {
             Try::Final { why, reply }
         }

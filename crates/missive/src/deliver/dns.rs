@@ -113,6 +113,21 @@ fn classify(name: &str, e: NetError) -> LookupError {
     }
 }
 
+/// A host name as it goes into the TLS name check and the connection: its
+/// ASCII (A-label) form, since an internationalised name in Unicode is not
+/// a valid TLS server name.
+fn ascii_name(name: &hickory_resolver::proto::rr::Name) -> String {
+    name.to_ascii()
+}
+
+/// A recipient domain (perhaps Unicode) in its ASCII form, for the implicit MX.
+pub fn ascii_domain(domain: &str) -> String {
+    match hickory_resolver::proto::rr::Name::from_utf8(domain) {
+        Ok(n) => n.to_ascii().trim_end_matches('.').to_string(),
+        Err(_) => domain.to_string(),
+    }
+}
+
 impl Dns for Hickory {
     async fn mx(&self, domain: &str) -> Result<Vec<(u16, String)>, LookupError> {
         let lookup = self
@@ -124,7 +139,7 @@ impl Dns for Hickory {
             .answers()
             .iter()
             .filter_map(|r| match &r.data {
-                RData::MX(mx) => Some((mx.preference, mx.exchange.to_utf8())),
+                RData::MX(mx) => Some((mx.preference, ascii_name(&mx.exchange))),
                 _ => None,
             })
             .collect())
@@ -162,5 +177,22 @@ impl Dns for Hickory {
             })
             .cloned()
             .unwrap_or_else(|| LookupError::NoData(host.to_string())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_resolver::proto::rr::Name;
+
+    #[test]
+    fn internationalised_mx_names_are_used_in_ascii() {
+        let name = Name::from_utf8("mx.exämple.test.").unwrap();
+        assert_eq!(ascii_name(&name), "mx.xn--exmple-cua.test.");
+        assert_eq!(ascii_domain("exämple.test"), "xn--exmple-cua.test");
+        assert_eq!(ascii_domain("example.test"), "example.test");
+        // The name connects and passes the TLS name check as a server name.
+        let host = ascii_name(&name).trim_end_matches('.').to_string();
+        assert!(rustls::pki_types::ServerName::try_from(host).is_ok());
     }
 }

@@ -95,7 +95,14 @@ pub struct Direct {
     pub mx_port: u16,
     /// `Opportunistic` (as MTAs do) or `StartTls` (required).
     pub tls: TlsMode,
+    /// How long the whole delivery may take: recipients not delivered by
+    /// then are a temporary failure (a tarpit MX host cannot hold the
+    /// command for hours by answering just within each timeout).
+    pub deadline: Duration,
 }
+
+/// The default overall deadline of direct delivery.
+pub const DIRECT_DEADLINE: Duration = Duration::from_secs(600);
 
 impl Default for Direct {
     fn default() -> Self {
@@ -103,6 +110,7 @@ impl Default for Direct {
             dns_server: None,
             mx_port: 25,
             tls: TlsMode::Opportunistic,
+            deadline: DIRECT_DEADLINE,
         }
     }
 }

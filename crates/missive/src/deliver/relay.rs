@@ -37,6 +37,7 @@ pub(super) async fn open(
         tls: engine.tls.clone(),
         timeout: engine.options.timeout,
         proxy: engine.options.proxy.clone(),
+        deadline: None,
     };
     let credentials = engine.credentials.lock().ok().and_then(|c| c.clone());
     let first =

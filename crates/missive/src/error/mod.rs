@@ -3,7 +3,9 @@
 use missive_smtp::client::Stage;
 
 pub(crate) mod hints;
+mod printable;
 use missive_smtp::Error as Smtp;
+pub use printable::printable;
 
 /// sysexits(3) codes, as documented in the README.
 pub mod exit {
@@ -145,7 +147,8 @@ impl AppError {
             AppError::Timeout { stage: Stage::Greeting, .. } => Some(
                 "the server sent no greeting: if this port expects implicit TLS (like 465), use --tls implicit".into(),
             ),
-            AppError::Tls(m) if m.contains("corrupt message") || m.contains("InvalidContentType") || m.contains("invalid content type") => Some(
+            // Implicit TLS to a plaintext port (not garbage after STARTTLS).
+            AppError::Tls(m) if !m.contains("after STARTTLS") && (m.contains("corrupt message") || m.contains("InvalidContentType") || m.contains("invalid content type")) => Some(
                 "this port answers in plain text: it speaks STARTTLS, so use --tls starttls (or port 465 for implicit TLS)".into(),
             ),
             AppError::Network(m) if m.contains("TLS handshake") && m.contains("timed out") => Some(

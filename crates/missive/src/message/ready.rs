@@ -126,7 +126,11 @@ struct Scan {
     growth: u64,
 }
 
-/// Reads the body once: 8-bit octets and bare line ends.
+/// Longest line (without its line end) that may go out (RFC 5322 §2.1.1).
+const MAX_LINE: usize = 998;
+
+/// Reads the body once: 8-bit octets and bare line ends. NUL octets and
+/// lines over 998 octets are refused: they cannot go out as they are.
 fn scan_body(path: &Path, offset: u64) -> Result<Scan> {
     use std::io::{Seek, SeekFrom};
     let err = |e: std::io::Error| AppError::Io(format!("reading the message: {e}"));
@@ -134,6 +138,7 @@ fn scan_body(path: &Path, offset: u64) -> Result<Scan> {
     f.seek(SeekFrom::Start(offset)).map_err(err)?;
     let mut buf = vec![0u8; 64 * 1024];
     let (mut eight_bit, mut growth, mut prev, mut any) = (false, 0u64, b'\n', false);
+    let (mut line_len, mut line_no) = (0usize, 1u64);
     loop {
         let n = f.read(&mut buf).map_err(err)?;
         if n == 0 {
@@ -142,6 +147,25 @@ fn scan_body(path: &Path, offset: u64) -> Result<Scan> {
         any = true;
         for &b in &buf[..n] {
             eight_bit |= b >= 0x80;
+            match b {
+                b'\r' | b'\n' => {
+                    line_no += u64::from(b == b'\n');
+                    line_len = 0;
+                }
+                0 => {
+                    return Err(AppError::Data(format!(
+                        "the message body has a NUL octet (body line {line_no}): encode it (base64) first"
+                    )))
+                }
+                _ => {
+                    line_len += 1;
+                    if line_len > MAX_LINE {
+                        return Err(AppError::Data(format!(
+                            "body line {line_no} of the message is over {MAX_LINE} octets: encode it (quoted-printable or base64) first"
+                        )));
+                    }
+                }
+            }
             match (prev, b) {
                 (b'\r', b'\n') => {}
                 (_, b'\n') => growth += 1,
@@ -213,9 +237,29 @@ fn read_header(path: &Path, total: u64) -> Result<(Vec<(String, String)>, u64)> 
         }
         offset += n as u64;
         let text = String::from_utf8_lossy(&line);
-        let content = text.trim_end_matches(['\r', '\n']);
+        let content = text.strip_suffix('\n').unwrap_or(&text);
+        let content = content.strip_suffix('\r').unwrap_or(content);
+        // A bare CR becomes a line end on the wire: a field hidden behind
+        // one (`Subject: x<CR>Bcc: y`) would escape Bcc stripping.
+        if content.contains(['\r', '\0']) {
+            return Err(AppError::Data(format!(
+                "the message's header has a bare CR or a NUL byte in line {:?}",
+                content
+                    .chars()
+                    .take(60)
+                    .collect::<String>()
+                    .escape_debug()
+                    .to_string()
+            )));
+        }
         if content.is_empty() {
             break;
+        }
+        let raw = line.strip_suffix(b"\n").unwrap_or(&line);
+        if raw.strip_suffix(b"\r").unwrap_or(raw).len() > MAX_LINE {
+            return Err(AppError::Data(format!(
+                "a header line of the message is over {MAX_LINE} octets: fold it"
+            )));
         }
         if content.starts_with([' ', '\t']) {
             match fields.last_mut() {
@@ -312,6 +356,25 @@ mod tests {
         // the size counts the CRLFs the LF-only body gets on the wire
         let wire = out.replace("\r\n", "\n").replace('\n', "\r\n");
         assert_eq!(r.message.size() as usize, wire.len());
+    }
+
+    #[test]
+    fn bare_cr_in_the_header_is_refused() {
+        for text in [
+            "Subject: hi\rBcc: hidden@x.test\nTo: a@x.test\n\nbody\n",
+            "Subject: hi\r\r\nX: y\n\nbody\n",
+            "Subject: a\0b\n\nbody\n",
+        ] {
+            let path = std::env::temp_dir().join(format!(
+                "missive-ready-cr-{}-{}.eml",
+                std::process::id(),
+                text.len()
+            ));
+            std::fs::write(&path, text).unwrap();
+            let r = load(path.to_str().unwrap(), &LoadOptions::default());
+            std::fs::remove_file(&path).ok();
+            assert!(matches!(r, Err(AppError::Data(_))), "{text:?}");
+        }
     }
 
     #[test]

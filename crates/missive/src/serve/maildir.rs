@@ -43,33 +43,53 @@ impl Maildir {
             std::process::id()
         );
         let tmp = self.root.join("tmp").join(&name);
-        let mut file = File::create(&tmp)?;
-        let head = format!(
-            "Return-Path: <{}>\r\nX-Missive-Envelope-To: {}\r\n",
-            env.from,
-            env.to.join(", ")
-        );
-        file.write_all(head.as_bytes())?;
-        Ok(Incoming {
-            file,
+        // Mail is private to the server's user, whatever the umask.
+        let mut opts = fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let file = opts.open(&tmp)?;
+        // From here the file is removed unless committed, whatever ends
+        // the transaction (an error, a dropped connection, a new EHLO).
+        let mut incoming = Incoming {
+            file: Some(file),
             tmp,
             new: self.root.join("new").join(&name),
             dir: self.root.join("new"),
             id: format!("{:X}{n:X}", now.as_micros() & 0xFFFF_FFFF),
             head: Vec::new(),
-        })
+            committed: false,
+        };
+        let head = format!(
+            "Return-Path: <{}>\r\nX-Missive-Envelope-To: {}\r\n",
+            env.from,
+            env.to.join(", ")
+        );
+        incoming.file()?.write_all(head.as_bytes())?;
+        Ok(incoming)
     }
 }
 
-/// A message being received.
+/// A message being received; its file in tmp/ is removed when it is
+/// dropped without being committed.
 pub struct Incoming {
-    file: File,
+    file: Option<File>,
     tmp: PathBuf,
     new: PathBuf,
     dir: PathBuf,
     pub id: String,
     /// The first octets, kept to read the Subject for the log line.
     head: Vec<u8>,
+    committed: bool,
+}
+
+impl Drop for Incoming {
+    fn drop(&mut self) {
+        if !self.committed {
+            drop(self.file.take());
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
 }
 
 impl Incoming {
@@ -78,22 +98,31 @@ impl Incoming {
             let take = chunk.len().min(16 * 1024 - self.head.len());
             self.head.extend_from_slice(&chunk[..take]);
         }
-        self.file.write_all(chunk)
+        self.file()?.write_all(chunk)
+    }
+
+    fn file(&mut self) -> std::io::Result<&mut File> {
+        self.file
+            .as_mut()
+            .ok_or_else(|| std::io::Error::other("the message file is closed"))
     }
 
     /// Makes the message durable and visible; returns its path in new/.
-    pub fn commit(self) -> std::io::Result<PathBuf> {
-        self.file.sync_all()?;
-        drop(self.file);
+    /// On failure the file in tmp/ is removed.
+    pub fn commit(mut self) -> std::io::Result<PathBuf> {
+        let file = self.file.take();
+        file.as_ref()
+            .ok_or_else(|| std::io::Error::other("the message file is closed"))?
+            .sync_all()?;
+        drop(file);
         fs::rename(&self.tmp, &self.new)?;
+        self.committed = true;
         File::open(&self.dir)?.sync_all()?;
-        Ok(self.new)
+        Ok(self.new.clone())
     }
 
-    pub fn abort(self) {
-        drop(self.file);
-        let _ = fs::remove_file(&self.tmp);
-    }
+    /// Drops the message: its file in tmp/ is removed.
+    pub fn abort(self) {}
 
     /// The Subject header, unfolded, if it is among the first octets.
     pub fn subject(&self) -> Option<String> {
@@ -135,6 +164,12 @@ mod tests {
         assert_eq!(m.subject().as_deref(), Some("hé  there"));
         let path = m.commit().unwrap();
         assert!(path.starts_with(dir.join("new")));
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "stored mail is private");
+        }
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -4,7 +4,7 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use missive_smtp::server::{Action, Server, ServerConfig};
 use missive_smtp::Secret;
@@ -12,7 +12,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 use tokio_rustls::TlsAcceptor;
 
 use crate::error::{AppError, Result};
@@ -42,7 +42,32 @@ pub struct ServeOptions {
     /// Required logins; empty: any login is accepted (after TLS), none required.
     pub users: Vec<(String, Secret)>,
     pub config: ServerConfig,
+    pub limits: Limits,
 }
+
+/// What one client, or many, may take of the server.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Connections served at once; more are answered 421 and closed.
+    pub connections: usize,
+    /// The longest a whole session may last.
+    pub session: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            connections: 64,
+            session: Duration::from_secs(600),
+        }
+    }
+}
+
+/// How long a write may take before the client is given up on.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// How long the parting 421 may take to write.
+const PARTING_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// One stored message, as reported on the log line.
 #[derive(Debug, Clone)]
@@ -71,6 +96,8 @@ struct Shared {
     config: ServerConfig,
     acceptor: TlsAcceptor,
     stored: mpsc::UnboundedSender<Stored>,
+    limits: Limits,
+    slots: Arc<Semaphore>,
 }
 
 /// Binds every listener and starts accepting in the background.
@@ -110,6 +137,8 @@ pub async fn start(opts: ServeOptions) -> Result<Running> {
         config,
         acceptor: TlsAcceptor::from(Arc::new(tls_config)),
         stored: tx,
+        limits: opts.limits,
+        slots: Arc::new(Semaphore::new(opts.limits.connections.max(1))),
     });
     let mut running = Running {
         addrs: Vec::new(),
@@ -147,8 +176,25 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, implicit: bool)
         };
         tcp.set_nodelay(true).ok();
         let shared = shared.clone();
+        let Ok(slot) = shared.slots.clone().try_acquire_owned() else {
+            // Full: say so (briefly, in plaintext even on a TLS port, as
+            // the client cannot be served anyway) and close.
+            tokio::spawn(async move {
+                let mut tcp = tcp;
+                if !implicit {
+                    let _ = tokio::time::timeout(
+                        PARTING_TIMEOUT,
+                        tcp.write_all(b"421 4.7.0 too many connections, try again later\r\n"),
+                    )
+                    .await;
+                }
+            });
+            continue;
+        };
         tokio::spawn(async move {
-            let _ = connection(tcp, shared, implicit).await;
+            let session = shared.limits.session;
+            let _ = tokio::time::timeout(session, connection(tcp, shared, implicit)).await;
+            drop(slot);
         });
     }
 }
@@ -190,17 +236,33 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
 ) -> std::io::Result<Phase> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut envelope = None;
+    // When the command being read must be complete: a client that sends a
+    // byte at a time cannot stretch one command past its timeout. Inside a
+    // message body each read has its own timeout.
+    let mut command_due: Option<Instant> = None;
     loop {
         match server.poll() {
             Action::Write(bytes) => {
-                tokio::time::timeout(Duration::from_secs(180), io.write_all(&bytes)).await??;
+                command_due = None;
+                tokio::time::timeout(WRITE_TIMEOUT, io.write_all(&bytes)).await??;
             }
             Action::Read { timeout } => {
-                match tokio::time::timeout(timeout, io.read(&mut buf)).await {
+                let now = Instant::now();
+                let wait = match incoming.is_some() {
+                    true => timeout,
+                    false => command_due
+                        .get_or_insert(now + timeout)
+                        .saturating_duration_since(now),
+                };
+                match tokio::time::timeout(wait, io.read(&mut buf)).await {
                     Ok(Ok(0)) | Ok(Err(_)) => server.connection_closed(),
                     Ok(Ok(n)) => server.receive(&buf[..n]),
                     Err(_) => {
-                        let _ = io.write_all(b"421 4.4.2 timeout exceeded\r\n").await;
+                        let _ = tokio::time::timeout(
+                            PARTING_TIMEOUT,
+                            io.write_all(b"421 4.4.2 timeout exceeded\r\n"),
+                        )
+                        .await;
                         server.connection_closed();
                     }
                 }
@@ -208,11 +270,15 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             Action::Delay(d) => tokio::time::sleep(d).await,
             Action::StartTls => return Ok(Phase::StartTls),
             Action::Authenticate { user, password } => {
+                // Constant time: how long the check takes says nothing of
+                // how much of the password was right.
                 let ok = shared.users.is_empty()
-                    || shared
-                        .users
-                        .iter()
-                        .any(|(u, p)| *u == user && p.expose() == password.expose());
+                    || shared.users.iter().fold(false, |found, (u, p)| {
+                        let same_user = *u == user;
+                        let same_password =
+                            same_secret(p.expose().as_bytes(), password.expose().as_bytes());
+                        found | (same_user & same_password)
+                    });
                 server.auth_result(&user, ok);
             }
             Action::MessageStart(env) => {
@@ -265,4 +331,18 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
             }
         }
     }
+}
+
+/// Whether two secrets are equal, in a time that depends on neither (their
+/// digests are compared in full, so not even the length shows).
+fn same_secret(a: &[u8], b: &[u8]) -> bool {
+    let (x, y) = (
+        ring::digest::digest(&ring::digest::SHA256, a),
+        ring::digest::digest(&ring::digest::SHA256, b),
+    );
+    x.as_ref()
+        .iter()
+        .zip(y.as_ref())
+        .fold(0u8, |acc, (p, q)| acc | (p ^ q))
+        == 0
 }

@@ -50,6 +50,7 @@ impl Sandbox {
                 command_timeout: Duration::from_secs(30),
                 ..ServerConfig::default()
             },
+            limits: super::Limits::default(),
         })
         .await?;
         let address = running.addrs[0];

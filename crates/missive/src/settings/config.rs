@@ -55,6 +55,8 @@ pub struct Account {
     pub ehlo: Option<String>,
     pub cafile: Option<PathBuf>,
     pub timeout: Option<u64>,
+    /// Direct delivery: the overall deadline in seconds.
+    pub direct_deadline: Option<u64>,
     pub password_cmd: Option<String>,
     pub password_env: Option<String>,
     pub oauth_token_cmd: Option<String>,
@@ -191,7 +193,9 @@ pub fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
         let line = e
             .span()
             .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
-        let mut msg = e.message().trim().to_string();
+        // Values are never shown: a string in the wrong place may be a
+        // secret (`invalid type: string "…"`).
+        let mut msg = redact_strings(e.message().trim());
         // A bad value of a secret field is named, never shown.
         if let Some(key) = e.span().and_then(|s| secret_key_at(text, s.start)) {
             msg = format!("invalid value for {key} (not shown: it is a secret)");
@@ -201,6 +205,22 @@ pub fn parse(text: &str, path: &Path) -> Result<ConfigFile> {
             None => AppError::Config(format!("{}: {msg}", path.display())),
         }
     })
+}
+
+/// `text` with the content of every double-quoted string replaced.
+fn redact_strings(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut parts = text.split('"');
+    if let Some(first) = parts.next() {
+        out.push_str(first);
+    }
+    for (i, part) in parts.enumerate() {
+        match i % 2 {
+            0 => out.push_str("\"<not shown>\""),
+            _ => out.push_str(part),
+        }
+    }
+    out
 }
 
 /// The secret field (`password`, `client_secret`) on the line of `offset`, if any.
@@ -215,17 +235,18 @@ fn secret_key_at(text: &str, offset: usize) -> Option<&'static str> {
     })
 }
 
-/// A password in the file is accepted only when group and others cannot read it (as ssh does with keys).
+/// A file others can change is refused (its `password_cmd` runs through a
+/// shell); a password or client secret in the file is accepted only when
+/// group and others cannot read it (as ssh does with keys).
 fn check_secrets_private(file: &ConfigFile, path: &Path) -> Result<()> {
     let with_password: Vec<&String> = file
         .accounts
         .iter()
-        .filter(|(_, a)| a.password.is_some())
+        .filter(|(_, a)| {
+            a.password.is_some() || a.oauth.as_ref().is_some_and(|o| o.client_secret.is_some())
+        })
         .map(|(n, _)| n)
         .collect();
-    if with_password.is_empty() {
-        return Ok(());
-    }
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
@@ -233,9 +254,20 @@ fn check_secrets_private(file: &ConfigFile, path: &Path) -> Result<()> {
             .map_err(|e| AppError::Config(format!("{}: {e}", path.display())))?
             .permissions()
             .mode();
+        if mode & 0o022 != 0 {
+            return Err(AppError::Config(format!(
+                "others can change {} (mode {:o}), and its commands run as you: run chmod go-w {}",
+                path.display(),
+                mode & 0o777,
+                path.display()
+            )));
+        }
+        if with_password.is_empty() {
+            return Ok(());
+        }
         if mode & 0o077 != 0 {
             return Err(AppError::Config(format!(
-                "{} holds a password (account {}) but others can read it (mode {:o}): run chmod 600 {}",
+                "{} holds a password or client secret (account {}) but others can read it (mode {:o}): run chmod 600 {}",
                 path.display(),
                 with_password[0],
                 mode & 0o777,

@@ -45,6 +45,8 @@ pub struct Overrides {
     pub from: Option<String>,
     pub ehlo: Option<String>,
     pub timeout: Option<u64>,
+    /// Direct delivery: the overall deadline in seconds.
+    pub direct_deadline: Option<u64>,
     pub tls: Option<TlsSetting>,
     pub cafile: Option<PathBuf>,
     pub insecure: bool,
@@ -76,6 +78,8 @@ pub struct Settings {
     pub from: Option<String>,
     pub ehlo: Option<String>,
     pub timeout: Option<u64>,
+    /// Direct delivery: the overall deadline in seconds (`None`: the default).
+    pub direct_deadline: Option<u64>,
     /// `None`: the default for the route (implicit on 465, else STARTTLS; opportunistic to MX hosts).
     pub tls: Option<TlsSetting>,
     pub cafile: Option<PathBuf>,
@@ -264,6 +268,19 @@ pub fn resolve(flags: &Overrides) -> Result<Settings> {
             (None, Source::Default),
         ],
     );
+    let direct_deadline = pick(
+        &mut p,
+        "direct_deadline",
+        flags.direct_deadline,
+        [
+            (
+                env_parsed("MISSIVE_DIRECT_DEADLINE")?,
+                env_src("MISSIVE_DIRECT_DEADLINE"),
+            ),
+            (acct.direct_deadline, a_src()),
+            (None, Source::Default),
+        ],
+    );
     let dns_server = pick(
         &mut p,
         "dns_server",
@@ -334,6 +351,7 @@ pub fn resolve(flags: &Overrides) -> Result<Settings> {
         from,
         ehlo,
         timeout,
+        direct_deadline,
         tls,
         cafile,
         insecure: flags.insecure,

@@ -6,7 +6,7 @@ use std::time::Duration;
 use missive_smtp::client::TlsMode;
 
 use super::Settings;
-use crate::deliver::{Direct, MailerOptions, Relay, Route, Trust};
+use crate::deliver::{Direct, MailerOptions, Relay, Route, Trust, DIRECT_DEADLINE};
 use crate::error::{AppError, Result};
 use crate::transport::net::ServerAddr;
 
@@ -36,6 +36,9 @@ pub fn mailer_options(s: &Settings, dry_run: bool, verbosity: u8) -> Result<Mail
             dns_server: s.dns_server.clone(),
             mx_port: s.mx_port.unwrap_or(25),
             tls,
+            deadline: s
+                .direct_deadline
+                .map_or(DIRECT_DEADLINE, |d| Duration::from_secs(d.max(1))),
         }),
         Some(server) => {
             if s.auth_explicit && s.login.is_none() && !dry_run {

@@ -3,7 +3,7 @@
 //! All protocol decisions stay in the client state machine.
 
 use std::io::Read;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use missive_smtp::client::{Client, ClientConfig, Event, Next, Stage, TlsMode};
 use missive_smtp::data::{DataEncoder, DataStats};
@@ -34,10 +34,14 @@ pub struct SessionOptions {
     pub connect_timeout: Duration,
     pub smtp: ClientConfig,
     pub tls: TlsContext,
-    /// `--timeout`: an upper bound on every wait, if given.
+    /// `--timeout`: an upper bound on every wait (each whole reply, each
+    /// TLS handshake, each write), if given.
     pub timeout: Option<Duration>,
     /// Connect through this proxy (unless it bypasses the server's host).
     pub proxy: Option<Proxy>,
+    /// When everything must be over (direct delivery's overall deadline):
+    /// no wait goes past it.
+    pub deadline: Option<Instant>,
 }
 
 /// A connected SMTP session.
@@ -48,6 +52,12 @@ pub struct Session {
     tls_ctx: TlsContext,
     server: ServerAddr,
     timeout: Option<Duration>,
+    deadline: Option<Instant>,
+    /// When the reply being read must be complete, and the limit it came
+    /// from (seconds): set at the first read for a reply, cleared when the
+    /// reply is whole, so a server dripping a line at a time cannot stretch
+    /// one reply past its timeout.
+    reply_due: Option<(Instant, AppError)>,
     pub transcript: Transcript,
     pub tls: Option<TlsInfo>,
     /// The end of a message went out in this session's current transaction
@@ -123,7 +133,7 @@ impl Session {
         transcript: Transcript,
         quit_after: Option<QuitAfter>,
     ) -> Result<Session> {
-        let limit = |d: Duration| opts.timeout.map_or(d, |t| t.min(d));
+        let limit = |d: Duration| bound(opts.timeout, opts.deadline, d);
         let wait = limit(opts.connect_timeout);
         let proxy = opts
             .proxy
@@ -164,6 +174,8 @@ impl Session {
             tls_ctx: opts.tls,
             server: opts.server,
             timeout: opts.timeout,
+            deadline: opts.deadline,
+            reply_due: None,
             transcript,
             tls: None,
             committed: false,
@@ -283,7 +295,19 @@ impl Session {
     }
 
     fn limit(&self, d: Duration) -> Duration {
-        self.timeout.map_or(d, |t| t.min(d))
+        bound(self.timeout, self.deadline, d)
+    }
+
+    /// The error for a wait of `limit` in `stage` that ran out; `None`:
+    /// the overall deadline ran out.
+    fn expired(&self, stage: Stage, limit: Option<Duration>) -> AppError {
+        match limit {
+            None => AppError::Network(format!("the overall deadline ran out during {stage}")),
+            Some(limit) => AppError::Timeout {
+                stage,
+                secs: limit.as_secs(),
+            },
+        }
     }
 
     /// Runs the state machine until it needs the application: `Ready`,
@@ -306,14 +330,23 @@ impl Session {
                 }
                 Next::Read { stage, timeout } => {
                     self.stream.quick_ack();
-                    let wait = self.limit(timeout);
+                    let now = Instant::now();
+                    if self.reply_due.is_none() {
+                        let limit = self.timeout.map_or(timeout, |t| t.min(timeout));
+                        self.reply_due = Some(match self.deadline {
+                            Some(end) if end < now + limit => (end, self.expired(stage, None)),
+                            _ => (now + limit, self.expired(stage, Some(limit))),
+                        });
+                    }
+                    let wait = self
+                        .reply_due
+                        .as_ref()
+                        .map_or(Duration::ZERO, |d| d.0.saturating_duration_since(now));
                     let n = match tokio::time::timeout(wait, self.stream.read(&mut self.rbuf)).await
                     {
                         Err(_) => {
-                            return Err(AppError::Timeout {
-                                stage,
-                                secs: wait.as_secs(),
-                            })
+                            let why = self.reply_due.take().map(|d| d.1);
+                            return Err(why.unwrap_or(AppError::Timeout { stage, secs: 0 }));
                         }
                         Ok(Err(e)) => return Err(lost(stage, &e)),
                         Ok(Ok(n)) => n,
@@ -347,7 +380,10 @@ impl Session {
         while let Some(ev) = self.client.poll_event() {
             match ev {
                 Event::Sent(line) => self.transcript.sent(&line),
-                Event::Received(reply) => self.transcript.received(&reply),
+                Event::Received(reply) => {
+                    self.reply_due = None;
+                    self.transcript.received(&reply)
+                }
             }
         }
     }
@@ -399,7 +435,7 @@ impl Session {
                     }
                 )))
             }
-            Ok(Err(e)) => return Err(handshake_error(&self.server, &e)),
+            Ok(Err(e)) => return Err(handshake_error(&self.server, stage, &e)),
             Ok(Ok(t)) => t,
         };
         let conn = tls.get_ref().1;
@@ -440,6 +476,14 @@ impl Session {
         body: &mut (dyn Read + Send),
         on_commit: &OnCommit<'_>,
     ) -> Result<TransactionOutcome> {
+        // RFC 6152 §3: 8-bit data only to a server that offers 8BITMIME
+        // (a ready-made message is sent as it is, not converted).
+        if envelope.eight_bit && !self.client.capabilities().eight_bit_mime {
+            return Err(AppError::Data(format!(
+                "the message has 8-bit data and {} does not offer 8BITMIME: encode it (quoted-printable or base64) or use another server",
+                self.server.display()
+            )));
+        }
         let bar = self.transcript.progress_bar(envelope.size);
         self.client.send_mail(envelope)?;
         self.flush_events();
@@ -557,6 +601,15 @@ impl Session {
     }
 }
 
+/// `d`, shortened to `timeout` and to what is left before `deadline`.
+fn bound(timeout: Option<Duration>, deadline: Option<Instant>, d: Duration) -> Duration {
+    let d = timeout.map_or(d, |t| t.min(d));
+    match deadline {
+        Some(end) => d.min(end.saturating_duration_since(Instant::now())),
+        None => d,
+    }
+}
+
 /// A connection error in a stage, as the user should read it.
 fn lost(stage: Stage, e: &std::io::Error) -> AppError {
     AppError::Network(format!(
@@ -565,7 +618,7 @@ fn lost(stage: Stage, e: &std::io::Error) -> AppError {
     ))
 }
 
-fn handshake_error(server: &ServerAddr, e: &std::io::Error) -> AppError {
+fn handshake_error(server: &ServerAddr, stage: Stage, e: &std::io::Error) -> AppError {
     let why = match e
         .get_ref()
         .and_then(|inner| inner.downcast_ref::<rustls::Error>())
@@ -573,5 +626,12 @@ fn handshake_error(server: &ServerAddr, e: &std::io::Error) -> AppError {
         Some(tls_err) => tls::describe_tls_error(tls_err),
         None => net::short_io(e),
     };
-    AppError::Tls(format!("TLS with {} failed: {why}", server.display()))
+    let after = match stage {
+        Stage::StartTls => " after STARTTLS",
+        _ => "",
+    };
+    AppError::Tls(format!(
+        "TLS with {}{after} failed: {why}",
+        server.display()
+    ))
 }

@@ -9,6 +9,7 @@ use missive_smtp::data::DataStats;
 use missive_smtp::Reply;
 
 use super::tls::TlsInfo;
+use crate::error::printable;
 
 /// Whether stderr gets colour: decided once by the command line (`--color`,
 /// `MISSIVE_COLOR`, `NO_COLOR`, whether stderr is a terminal).
@@ -106,7 +107,7 @@ impl Transcript {
 
     fn painted(&self, kind: Paint, tag: &str, text: &str) {
         if self.verbosity > 0 {
-            let line = paint(kind, &format!("{tag} {text}"));
+            let line = paint(kind, &format!("{tag} {}", printable(text)));
             let _ = writeln!(std::io::stderr().lock(), "{}{line}", self.prefix);
         }
     }

@@ -186,3 +186,33 @@ fn config_show_redacts_the_client_secret() {
         out.assert_no_secret(&mock.secrets());
     }
 }
+
+#[test]
+fn concurrent_refreshes_spend_the_refresh_token_once() {
+    // The mock rotates refresh tokens and accepts only the current one: a
+    // second refresh with the old token is refused (invalid_grant).
+    let env = Env::new("concurrent");
+    let mock = MockAuth::start();
+    env.configure(&mock);
+    let (old_access, old_refresh) = (secret("AT-old"), secret("RT-old"));
+    mock.set_tokens(&old_access, &old_refresh);
+    env.store_tokens(Some(&old_access), Some(&old_refresh), now() - 10, 0o600);
+
+    let start = Instant::now();
+    let mut children: Vec<Child> = (0..6)
+        .map(|_| env.home.cmd(&["account", "token", ACCOUNT]).spawn())
+        .collect();
+    let outs: Vec<Output> = children
+        .iter_mut()
+        .map(|c| finish(c, None, start, RUN_TIMEOUT))
+        .collect();
+    let new_access = mock.access();
+    for out in &outs {
+        assert_eq!(out.code, 0, "{out}\nrefusals: {:?}", mock.state().refusals);
+        assert_eq!(out.stdout, format!("{new_access}\n"));
+    }
+    assert_eq!(mock.token_requests().len(), 1, "one refresh for all");
+    let stored = env.stored();
+    assert_eq!(stored["access_token"], new_access.as_str());
+    assert_eq!(stored["refresh_token"], mock.refresh().as_str());
+}

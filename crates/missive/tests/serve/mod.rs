@@ -6,6 +6,7 @@
 //! fresh temporary directory, and kills it when it ends ([`Server`]'s Drop).
 
 mod durability_and_load;
+mod exhaustion;
 mod fault_injection;
 mod limits;
 mod other_clients;
@@ -80,7 +81,9 @@ impl Server {
             let addr = format!("{bracketed}:{}", free_port(ip));
             let tls_addr = (listen == Listen::V4AndImplicit)
                 .then(|| format!("127.0.0.1:{}", free_port("127.0.0.1")));
+            // The password of any --auth-user (never on the command line).
             let mut cmd = Cmd::new(["serve", "--listen", &addr])
+                .env("MISSIVE_SERVE_PASSWORD", "pw")
                 .arg("--maildir")
                 .arg(&maildir);
             if let Some(t) = &tls_addr {

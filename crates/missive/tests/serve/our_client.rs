@@ -5,7 +5,7 @@ use super::*;
 
 #[test]
 fn starttls_and_auth_plain_with_required_login() {
-    let srv = Server::start(&["--auth-user", "u:pw"]);
+    let srv = Server::start(&["--auth-user", "u"]);
     let mut args = srv.send();
     args.extend(strings(&[
         "--user",
@@ -52,7 +52,7 @@ fn starttls_and_auth_plain_with_required_login() {
 
 #[test]
 fn wrong_password_exits_77_and_nothing_is_stored() {
-    let srv = Server::start(&["--auth-user", "u:pw"]);
+    let srv = Server::start(&["--auth-user", "u"]);
     let mut args = srv.send();
     args.extend(strings(&[
         "--user",
@@ -77,7 +77,7 @@ fn wrong_password_exits_77_and_nothing_is_stored() {
 
 #[test]
 fn no_login_when_one_is_required_is_refused() {
-    let srv = Server::start(&["--auth-user", "u:pw"]);
+    let srv = Server::start(&["--auth-user", "u"]);
     let mut args = srv.send();
     args.extend(strings(&[
         "--from",
@@ -95,7 +95,7 @@ fn no_login_when_one_is_required_is_refused() {
 
 #[test]
 fn auth_login() {
-    let srv = Server::start(&["--auth-user", "u:pw"]);
+    let srv = Server::start(&["--auth-user", "u"]);
     let mut args = srv.send();
     args.extend(strings(&[
         "--user",
@@ -129,7 +129,7 @@ fn auth_login() {
 
 #[test]
 fn implicit_tls_listener() {
-    let srv = Server::start_on(Listen::V4AndImplicit, &["--auth-user", "u:pw"]);
+    let srv = Server::start_on(Listen::V4AndImplicit, &["--auth-user", "u"]);
     let tls_addr = srv.tls_addr.clone().unwrap();
     assert!(
         srv.stderr()

@@ -177,6 +177,8 @@ pub struct Script {
     pub caps: Vec<String>,
     /// TLS from the first byte (RFC 8314), before the greeting.
     pub implicit_tls: bool,
+    /// Close the connection right after the greeting.
+    pub close_after_greeting: bool,
     hook: Hook,
 }
 
@@ -193,6 +195,7 @@ impl Script {
             greeting: Some("220 fake.test ESMTP fake\r\n".into()),
             caps: vec!["8BITMIME".into(), "SIZE 10240000".into()],
             implicit_tls: false,
+            close_after_greeting: false,
             hook: Box::new(|_, _| Step::Default),
         }
     }
@@ -206,6 +209,13 @@ impl Script {
     /// Replaces the greeting (raw bytes, CRLFs included); `None` sends none.
     pub fn greeting(mut self, raw: Option<&str>) -> Script {
         self.greeting = raw.map(str::to_string);
+        self
+    }
+
+    /// Sends the greeting (raw, may be empty), then closes the connection.
+    pub fn greeting_then_close(mut self, raw: &str) -> Script {
+        self.greeting = Some(raw.to_string());
+        self.close_after_greeting = true;
         self
     }
 
@@ -432,6 +442,9 @@ impl Conn {
         }
         if let Some(g) = &script.greeting {
             self.send(g);
+            if script.close_after_greeting {
+                return;
+            }
         } else {
             return self.drain();
         }
@@ -480,6 +493,8 @@ impl Server {
             let deadline = Instant::now() + SERVER_WAIT;
             let tcp = loop {
                 match listener.accept() {
+                    // One connection only: later ones are refused at once
+                    // rather than left waiting in the backlog.
                     Ok((s, _)) => break s,
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
                         if Instant::now() > deadline {
@@ -490,6 +505,7 @@ impl Server {
                     Err(_) => return,
                 }
             };
+            drop(listener);
             let _ = tcp.set_nonblocking(false);
             let _ = tcp.set_read_timeout(Some(SERVER_WAIT));
             let _ = tcp.set_write_timeout(Some(SERVER_WAIT));

@@ -317,6 +317,7 @@ fn agent() -> ureq::Agent {
 
 /// POSTs a form and parses the JSON answer (errors included).
 fn post<T: for<'de> Deserialize<'de>>(url: &str, form: &[(&str, &str)]) -> Result<T> {
+    check_url(url)?;
     let mut resp = agent()
         .post(url)
         .header("Accept", "application/json")
@@ -333,6 +334,31 @@ fn post<T: for<'de> Deserialize<'de>>(url: &str, form: &[(&str, &str)]) -> Resul
             host_of(url)
         ))
     })
+}
+
+/// Refresh tokens, codes and client secrets go only over HTTPS, or to
+/// this machine (a local token helper or a test server).
+fn check_url(url: &str) -> Result<()> {
+    let lower = url.to_ascii_lowercase();
+    if lower.starts_with("https://") {
+        return Ok(());
+    }
+    let host = host_of(url);
+    let name = match host.strip_prefix('[') {
+        Some(v6) => v6.split(']').next().unwrap_or_default(),
+        None => host.rsplit_once(':').map_or(host.as_str(), |(h, _)| h),
+    };
+    let loopback = name.eq_ignore_ascii_case("localhost")
+        || name
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match lower.starts_with("http://") && loopback {
+        true => Ok(()),
+        false => Err(AppError::Config(format!(
+            "the OAuth endpoint {} is not https:// (plain http:// only to this machine): tokens and secrets would cross the network readable",
+            host_of(url)
+        ))),
+    }
 }
 
 /// The host of a URL, for messages (never the query, which may hold codes).
@@ -353,7 +379,8 @@ impl Tokens {
             access_token: Some(Secret::new(access)),
             // A refresh response may rotate the refresh token, or keep the old one.
             refresh_token: r.refresh_token.map(Secret::new).or(previous_refresh),
-            expires_at: now() + r.expires_in.unwrap_or(3600),
+            // A server's number, bounded: no overflow, and at most a year.
+            expires_at: now().saturating_add(r.expires_in.unwrap_or(3600).min(365 * 86400)),
         })
     }
 }
@@ -394,6 +421,19 @@ pub fn access_token(account: &str, cfg: &OAuthConfig, force: bool) -> Result<Sec
             return Ok(t);
         }
     }
+    // One refresh at a time per account, across processes: two at once
+    // would both spend the same refresh token, and with a provider that
+    // rotates it the second is refused (or, worse, revokes the grant).
+    let _lock = RefreshLock::take(account)?;
+    // Another process may have refreshed while this one waited.
+    let seen = tokens.access_token.as_ref().map(|t| t.expose().to_string());
+    let tokens = store.load()?.unwrap_or(tokens);
+    let changed = tokens.access_token.as_ref().map(|t| t.expose()) != seen.as_deref();
+    if (!force || changed) && tokens.expires_at > now() + REFRESH_MARGIN {
+        if let Some(t) = tokens.access_token.clone() {
+            return Ok(t);
+        }
+    }
     let refresh = tokens.refresh_token.clone().ok_or_else(|| {
         AppError::Auth(format!("the access token of account {account} expired and there is no refresh token: missive account login {account}"))
     })?;
@@ -416,6 +456,8 @@ pub fn access_token(account: &str, cfg: &OAuthConfig, force: bool) -> Result<Sec
     Ok(new.access_token.expect("set by from_response"))
 }
 
+mod lock;
+use lock::RefreshLock;
 mod signin;
 pub use signin::login;
 
@@ -455,6 +497,30 @@ mod tests {
         }
         .endpoints()
         .is_err());
+    }
+
+    #[test]
+    fn token_urls_are_https_or_loopback() {
+        assert!(check_url("https://login.example.com/token").is_ok());
+        assert!(check_url("http://127.0.0.1:8080/token").is_ok());
+        assert!(check_url("http://[::1]:8080/token").is_ok());
+        assert!(check_url("http://localhost/token").is_ok());
+        assert!(check_url("http://login.example.com/token").is_err());
+        assert!(check_url("http://127.0.0.1.evil.test/token").is_err());
+        assert!(check_url("ftp://127.0.0.1/token").is_err());
+    }
+
+    #[test]
+    fn a_huge_expires_in_does_not_overflow() {
+        let r = TokenResponse {
+            access_token: Some("a".into()),
+            refresh_token: None,
+            expires_in: Some(u64::MAX),
+            error: None,
+            error_description: None,
+        };
+        let t = Tokens::from_response(r, None).unwrap();
+        assert!(t.expires_at > now() && t.expires_at <= now() + 365 * 86400);
     }
 
     #[test]

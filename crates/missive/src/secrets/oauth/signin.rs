@@ -119,12 +119,12 @@ fn browser_flow(account: &str, ep: &Endpoints, open_browser: bool) -> Result<Tok
         .map_err(|e| AppError::Network(e.to_string()))?
         .port();
     let redirect = format!("http://127.0.0.1:{port}/");
-    let verifier = random_token(32);
+    let verifier = random_token(32)?;
     let challenge = B64URL.encode(ring::digest::digest(
         &ring::digest::SHA256,
         verifier.as_bytes(),
     ));
-    let state = random_token(16);
+    let state = random_token(16)?;
     let url = format!(
         "{}{}response_type=code&client_id={}&redirect_uri={}&scope={}&state={}&code_challenge={}&code_challenge_method=S256&access_type=offline&prompt=consent",
         ep.authorize_url,
@@ -182,10 +182,26 @@ fn browser_flow(account: &str, ep: &Endpoints, open_browser: bool) -> Result<Tok
         .ok_or_else(|| AppError::Auth("no access token in the answer".into()))
 }
 
-/// Accepts exactly one request on the loopback listener and answers it.
+/// Waits on the loopback listener for the redirect and answers it. A stray
+/// request (a favicon, a port scan, a connection that sends nothing) is
+/// answered 404 and the wait goes on; a redirect, even with the wrong
+/// state, ends it.
 fn accept_redirect(listener: &TcpListener, state: &str) -> Result<Vec<(String, String)>> {
-    listener.set_nonblocking(true).ok();
     let deadline = std::time::Instant::now() + BROWSER_WAIT;
+    loop {
+        let stream = accept_before(listener, deadline)?;
+        if let Some(pairs) = answer_redirect(&stream, state) {
+            return Ok(pairs);
+        }
+    }
+}
+
+/// The next connection on the listener, until `deadline`.
+fn accept_before(
+    listener: &TcpListener,
+    deadline: std::time::Instant,
+) -> Result<std::net::TcpStream> {
+    listener.set_nonblocking(true).ok();
     let (stream, _) = loop {
         match listener.accept() {
             Ok(s) => break s,
@@ -205,12 +221,17 @@ fn accept_redirect(listener: &TcpListener, state: &str) -> Result<Vec<(String, S
         }
     };
     stream.set_nonblocking(false).ok();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).ok();
-    let mut reader = BufReader::new(std::io::Read::take(&stream, 8192));
+    Ok(stream)
+}
+
+/// Reads one request; `None` when it is not a redirect (answered 404).
+fn answer_redirect(stream: &std::net::TcpStream, state: &str) -> Option<Vec<(String, String)>> {
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let mut reader = BufReader::new(std::io::Read::take(stream, 8192));
     let mut request_line = String::new();
-    reader
-        .read_line(&mut request_line)
-        .map_err(|e| AppError::Network(format!("reading the sign-in answer: {e}")))?;
+    if reader.read_line(&mut request_line).is_err() {
+        return None;
+    }
     let target = request_line.split_whitespace().nth(1).unwrap_or("");
     let query = target.split_once('?').map_or("", |(_, q)| q);
     let pairs: Vec<(String, String)> = query
@@ -218,6 +239,17 @@ fn accept_redirect(listener: &TcpListener, state: &str) -> Result<Vec<(String, S
         .filter_map(|kv| kv.split_once('='))
         .map(|(k, v)| (unpct(k), unpct(v)))
         .collect();
+    let redirect = pairs
+        .iter()
+        .any(|(k, _)| matches!(k.as_str(), "state" | "code" | "error"));
+    if !redirect {
+        let mut w = stream;
+        let _ = write!(
+            w,
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        return None;
+    }
     // Only a redirect with a code and our own state is a success.
     let ok = pairs.iter().any(|(k, _)| k == "code")
         && pairs.iter().any(|(k, v)| k == "state" && v == state);
@@ -226,21 +258,34 @@ fn accept_redirect(listener: &TcpListener, state: &str) -> Result<Vec<(String, S
     } else {
         "<!doctype html><title>missive</title><p>Sign-in did not complete. Return to the terminal for details.</p>"
     };
-    let mut w = &stream;
+    let mut w = stream;
     let _ = write!(
         w,
         "HTTP/1.1 {}\r\nContent-Type: text/html; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         if ok { "200 OK" } else { "400 Bad Request" },
         body.len()
     );
-    Ok(pairs)
+    Some(pairs)
 }
 
 /// A random URL-safe string from `n` random octets.
-fn random_token(n: usize) -> String {
+fn random_token(n: usize) -> Result<String> {
+    random_token_from(n, getrandom::fill)
+}
+
+/// Without a random source there is no sign-in: a predictable (all-zero)
+/// PKCE verifier or state would protect nothing.
+fn random_token_from(
+    n: usize,
+    fill: impl Fn(&mut [u8]) -> std::result::Result<(), getrandom::Error>,
+) -> Result<String> {
     let mut b = vec![0u8; n];
-    getrandom::fill(&mut b).unwrap_or_default();
-    B64URL.encode(b)
+    fill(&mut b).map_err(|e| {
+        AppError::Config(format!(
+            "no random numbers for the sign-in ({e}); cannot sign in safely"
+        ))
+    })?;
+    Ok(B64URL.encode(b))
 }
 
 /// Percent-encoding for a query component (the same unreserved set as RFC 2231's).
@@ -282,6 +327,38 @@ mod tests {
         let s = "a b/c?d=e&f%g€";
         assert_eq!(unpct(&pct(s)), s);
         assert_eq!(unpct("a%2Fb+c%"), "a/b c%");
+    }
+
+    #[test]
+    fn no_random_source_means_no_sign_in() {
+        let failing = |_: &mut [u8]| Err(getrandom::Error::UNSUPPORTED);
+        assert!(random_token_from(32, failing).is_err());
+        assert_eq!(random_token(32).unwrap().len(), 43);
+    }
+
+    #[test]
+    fn stray_connections_do_not_end_the_sign_in() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = std::thread::spawn(move || {
+            use std::io::Read;
+            // A connection that says nothing and goes, a favicon request, then the redirect.
+            drop(std::net::TcpStream::connect(addr).unwrap());
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.write_all(b"GET /favicon.ico HTTP/1.1\r\n\r\n").unwrap();
+            let mut answer = String::new();
+            s.read_to_string(&mut answer).unwrap();
+            assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
+            let mut s = std::net::TcpStream::connect(addr).unwrap();
+            s.write_all(b"GET /?code=c1&state=s1 HTTP/1.1\r\n\r\n")
+                .unwrap();
+            let mut answer = String::new();
+            s.read_to_string(&mut answer).unwrap();
+            answer
+        });
+        let pairs = accept_redirect(&listener, "s1").unwrap();
+        assert!(pairs.contains(&("code".to_string(), "c1".to_string())));
+        assert!(client.join().unwrap().starts_with("HTTP/1.1 200"));
     }
 
     #[test]
