@@ -190,7 +190,11 @@ pub struct Client {
     envelope_only: bool,
     /// Commands in `out` that `poll` has not handed out yet.
     unsent: usize,
-    done: Option<TransactionOutcome>,
+    /// A transaction whose end went out and whose final reply is due while
+    /// the next one has already started (RFC 2920 §3.1).
+    finishing: Option<TransactionOutcome>,
+    /// Finished transactions, oldest first, until taken.
+    done: VecDeque<TransactionOutcome>,
 }
 
 /// Shows the state, never the pending output (it may hold AUTH data).
@@ -239,7 +243,8 @@ impl Client {
             bdat: false,
             envelope_only: false,
             unsent: 0,
-            done: None,
+            finishing: None,
+            done: VecDeque::new(),
         }
     }
 
@@ -324,9 +329,30 @@ impl Client {
         self.events.pop_front()
     }
 
-    /// The outcome of the transaction that just ended, once `poll` says `Ready`.
+    /// The outcome of the oldest transaction that ended and was not taken
+    /// yet: once `poll` says `Ready`, or (pipelining transactions) as soon
+    /// as the final reply of a message came.
     pub fn take_outcome(&mut self) -> Option<TransactionOutcome> {
-        self.done.take()
+        self.done.pop_front()
+    }
+
+    /// True when the next transaction may start before this one's final
+    /// reply: the end of its message went out, the server offers
+    /// PIPELINING, and nothing else is awaited (RFC 2920 §3.1: the message
+    /// content may be the first command of a group). [`Client::send_mail`]
+    /// then sends MAIL, RCPT and DATA behind the end of the message.
+    pub fn can_pipeline_next(&self) -> bool {
+        self.error.is_none()
+            && self.caps.pipelining
+            && self.phase == Phase::Waiting
+            && self.txn.is_some()
+            && self.finishing.is_none()
+            && !self.envelope_only
+            && self.out.is_empty()
+            && matches!(
+                self.expect.iter().collect::<Vec<_>>().as_slice(),
+                [Expect::DataEnd] | [Expect::Bdat { last: true }]
+            )
     }
 
     // ---- input -------------------------------------------------------------
@@ -448,7 +474,8 @@ impl Client {
     }
 
     fn start_transaction(&mut self, envelope: Envelope, rcpts: bool) -> Result<(), Error> {
-        if self.error.is_some() || self.phase != Phase::Ready {
+        let pipelined = rcpts && self.can_pipeline_next();
+        if self.error.is_some() || (self.phase != Phase::Ready && !pipelined) {
             return Err(Error::Misuse("send_mail while not ready"));
         }
         let utf8 = envelope.validate()?;
@@ -488,6 +515,9 @@ impl Client {
         };
         let n = envelope.to.len();
         self.next_rcpt = 0;
+        if pipelined {
+            self.finishing = self.txn.take();
+        }
         self.txn = Some(TransactionOutcome {
             envelope,
             mail: None,
@@ -576,7 +606,7 @@ impl Client {
                 // RFC 5321 §3.8: a server may close at any time. Right after
                 // a transaction (in the same read as its last reply) that ends
                 // the session, not the transaction: its outcome stands.
-                if self.phase == Phase::Ready && self.done.is_some() {
+                if self.phase == Phase::Ready && !self.done.is_empty() {
                     self.phase = Phase::Closed;
                     return Ok(());
                 }
@@ -682,6 +712,17 @@ impl Client {
                     self.finish_transaction(mail_ok);
                 }
             }
+            Expect::DataEnd | Expect::Bdat { last: true } if self.finishing.is_some() => {
+                // The final reply of the message before the one under way.
+                if let Some(mut t) = self.finishing.take() {
+                    let accepted = t.rcpt.iter().flatten().any(|r| r.code.is_positive());
+                    let mail_ok = t.mail.as_ref().is_some_and(|m| m.code.is_positive());
+                    if accepted && mail_ok {
+                        t.final_reply = Some(reply);
+                    }
+                    self.done.push_back(t);
+                }
+            }
             Expect::DataEnd => {
                 if self.any_accepted() && self.mail_accepted() {
                     self.txn_mut()?.final_reply = Some(reply);
@@ -779,7 +820,7 @@ impl Client {
     /// Records the outcome. With `reset`, tidies the server's transaction
     /// state with RSET before becoming ready again.
     fn finish_transaction(&mut self, reset: bool) {
-        self.done = self.txn.take();
+        self.done.extend(self.txn.take());
         if reset {
             self.send(&Command::Rset, Expect::Rset);
         } else if self.expect.is_empty() {

@@ -1,6 +1,7 @@
 mod client_auth;
 mod client_bdat;
 mod client_errors;
+mod client_pipelined;
 mod client_session;
 mod client_setup;
 mod client_transaction;
