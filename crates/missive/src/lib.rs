@@ -57,6 +57,7 @@ mod settings;
 mod transport;
 
 pub use deliver::blocking;
+pub use deliver::Batched;
 pub use deliver::{
     Attempt, Direct, Hop, Mailer, MailerOptions, Outcome, RecipientOutcome, Relay, Route, Status,
     Trust,
@@ -69,6 +70,7 @@ pub use secrets::{Login, SecretSource, TokenProvider};
 pub use serve::sandbox::Sandbox;
 pub use transport::net::ServerAddr;
 pub use transport::proxy::{Proxy, ProxyKind};
+pub use transport::session::OnCommitAt;
 pub use transport::tls::{CertSummary, TlsInfo};
 
 /// Runs the `missive` command line and returns its exit code (the binary's `main`).

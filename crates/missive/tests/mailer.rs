@@ -443,3 +443,115 @@ fn a_message_whose_end_went_out_unanswered_is_not_sent_again() {
         "no new session for it"
     );
 }
+
+/// `send_batch` pipelines transactions: the server holds back the reply to
+/// the first message's end until the second MAIL has arrived, which only
+/// happens if the client sends it without waiting (RFC 2920 §3.1).
+#[test]
+fn a_batch_sends_the_next_mail_before_the_previous_final_reply() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = std::thread::spawn(move || {
+        let (stream, _) = listener.accept().unwrap();
+        let mut out = stream.try_clone().unwrap();
+        let mut input = BufReader::new(stream);
+        let mut say = |s: &str| out.write_all(format!("{s}\r\n").as_bytes()).unwrap();
+        say("220 pipelining.test ESMTP");
+        let (mut held, mut early, mut n) = (0, 0, 0);
+        let mut line = String::new();
+        loop {
+            // While a final reply is held back, wait a little for the next
+            // MAIL; then give the reply (the last message has no next).
+            let wait = if held > 0 { 700 } else { 5000 };
+            input
+                .get_ref()
+                .set_read_timeout(Some(Duration::from_millis(wait)))
+                .unwrap();
+            line.clear();
+            match input.read_line(&mut line) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(_) if held > 0 => {
+                    for _ in 0..held {
+                        n += 1;
+                        say(&format!("250 2.0.0 queued as M{n}"));
+                    }
+                    held = 0;
+                    continue;
+                }
+                Err(_) => break,
+            }
+            match line.get(..4).unwrap_or("").to_ascii_uppercase().as_str() {
+                "EHLO" => say("250-pipelining.test\r\n250 PIPELINING"),
+                "MAIL" => {
+                    if held > 0 {
+                        early += 1;
+                        for _ in 0..held {
+                            n += 1;
+                            say(&format!("250 2.0.0 queued as M{n}"));
+                        }
+                        held = 0;
+                    }
+                    say("250 2.1.0 ok")
+                }
+                "RCPT" => say("250 2.1.5 ok"),
+                "DATA" => {
+                    say("354 go");
+                    loop {
+                        line.clear();
+                        if input.read_line(&mut line).unwrap_or(0) == 0 || line == ".\r\n" {
+                            break;
+                        }
+                    }
+                    held += 1;
+                }
+                "QUIT" => {
+                    say("221 bye");
+                    break;
+                }
+                _ => say("502 what"),
+            }
+        }
+        (early, n)
+    });
+    let relay = Relay::new(&format!("127.0.0.1:{port}"))
+        .unwrap()
+        .tls(TlsMode::None);
+    let mut options = MailerOptions::new(Route::Relay(relay));
+    options.timeout = Some(Duration::from_secs(10));
+    let mailer = Mailer::new(options).unwrap();
+    let mails: Vec<Mail> = (0..3)
+        .map(|i| mail_to(&["bob@example.test"], &format!("b{i}")))
+        .collect();
+    let refs: Vec<&Mail> = mails.iter().collect();
+    let commits = AtomicUsize::new(0);
+    let on_commit = |_: usize| -> futures_util::future::BoxFuture<'_, missive::Result<()>> {
+        commits.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async { Ok(()) })
+    };
+    let rt = runtime();
+    let results = rt.block_on(async {
+        let r = mailer.send_batch(&refs, &on_commit).await;
+        mailer.close().await;
+        r
+    });
+    let (early, delivered) = server.join().unwrap();
+    assert_eq!(
+        early, 2,
+        "the 2nd and 3rd MAIL came before the previous final reply"
+    );
+    assert_eq!(delivered, 3);
+    assert_eq!(commits.load(Ordering::SeqCst), 3);
+    let ids: Vec<String> = results
+        .into_iter()
+        .map(|b| {
+            assert!(b.committed);
+            b.result.unwrap().queue_id.unwrap()
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        ["M1", "M2", "M3"],
+        "each message has its own outcome, in order"
+    );
+}

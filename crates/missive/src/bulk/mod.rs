@@ -53,6 +53,9 @@ pub(crate) struct Plan {
     pub via: String,
 }
 
+/// Rows a session takes at once, their transactions pipelined.
+const BATCH: usize = 32;
+
 /// How many times a row the server throttled is put back in one run.
 const THROTTLE_RETRIES: u32 = 3;
 
@@ -183,19 +186,31 @@ struct Shared<'a> {
 impl Shared<'_> {
     async fn worker(&self) {
         while !self.stop.load(Ordering::Relaxed) {
-            let job = match self.next_job() {
-                Ok(Some(job)) => job,
-                Ok(None) => match self.earliest_retry() {
+            // A batch of rows for one session: their transactions are
+            // pipelined behind each other (one round trip a message). With
+            // rate limits, one at a time, so the pacing holds per message.
+            let most = if self.plan.rates.is_empty() { BATCH } else { 1 };
+            let mut jobs = Vec::new();
+            while jobs.len() < most {
+                match self.next_job() {
+                    Ok(Some(job)) => {
+                        self.limiter.acquire().await;
+                        jobs.push(job);
+                    }
+                    Ok(None) => break,
+                    Err(e) => return self.abort(e),
+                }
+            }
+            if jobs.is_empty() {
+                match self.earliest_retry() {
                     Some(at) => {
                         tokio::time::sleep_until(at.into()).await;
                         continue;
                     }
                     None => return,
-                },
-                Err(e) => return self.abort(e),
-            };
-            self.limiter.acquire().await;
-            if let Err(e) = self.send(job).await {
+                }
+            }
+            if let Err(e) = self.send(jobs).await {
                 return self.abort(e);
             }
         }
@@ -246,25 +261,23 @@ impl Shared<'_> {
             .record(row, state, id, reply)
     }
 
-    /// Sends one row and records what became of it.
-    async fn send(&self, mut job: Job) -> Result<()> {
-        let id = job.mail.message_id.clone();
-        self.record(job.row, State::Sending, &id, None)?;
-        let committed = AtomicBool::new(false);
-        // The "committing" line must be on disk before the end of the
+    /// Sends a batch of rows on one session and records what became of each.
+    async fn send(&self, jobs: Vec<Job>) -> Result<()> {
+        for job in &jobs {
+            self.record(job.row, State::Sending, &job.mail.message_id, None)?;
+        }
+        // A row's "committing" line must be on disk before the end of its
         // message goes out; the sync is shared with the other connections.
-        let on_commit = || -> futures_util::future::BoxFuture<'_, Result<()>> {
+        let on_commit = |i: usize| -> futures_util::future::BoxFuture<'_, Result<()>> {
+            let job = &jobs[i];
             let synced = self
                 .journal
                 .lock()
                 .map_err(|_| poisoned())
-                .and_then(|mut j| j.committing(job.row, &id));
+                .and_then(|mut j| j.committing(job.row, &job.mail.message_id));
             Box::pin(async {
                 match synced?.await {
-                    Ok(Ok(())) => {
-                        committed.store(true, Ordering::SeqCst);
-                        Ok(())
-                    }
+                    Ok(Ok(())) => Ok(()),
                     Ok(Err(e)) => Err(AppError::Io(format!(
                         "cannot sync the journal {}: {e}",
                         self.plan.journal.display()
@@ -273,7 +286,25 @@ impl Shared<'_> {
                 }
             })
         };
-        let result = self.mailer.send_with_commit(&job.mail, &on_commit).await;
+        let mails: Vec<&Mail> = jobs.iter().map(|j| &j.mail).collect();
+        let results = self.mailer.send_batch(&mails, &on_commit).await;
+        let mut fatal = None;
+        for (job, sent) in jobs.into_iter().zip(results) {
+            if let Err(e) = self.settle(job, sent.result, sent.committed) {
+                fatal.get_or_insert(e);
+            }
+        }
+        fatal.map_or(Ok(()), Err)
+    }
+
+    /// Records what became of one row (and puts it back when throttled).
+    fn settle(
+        &self,
+        mut job: Job,
+        result: Result<crate::deliver::Outcome>,
+        committed: bool,
+    ) -> Result<()> {
+        let id = job.mail.message_id.clone();
         // A 421 (or a 4xx that says to slow down) is throttling, not a failure.
         let mut throttled = false;
         let (state, reply, why) = match result {
@@ -288,7 +319,7 @@ impl Shared<'_> {
                     state == State::Deferred && r.reply.as_ref().is_some_and(says_slow_down);
                 (state, r.reply.clone(), r.why())
             }
-            Err(e) if committed.load(Ordering::SeqCst) => (State::InDoubt, None, e.to_string()),
+            Err(e) if committed => (State::InDoubt, None, e.to_string()),
             Err(e) => match e.exit_code() {
                 crate::error::exit::TEMPFAIL => {
                     throttled = matches!(e, AppError::Smtp(missive_smtp::Error::ServiceClosing(_)));

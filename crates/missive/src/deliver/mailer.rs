@@ -146,15 +146,25 @@ impl Mailer {
         Ok(outcome)
     }
 
-    async fn send_relay(&self, mail: &Mail, on_commit: &OnCommit<'_>) -> Result<Outcome> {
-        let inner = &*self.inner;
-        let _slot = inner
+    /// A place among the `connections` sessions.
+    pub(super) async fn slot(&self) -> Result<tokio::sync::SemaphorePermit<'_>> {
+        self.inner
             .slots
             .acquire()
             .await
-            .map_err(|_| AppError::Smtp(missive_smtp::Error::Misuse("mailer closed")))?;
+            .map_err(|_| AppError::Smtp(missive_smtp::Error::Misuse("mailer closed")))
+    }
+
+    /// An idle pooled session, if there is one.
+    pub(super) fn take_idle(&self) -> Option<Session> {
+        self.inner.idle.lock().map(|mut v| v.pop()).ok().flatten()
+    }
+
+    async fn send_relay(&self, mail: &Mail, on_commit: &OnCommit<'_>) -> Result<Outcome> {
+        let inner = &*self.inner;
+        let _slot = self.slot().await?;
         loop {
-            let idle = inner.idle.lock().map(|mut v| v.pop()).ok().flatten();
+            let idle = self.take_idle();
             let reused = idle.is_some();
             let mut session = match idle {
                 Some(s) => s,
@@ -195,7 +205,7 @@ impl Mailer {
     }
 
     /// Keeps a session for the next send, or ends it.
-    async fn put_back(&self, session: Session) {
+    pub(super) async fn put_back(&self, session: Session) {
         let inner = &*self.inner;
         if session.is_ready() && session.messages < inner.engine.options.max_messages_per_connection
         {
@@ -223,7 +233,7 @@ impl Mailer {
 
 /// Errors of a pooled session that the server ended while it was idle:
 /// the message is sent again on a new session.
-fn stale(e: &AppError) -> bool {
+pub(super) fn stale(e: &AppError) -> bool {
     use missive_smtp::Error as Smtp;
     matches!(
         e,

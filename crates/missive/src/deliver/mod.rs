@@ -14,6 +14,7 @@ use crate::secrets::Login;
 use crate::transport::net::ServerAddr;
 use crate::transport::proxy::Proxy;
 
+mod batch;
 pub mod blocking;
 mod diagnose;
 mod direct;
@@ -25,6 +26,7 @@ mod outcome;
 mod relay;
 
 pub use crate::transport::session::QuitAfter;
+pub use batch::Batched;
 pub use diagnose::Diagnosis;
 pub use mailer::Mailer;
 pub use outcome::{Attempt, Hop, Outcome, RecipientOutcome, Status};

@@ -35,7 +35,7 @@ pub mod exit {
 
 /// Everything that can stop missive. Each variant says what went wrong in
 /// words a user can act on; none carries a secret.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AppError {
     /// The command line does not make sense.
     #[error("{0}")]

@@ -74,7 +74,9 @@ pub struct Session {
 /// The connect timeout (RFC 5321 gives none; 30 s is common practice).
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
+mod pipeline;
 mod quit_after;
+pub use pipeline::{Item, OnCommitAt};
 use quit_after::Progress;
 pub use quit_after::QuitAfter;
 
