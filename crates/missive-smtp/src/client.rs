@@ -14,7 +14,9 @@
 //! When some recipients are refused the message goes to the others; when none
 //! is accepted the body is never sent and the transaction is reset. A 421 at
 //! any point ends the session, except right after a finished transaction,
-//! whose outcome stands.
+//! whose outcome stands. Once the end of a message has gone out, the next
+//! transaction may start before its final reply ([`Client::can_pipeline_next`],
+//! RFC 2920 §3.1): the outcomes come out of [`Client::take_outcome`] in order.
 //!
 //! # Driving it
 //!
