@@ -326,7 +326,10 @@ def main():
             write("reply_parser", f"{name}-{seed}", bytes([seed]) + r)
         # flags: tls mode (2 bits), credentials (2), forced mechanism, plaintext
         # auth allowed, certificate verified, chunking; choice: mechanism/chunking
-        for flags, choice in ((0x45, 0), (0x4A, 3), (0x4E, 1), (0x07, 130), (0xDB, 4), (0x24, 9)):
+        # choice 0x20: send_envelope (0x10: with RCPTs); 0x40: quit_early
+        # after read (choice >> 2) & 7 (--quit-after)
+        for flags, choice in ((0x45, 0), (0x4A, 3), (0x4E, 1), (0x07, 130), (0xDB, 4), (0x24, 9),
+                              (0x45, 0x34), (0x4A, 0x48), (0x07, 0x64)):
             write("client_session", f"{name}-{flags:02x}-{choice}", bytes([flags, choice]) + r)
     for name, c in CLIENTS.items():
         for seed in (0, 1, 2, 5):

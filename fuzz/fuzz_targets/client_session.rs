@@ -5,6 +5,8 @@
 //! or token) never appears in any transcript `Event`, in the client's
 //! `Debug`, or in an error (unless the server itself sent it), and goes on
 //! the wire only over verified TLS or when plaintext AUTH is allowed.
+//! With `send_envelope` no DATA, BDAT or body ever goes; after a
+//! successful `quit_early` the next write is QUIT and nothing else.
 #![no_main]
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -99,6 +101,10 @@ fuzz_target!(|data: &[u8]| {
     let mut chunks = chunks.into_iter();
     let mut verified = tls == TlsMode::Implicit;
     let (mut sent_mail, mut bdat_chunks) = (false, 0);
+    // Some of `choice`'s bits also pick the diagnosis paths (--quit-after).
+    let envelope_only = choice & 0x20 != 0;
+    let quit_at = (choice & 0x40 != 0).then_some(usize::from((choice >> 2) & 7));
+    let mut reads = 0;
     let cap = 1000 + input.len() * 8;
     for _ in 0..cap {
         while let Some(event) = client.poll_event() {
@@ -112,11 +118,6 @@ fuzz_target!(|data: &[u8]| {
                 Event::Received(reply) => {
                     let _ = reply.summary();
                 }
-            }
-        }
-        if !server_has_secret {
-            if let Some(f) = leaks(&format!("{client:?}"), &forms) {
-                panic!("secret {f:?} in the client's Debug");
             }
         }
         let next = match client.poll() {
@@ -136,6 +137,12 @@ fuzz_target!(|data: &[u8]| {
         match next {
             Next::Write(bytes) => {
                 assert!(only_crlf(&bytes) && bytes.ends_with(b"\r\n"), "{bytes:?}");
+                if envelope_only {
+                    let body = bytes.split(|&b| b == b'\n').any(|l| {
+                        l.eq_ignore_ascii_case(b"DATA\r") || l.starts_with(b"BDAT")
+                    });
+                    assert!(!body, "DATA or BDAT with send_envelope: {bytes:?}");
+                }
                 let text = String::from_utf8_lossy(&bytes);
                 if let Some(f) = leaks(&text, &forms) {
                     assert!(
@@ -145,7 +152,22 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             Next::Read { .. } => match chunks.next() {
-                Some(c) => client.receive(c),
+                Some(c) => {
+                    reads += 1;
+                    client.receive(c);
+                    // --quit-after: stop between replies, before the next write.
+                    if quit_at == Some(reads) && client.quit_early() {
+                        assert_eq!(client.poll(), Ok(Next::Write(b"QUIT\r\n".to_vec())));
+                    }
+                    // A completed reply may have queued AUTH data: the
+                    // client's Debug must not show it (checked only then:
+                    // formatting on every poll would slow the run tenfold).
+                    if c.contains(&b'\n') && !server_has_secret {
+                        if let Some(f) = leaks(&format!("{client:?}"), &forms) {
+                            panic!("secret {f:?} in the client's Debug");
+                        }
+                    }
+                }
                 None => client.connection_closed(),
             },
             Next::StartTls => {
@@ -178,12 +200,18 @@ fuzz_target!(|data: &[u8]| {
                             notify: Some("FAILURE".into()),
                         },
                     };
-                    if client.send_mail(envelope).is_err() {
+                    let started = if envelope_only {
+                        client.send_envelope(envelope, choice & 0x10 != 0)
+                    } else {
+                        client.send_mail(envelope)
+                    };
+                    if started.is_err() {
                         client.quit();
                     }
                 }
             }
             Next::SendBody => {
+                assert!(!envelope_only, "a body is due after send_envelope");
                 if client.uses_bdat() {
                     bdat_chunks += 1;
                     let cmd = client
