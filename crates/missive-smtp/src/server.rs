@@ -695,9 +695,8 @@ impl Server {
                     // RFC 3030 §3: DATA after BDAT in one transaction is 503.
                     return self.reply(503, "5.5.1 Error: DATA after BDAT");
                 }
-                let before = self.out.len();
-                self.reply_at(FaultStage::Data, 354, "End data with <CR><LF>.<CR><LF>");
-                if self.out[before..].starts_with(b"354") {
+                // (A delay fault flushes `out` first: ask reply_at, not `out`.)
+                if self.reply_at(FaultStage::Data, 354, "End data with <CR><LF>.<CR><LF>") {
                     self.flush();
                     self.actions
                         .push_back(Action::MessageStart(self.envelope()));

@@ -462,3 +462,25 @@ fn empty_bdat_chunks_start_one_message_and_rset_aborts_it() {
         .count();
     assert_eq!((starts, aborts), (1, 1), "{actions:?}");
 }
+
+/// Found by fuzzing: a delay fault at DATA with earlier replies still
+/// pending (a pipelined MAIL, RCPT, DATA) panicked on a stale index into
+/// the output buffer (`--delay data=…` with any pipelining client).
+#[test]
+fn delay_at_data_after_pipelined_commands() {
+    let cfg = ServerConfig {
+        faults: Faults {
+            delay: vec![(FaultStage::Data, std::time::Duration::from_millis(5))],
+            ..Faults::default()
+        },
+        ..ServerConfig::default()
+    };
+    let (out, seen) = run(
+        cfg,
+        &[b"EHLO c\r\nMAIL FROM:<a@x.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\nhi\r\n.\r\nQUIT\r\n"],
+    );
+    assert!(out.contains("250 2.1.5 Ok\r\n354 "), "{out}");
+    assert!(out.contains("250 2.0.0 Ok: queued as Q1"), "{out}");
+    assert!(seen.iter().any(|a| matches!(a, Action::Delay(_))));
+    assert!(seen.contains(&Action::MessageEnd { size: 4 }), "{seen:?}");
+}
