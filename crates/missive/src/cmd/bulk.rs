@@ -58,6 +58,7 @@ pub(super) async fn run(args: BulkArgs) -> Result<()> {
         quiet: args.quiet,
         rates,
         options,
+        dkim: crate::message::dkim::signers(&settings.dkim)?,
         via,
     };
     let journal = plan.journal.display().to_string();

@@ -172,7 +172,8 @@ fn mail(args: &SendArgs, settings: &Settings, sendmail: Option<SendmailMode>) ->
     draft.user = settings.user.clone();
     draft.logs_in = settings.server.is_some() && settings.login.is_some();
     draft.sendmail = sendmail;
-    draft.mail()
+    let signers = crate::message::dkim::signers(&settings.dkim)?;
+    draft.mail()?.signed(&signers)
 }
 
 /// Settings resolved once, then the mail and the mailer's options.
