@@ -59,6 +59,7 @@ pub(super) async fn run(args: BulkArgs) -> Result<()> {
         rates,
         options,
         dkim: crate::message::dkim::signers(&settings.dkim)?,
+        require_tls: settings.require_tls,
         via,
     };
     let journal = plan.journal.display().to_string();

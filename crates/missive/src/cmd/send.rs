@@ -173,7 +173,9 @@ fn mail(args: &SendArgs, settings: &Settings, sendmail: Option<SendmailMode>) ->
     draft.logs_in = settings.server.is_some() && settings.login.is_some();
     draft.sendmail = sendmail;
     let signers = crate::message::dkim::signers(&settings.dkim)?;
-    draft.mail()?.signed(&signers)
+    let mut mail = draft.mail()?.signed(&signers)?;
+    mail.envelope.require_tls = settings.require_tls;
+    Ok(mail)
 }
 
 /// Settings resolved once, then the mail and the mailer's options.

@@ -202,6 +202,7 @@ fn envelope(from: &str, to: Vec<String>, message: super::Message, id: String) ->
             eight_bit: message.eight_bit,
             size: Some(message.size()),
             dsn: Dsn::default(),
+            require_tls: false,
         },
         message,
         message_id: id,

@@ -3,7 +3,7 @@
 //! servers that offer it and do not.
 
 mod dkim;
-// mod requiretls;
+mod requiretls;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
