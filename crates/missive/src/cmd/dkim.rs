@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use crate::cli::dkim::{DkimAlgorithmArg, DkimCheckArgs, DkimCmd, DkimKeygenArgs};
-use crate::deliver::dns::{Hickory, LookupError};
+use crate::deliver::dns::{Dns, Hickory, LookupError};
 use crate::error::{exit, AppError, Result};
 use crate::message::dkim::{key, SigningKey};
 

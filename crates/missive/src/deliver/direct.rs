@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 
 use super::dns::{Dns, Hickory, LookupError};
 use super::engine::Engine;
+use super::mta_sts::{self, FetchTrust, Mode};
 use super::mx::{self, MxHost, Route};
 use super::{Attempt, Direct, Hop, Outcome, RecipientOutcome, Status};
 use crate::error::{AppError, Result};
@@ -125,11 +126,51 @@ enum Try {
     Final { why: String, reply: Reply },
 }
 
+/// Each outcome's hop names the policy that applied.
+fn with_policy(
+    mut fates: Vec<RecipientOutcome>,
+    label: &str,
+    note: Option<&str>,
+) -> Vec<RecipientOutcome> {
+    for f in &mut fates {
+        if let Some(hop) = f.hop.as_mut() {
+            hop.policy = label.to_string();
+            hop.policy_note = note.map(str::to_string);
+        }
+    }
+    fates
+}
+
 async fn deliver_domain<D: Dns>(
     dns: &D,
     ctx: &Context<'_, '_>,
     domain: &str,
     rcpts: &[String],
+) -> Vec<RecipientOutcome> {
+    let trust = FetchTrust {
+        cafile: ctx.engine.options.trust.cafile.clone(),
+    };
+    // bounded by the delivery deadline like every lookup
+    let left = ctx.deadline.saturating_duration_since(Instant::now());
+    let applied = tokio::time::timeout(left, mta_sts::applied(dns, domain, &trust))
+        .await
+        .unwrap_or_else(|_| mta_sts::Applied {
+            policy: None,
+            note: Some("MTA-STS lookup cut short by the delivery deadline".into()),
+        });
+    let label = applied.policy.as_ref().map_or("none", |p| p.label());
+    let mut note = applied.note.clone();
+    let fates = deliver_hosts(dns, ctx, domain, rcpts, &applied, &mut note).await;
+    with_policy(fates, label, note.as_deref())
+}
+
+async fn deliver_hosts<D: Dns>(
+    dns: &D,
+    ctx: &Context<'_, '_>,
+    domain: &str,
+    rcpts: &[String],
+    applied: &mta_sts::Applied,
+    note: &mut Option<String>,
 ) -> Vec<RecipientOutcome> {
     let answer = within(ctx, domain, dns.mx(domain)).await;
     let hosts = match mx::route(domain, answer, ctx.seed) {
@@ -174,6 +215,43 @@ async fn deliver_domain<D: Dns>(
             )
         }
     };
+    let mode = applied.policy.as_ref().map_or(Mode::None, |p| p.mode);
+    let mut hosts = hosts;
+    if let Some(p) = applied.policy.as_ref().filter(|p| p.mode != Mode::None) {
+        let (allowed, other): (Vec<MxHost>, Vec<MxHost>) =
+            hosts.into_iter().partition(|h| p.allows(&h.name));
+        if !other.is_empty() {
+            let names: Vec<&str> = other.iter().map(|h| h.name.as_str()).collect();
+            let what = format!(
+                "MX {} not in the policy's mx ({})",
+                names.join(", "),
+                p.mx.join(", ")
+            );
+            push_note(
+                note,
+                &match mode {
+                    Mode::Testing => format!("enforce would refuse: {what}"),
+                    _ => what,
+                },
+            );
+        }
+        hosts = match mode {
+            Mode::Enforce => allowed,
+            _ => {
+                let mut all = allowed;
+                all.extend(other);
+                all.sort_by_key(|h| h.preference);
+                all
+            }
+        };
+        if hosts.is_empty() {
+            let why = format!(
+                "MTA-STS (enforce): no MX host of {domain} matches the policy's mx ({}); not delivered",
+                p.mx.join(", ")
+            );
+            return fail_all(rcpts, domain, &why, Status::Deferred, None, Vec::new());
+        }
+    }
     let mut attempts = Vec::new();
     for host in &hosts {
         let addrs = match within(ctx, &host.name, dns.addrs(&host.name)).await {
@@ -199,8 +277,17 @@ async fn deliver_domain<D: Dns>(
                 );
                 return fail_all(rcpts, domain, &why, Status::Deferred, None, attempts);
             }
-            match try_address(ctx, domain, &host.name, ip, rcpts, &attempts).await {
-                Try::Done(fates) => return fates,
+            match try_address(ctx, domain, &host.name, ip, rcpts, &attempts, mode).await {
+                Try::Done(fates) => {
+                    let hop = fates.first().and_then(|f| f.hop.as_ref());
+                    if let Some(h) =
+                        hop.filter(|h| mode == Mode::Testing && !(h.tls && h.tls_verified))
+                    {
+                        let why = h.tls_problem.as_deref().unwrap_or("no verified TLS");
+                        push_note(note, &format!("enforce would refuse {}: {why}", host.name));
+                    }
+                    return fates;
+                }
                 Try::Final { why, reply } => {
                     attempts.push(Attempt::at(&host.name, ip, why.clone()));
                     let why = format!("{} said {why}", host.name);
@@ -229,6 +316,13 @@ async fn deliver_domain<D: Dns>(
     fail_all(rcpts, domain, &why, Status::Deferred, None, attempts)
 }
 
+fn push_note(note: &mut Option<String>, more: &str) {
+    *note = Some(match note.take() {
+        Some(n) => format!("{n}; {more}"),
+        None => more.to_string(),
+    });
+}
+
 /// A DNS lookup, cut short (a temporary failure) by the overall deadline.
 async fn within<T>(
     ctx: &Context<'_, '_>,
@@ -253,9 +347,15 @@ async fn try_address(
     ip: IpAddr,
     rcpts: &[String],
     attempts: &[Attempt],
+    mode: Mode,
 ) -> Try {
     let (opts, p) = (&ctx.engine.options, ctx.direct);
-    let mut tls = p.tls;
+    // MTA-STS enforce (RFC 8461 §4.2): STARTTLS, with a certificate valid
+    // for the MX name, or this host is not used.
+    let mut tls = match mode {
+        Mode::Enforce => TlsMode::StartTls,
+        _ => p.tls,
+    };
     loop {
         let mut transcript = ctx.transcript.clone();
         transcript.prefix = format!("[{domain}] ");
@@ -336,6 +436,8 @@ async fn try_address(
             tls_verified: tls_info.as_ref().is_some_and(|t| t.verified),
             tls_problem: tls_info.as_ref().and_then(|t| t.problem.clone()),
             attempts: attempts.to_vec(),
+            policy: String::new(),
+            policy_note: None,
         };
         let results = Outcome::from_transaction(&outcome)
             .into_iter()

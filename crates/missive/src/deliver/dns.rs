@@ -38,6 +38,11 @@ pub trait Dns {
         &self,
         host: &str,
     ) -> impl std::future::Future<Output = Result<Vec<IpAddr>, LookupError>>;
+    /// TXT records, each one's strings joined.
+    fn txt(
+        &self,
+        name: &str,
+    ) -> impl std::future::Future<Output = Result<Vec<String>, LookupError>>;
 }
 
 /// hickory-resolver, with the system configuration or given servers.
@@ -128,9 +133,9 @@ pub fn ascii_domain(domain: &str) -> String {
     }
 }
 
-impl Hickory {
+impl Dns for Hickory {
     /// TXT records, each one's strings joined (RFC 6376 §3.6.2.2).
-    pub async fn txt(&self, name: &str) -> Result<Vec<String>, LookupError> {
+    async fn txt(&self, name: &str) -> Result<Vec<String>, LookupError> {
         let lookup = self
             .resolver
             .txt_lookup(fqdn(name))
@@ -150,9 +155,7 @@ impl Hickory {
             })
             .collect())
     }
-}
 
-impl Dns for Hickory {
     async fn mx(&self, domain: &str) -> Result<Vec<(u16, String)>, LookupError> {
         let lookup = self
             .resolver

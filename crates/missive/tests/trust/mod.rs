@@ -3,6 +3,7 @@
 //! servers that offer it and do not.
 
 mod dkim;
+mod mta_sts;
 mod requiretls;
 
 use std::collections::BTreeMap;
