@@ -147,20 +147,27 @@ async fn deliver_domain<D: Dns>(
     domain: &str,
     rcpts: &[String],
 ) -> Vec<RecipientOutcome> {
+    let answer = within(ctx, domain, dns.mx(domain)).await;
     let trust = FetchTrust {
         cafile: ctx.engine.options.trust.cafile.clone(),
     };
-    // bounded by the delivery deadline like every lookup
+    // Only for a domain that has somewhere to deliver; bounded by the
+    // delivery deadline like every lookup.
     let left = ctx.deadline.saturating_duration_since(Instant::now());
-    let applied = tokio::time::timeout(left, mta_sts::applied(dns, domain, &trust))
-        .await
-        .unwrap_or_else(|_| mta_sts::Applied {
-            policy: None,
-            note: Some("MTA-STS lookup cut short by the delivery deadline".into()),
-        });
+    let applied = match &answer {
+        Ok(_) | Err(LookupError::NoData(_)) => {
+            tokio::time::timeout(left, mta_sts::applied(dns, domain, &trust))
+                .await
+                .unwrap_or_else(|_| mta_sts::Applied {
+                    policy: None,
+                    note: Some("MTA-STS lookup cut short by the delivery deadline".into()),
+                })
+        }
+        Err(_) => mta_sts::Applied::default(),
+    };
     let label = applied.policy.as_ref().map_or("none", |p| p.label());
     let mut note = applied.note.clone();
-    let fates = deliver_hosts(dns, ctx, domain, rcpts, &applied, &mut note).await;
+    let fates = deliver_hosts(dns, ctx, domain, rcpts, answer, &applied, &mut note).await;
     with_policy(fates, label, note.as_deref())
 }
 
@@ -169,10 +176,10 @@ async fn deliver_hosts<D: Dns>(
     ctx: &Context<'_, '_>,
     domain: &str,
     rcpts: &[String],
+    answer: std::result::Result<Vec<(u16, String)>, LookupError>,
     applied: &mta_sts::Applied,
     note: &mut Option<String>,
 ) -> Vec<RecipientOutcome> {
-    let answer = within(ctx, domain, dns.mx(domain)).await;
     let hosts = match mx::route(domain, answer, ctx.seed) {
         Ok(Route::Null) => {
             let reply = Reply::new(
@@ -379,10 +386,14 @@ async fn try_address(
             connect_timeout: ADDRESS_CONNECT_TIMEOUT,
             smtp,
             // Port 25: opportunistic TLS tolerates certificate problems and reports them.
-            tls: if tls == TlsMode::Opportunistic {
-                ctx.engine.tls.tolerant()
-            } else {
-                ctx.engine.tls.clone()
+            tls: match (tls, mode) {
+                (TlsMode::Opportunistic, _) => ctx.engine.tls.tolerant(),
+                // --insecure does not weaken an MTA-STS enforce policy
+                (_, Mode::Enforce) if ctx.engine.tls.insecure => match strict(ctx) {
+                    Ok(t) => t,
+                    Err(e) => return leave(e),
+                },
+                _ => ctx.engine.tls.clone(),
             },
             timeout: opts.timeout,
             proxy: ctx.engine.options.proxy.clone(),
@@ -448,6 +459,17 @@ async fn try_address(
             .collect();
         return Try::Done(results);
     }
+}
+
+/// The mailer's trust with certificate checking on, whatever --insecure says.
+fn strict(ctx: &Context<'_, '_>) -> Result<crate::transport::tls::TlsContext> {
+    let t = &ctx.engine.options.trust;
+    crate::transport::tls::TlsContext::new(&crate::transport::tls::TlsOptions {
+        cafile: t.cafile.clone(),
+        insecure: false,
+        no_system_roots: t.no_system_roots,
+        extra_roots: t.extra_roots.clone(),
+    })
 }
 
 /// Whether an error at one address means trying the next, or stopping.

@@ -123,6 +123,39 @@ fn enforce_refuses_an_mx_whose_certificate_is_not_for_its_name() {
     assert_eq!(r["policy"], "mta-sts enforce", "{r:#}");
     let attempts = r["attempts"].to_string();
     assert!(attempts.contains("certificate"), "{r:#}");
+    // --insecure does not weaken the policy
+    let out = Cmd::new([
+        "send",
+        "--dns-server",
+        &dns_server(),
+        "--mx-port",
+        tb.var("SMTP_PORT_MX"),
+    ])
+    .args([
+        "--cafile",
+        &server.cafile.display().to_string(),
+        "--insecure",
+    ])
+    .args([
+        "--from",
+        "sender@client.test",
+        "--to",
+        &rcpt,
+        "--body",
+        "sts",
+        "--json",
+    ])
+    .env("MISSIVE_MTA_STS_PORT", server.port.to_string())
+    .env("XDG_STATE_HOME", state.path())
+    .run();
+    out.assert_code(75);
+    assert!(
+        one(&out, &rcpt)["attempts"]
+            .to_string()
+            .contains("certificate"),
+        "{}",
+        out.stdout
+    );
     tb.assert_nothing_for(&rcpt);
 
     // mode none: the same host takes the mail (opportunistic TLS)
