@@ -101,7 +101,7 @@ fn a_ready_made_8bit_message_is_signed_simple_in_place_and_keeps_its_old_signatu
     let home = Home::new("dkim-account");
     home.config(
         &format!(
-            "[accounts.mx]\nserver = \"{}\"\ncafile = \"{}\"\n\n[[accounts.mx.dkim]]\ndomain = \"example.test\"\nselector = \"simple\"\nkey_file = \"{rsa}\"\nalgorithm = \"rsa\"\ncanonicalization = \"simple/simple\"\n",
+            "[accounts.mx]\nserver = \"{}\"\ncafile = \"{}\"\n\n[[accounts.mx.dkim]]\ndomain = \"example.test\"\nselector = \"simple\"\nkey_file = \"{rsa}\"\nalgorithm = \"rsa\"\ncanonicalization = \"simple/simple\"\nexpire = 3600\n",
             tb.mx(),
             tb.ca()
         ),
@@ -123,6 +123,19 @@ fn a_ready_made_8bit_message_is_signed_simple_in_place_and_keeps_its_old_signatu
         "{lines}"
     );
     assert!(lines.contains("1 fail a=rsa-sha256 d=old.test"), "{lines}");
+    // x= an hour after t=
+    let got_head = String::from_utf8_lossy(&file).replace("\n\t", " ");
+    let tag = |name: &str| -> u64 {
+        let start = got_head.find(&format!(" {name}=")).unwrap() + name.len() + 2;
+        got_head[start..]
+            .split(';')
+            .next()
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(tag("x"), tag("t") + 3600);
     assert_eq!(code, 1, "the old signature cannot verify: {lines}");
     // ours first, then the message's own header section exactly as it was
     let got = String::from_utf8_lossy(&original(&file)).into_owned();
