@@ -239,7 +239,12 @@ async fn sandbox(args: SendArgs) -> Result<()> {
     check_ehlo(args.route.ehlo.as_deref())?;
     let mut draft = args.draft();
     draft.default_from = Some(local_sender());
-    let mail = draft.mail()?;
+    let mut mail = draft.mail()?;
+    // --dkim-key signs in the sandbox too (the only settings it reads)
+    if !args.route.dkim_key.is_empty() {
+        let settings = settings::resolve(&args.route.overrides())?;
+        mail = mail.signed(&crate::message::dkim::signers(&settings.dkim)?)?;
+    }
     let options = MailerOptions {
         ehlo: args.route.ehlo.clone(),
         timeout: args.route.timeout.map(Duration::from_secs),

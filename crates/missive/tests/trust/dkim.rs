@@ -302,3 +302,38 @@ fn dkim_check_compares_the_published_record_with_the_key() {
     assert!(out.stderr.contains("does not match"), "{}", out.stderr);
     check("nokey").assert_code(69);
 }
+
+#[test]
+fn the_sandbox_signs_with_dkim_key_too() {
+    let mut keys = Keys::new();
+    let ed = keys.keygen("sandbox", "ed25519");
+    let maildir = keys.dir.join("sandbox-mail");
+    Cmd::new([
+        "send",
+        "--sandbox",
+        "--to",
+        "you@example.com",
+        "--body",
+        "hi",
+        "-q",
+    ])
+    .arg("--maildir")
+    .arg(&maildir)
+    .args([
+        "--dkim-key",
+        &ed,
+        "--dkim-selector",
+        "sandbox",
+        "--dkim-domain",
+        "example.test",
+    ])
+    .run()
+    .assert_code(0);
+    let file = std::fs::read_dir(maildir.join("new"))
+        .unwrap()
+        .next()
+        .expect("a message")
+        .unwrap()
+        .path();
+    keys.assert_pass(&std::fs::read(file).unwrap(), 1);
+}
