@@ -77,6 +77,9 @@ pub(super) async fn deliver(
     };
     let limit = Semaphore::new(PARALLEL_DOMAINS);
     let groups = mx::group_by_domain(&mail.envelope.to);
+    if mail.envelope.require_tls {
+        require_tls_policies(&dns, &ctx, &groups).await?;
+    }
     let per_domain = join_all(groups.iter().map(|(domain, rcpts)| {
         let (dns, ctx, limit) = (&dns, &ctx, &limit);
         async move {
@@ -89,6 +92,39 @@ pub(super) async fn deliver(
         recipients: per_domain.into_iter().flatten().collect(),
         ..Outcome::default()
     })
+}
+
+/// REQUIRETLS by direct delivery (RFC 8689 §4.2.1): every recipient domain
+/// needs a policy that makes TLS verified and mandatory: MTA-STS enforce
+/// (DANE is not implemented). Checked for all domains before anything is
+/// sent; the policies fetched here are cached for the delivery itself.
+async fn require_tls_policies<D: Dns>(
+    dns: &D,
+    ctx: &Context<'_, '_>,
+    groups: &[(String, Vec<String>)],
+) -> Result<()> {
+    let trust = FetchTrust {
+        cafile: ctx.engine.options.trust.cafile.clone(),
+    };
+    for (domain, _) in groups {
+        let left = ctx.deadline.saturating_duration_since(Instant::now());
+        let applied = tokio::time::timeout(left, mta_sts::applied(dns, domain, &trust))
+            .await
+            .unwrap_or_else(|_| mta_sts::Applied {
+                policy: None,
+                note: Some("the lookup ran past the delivery deadline".into()),
+            });
+        if applied.policy.as_ref().map(|p| p.mode) != Some(Mode::Enforce) {
+            return Err(AppError::Refused(
+                format!(
+                    "--require-tls: {domain} has no MTA-STS enforce policy{}, so TLS to its MX hosts cannot be required and verified (DANE is not implemented); nothing was sent",
+                    applied.note.map(|n| format!(" ({n})")).unwrap_or_default()
+                ),
+                crate::error::exit::NOPERM,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Everyone in `rcpts` gets the same failure.
@@ -492,7 +528,8 @@ fn leave(e: AppError) -> Try {
             Smtp::Rejected { .. }
             | Smtp::ServiceClosing(_)
             | Smtp::TlsUnavailable
-            | Smtp::StartTlsRefused(_),
+            | Smtp::StartTlsRefused(_)
+            | Smtp::RequireTls(_),
         ) => Try::Next {
             why,
             next_host: true,

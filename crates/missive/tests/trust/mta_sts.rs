@@ -243,3 +243,59 @@ fn the_policy_is_cached_and_used_when_a_new_fetch_fails() {
     assert_eq!(one(&out, &r2)["policy"], "none");
     assert_eq!(server.hits(host), 3);
 }
+
+#[test]
+fn require_tls_by_direct_delivery_needs_an_enforce_policy_for_every_domain() {
+    let tb = testbed!(dns);
+    let server = PolicyServer::start(HOSTS, tb.ca());
+    server.serve(
+        "mta-sts.sts-enforce.test",
+        policy("enforce", &["mx1.example.test"]),
+    );
+    let state = TempDir::new("sts-requiretls");
+    let strict = format!("{}@sts-enforce.test", unique("rtls"));
+    let plain = unique_addr("rtls-plain");
+    let run = |rcpts: &[&str]| {
+        let mut cmd = Cmd::new([
+            "send",
+            "--dns-server",
+            &dns_server(),
+            "--mx-port",
+            tb.var("SMTP_PORT_MX"),
+        ])
+        .args([
+            "--cafile",
+            &server.cafile.display().to_string(),
+            "--require-tls",
+            "--json",
+        ])
+        .args(["--from", "sender@client.test", "--body", "rtls"])
+        .env("MISSIVE_MTA_STS_PORT", server.port.to_string())
+        .env("XDG_STATE_HOME", state.path());
+        for r in rcpts {
+            cmd = cmd.args(["--to", r]);
+        }
+        cmd.run()
+    };
+    // a domain without a policy among the recipients: nothing is sent to anyone
+    let out = run(&[&strict, &plain]);
+    out.assert_code(77);
+    assert!(
+        out.stderr.contains("has no MTA-STS enforce policy"),
+        "{}",
+        out.stderr
+    );
+    // enforce, but Postfix does not offer REQUIRETLS: not sent, a temporary failure
+    let out = run(&[&strict]);
+    out.assert_code(75);
+    let r = one(&out, &strict);
+    assert_eq!(r["policy"], "mta-sts enforce", "{r:#}");
+    assert!(
+        r["attempts"]
+            .to_string()
+            .contains("does not offer REQUIRETLS"),
+        "{r:#}"
+    );
+    tb.assert_nothing_for(&strict);
+    tb.assert_nothing_for(&plain);
+}
