@@ -489,6 +489,23 @@ impl Client {
                 .unwrap_or_default();
             return Err(Error::Utf8NotSupported(addr));
         }
+        // RFC 8689 §4.2.1: only over TLS whose certificate verified, only
+        // to a server that offers REQUIRETLS.
+        if envelope.require_tls {
+            if !self.secure {
+                return Err(Error::RequireTls("the connection is not encrypted".into()));
+            }
+            if !self.verified {
+                return Err(Error::RequireTls(
+                    "the server's certificate did not verify".into(),
+                ));
+            }
+            if !self.caps.requiretls {
+                return Err(Error::RequireTls(
+                    "the server does not offer REQUIRETLS".into(),
+                ));
+            }
+        }
         let mut params = Vec::new();
         if let (Some(limit), Some(size)) = (self.caps.size, envelope.size) {
             if limit > 0 && size > limit {
@@ -501,6 +518,9 @@ impl Client {
         }
         if utf8 {
             params.push("SMTPUTF8".into());
+        }
+        if envelope.require_tls {
+            params.push("REQUIRETLS".into());
         }
         if self.caps.dsn {
             if let Some(ret) = &envelope.dsn.ret {

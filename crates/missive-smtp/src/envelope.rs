@@ -22,6 +22,9 @@ pub struct Envelope {
     pub size: Option<u64>,
     /// Delivery status notification requests (RFC 3461), sent when DSN is offered.
     pub dsn: Dsn,
+    /// REQUIRETLS (RFC 8689): `MAIL … REQUIRETLS`, only over verified TLS
+    /// to a server that offers it; otherwise the transaction does not start.
+    pub require_tls: bool,
 }
 
 /// DSN parameters (RFC 3461): `RET` and `ENVID` on MAIL, `NOTIFY` and `ORCPT` on RCPT.

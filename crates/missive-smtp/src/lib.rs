@@ -97,6 +97,12 @@ pub enum Error {
         detail: Option<String>,
     },
 
+    /// REQUIRETLS was asked for (RFC 8689), and this session cannot honour
+    /// it: TLS is not in use or not verified, or the server does not offer
+    /// REQUIRETLS. Nothing of the message was sent.
+    #[error("REQUIRETLS cannot be honoured: {0} (nothing was sent)")]
+    RequireTls(String),
+
     /// An internationalised address, and the server does not offer SMTPUTF8 (RFC 6531).
     #[error("{0} is an internationalised address, and the server does not offer SMTPUTF8")]
     Utf8NotSupported(String),

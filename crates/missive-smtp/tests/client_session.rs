@@ -69,6 +69,7 @@ fn full_session(split: Splitter, pipelining: bool) -> Driver {
         eight_bit: true,
         size: Some(5000),
         dsn: Default::default(),
+        require_tls: false,
     };
     d.c.send_mail(env.clone()).unwrap();
     if pipelining {

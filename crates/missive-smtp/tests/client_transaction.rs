@@ -411,6 +411,7 @@ fn mail_parameters_follow_capabilities() {
         eight_bit: true,
         size: Some(1000),
         dsn: Default::default(),
+        require_tls: false,
     })
     .unwrap();
     d.poll().unwrap();
@@ -436,4 +437,19 @@ fn mail_parameters_follow_capabilities() {
     .unwrap();
     d.poll().unwrap();
     d.expect_writes(&["MAIL FROM:<>\r\n"]);
+}
+
+#[test]
+fn requiretls_is_refused_without_tls_and_nothing_is_written() {
+    let mut d = ready(Chunking::Whole, &["REQUIRETLS"]);
+    let r = d.c.send_mail(Envelope {
+        require_tls: true,
+        ..envelope(&["bob@x.test"])
+    });
+    assert!(
+        matches!(r, Err(Error::RequireTls(ref why)) if why.contains("not encrypted")),
+        "{r:?}"
+    );
+    assert_eq!(d.poll(), Ok(Next::Ready));
+    d.expect_writes(&[]);
 }

@@ -84,6 +84,7 @@ fn envelope_only_transaction_ends_with_rset_not_data() {
             eight_bit: false,
             size: None,
             dsn: Default::default(),
+            require_tls: false,
         };
         c.send_envelope(envelope, rcpts).unwrap();
         let (written, _) = pump(&mut c);

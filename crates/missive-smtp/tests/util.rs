@@ -301,6 +301,7 @@ pub fn envelope(to: &[&str]) -> Envelope {
         eight_bit: false,
         size: None,
         dsn: Default::default(),
+        require_tls: false,
     }
 }
 

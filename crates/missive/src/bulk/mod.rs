@@ -49,6 +49,10 @@ pub(crate) struct Plan {
     pub quiet: bool,
     pub rates: Vec<Rate>,
     pub options: MailerOptions,
+    /// REQUIRETLS (RFC 8689) on every message.
+    pub require_tls: bool,
+    /// DKIM signers, keys loaded (each message is signed when built).
+    pub dkim: Vec<crate::message::dkim::Signer>,
     /// Where the mail goes, in words (for the confirmation).
     pub via: String,
 }
@@ -435,9 +439,11 @@ fn build(t: &Templates, plan: &Plan, row: &Row, id: Option<&str>) -> Result<Job>
         b = b.header("Message-ID", id)?;
     }
     let built = b.build().map_err(|e| data("the message".into(), e))?;
-    let mail = Mail::new(&built.from_address, &[&to.addr], built.message)
+    let mut mail = Mail::new(&built.from_address, &[&to.addr], built.message)
         .map_err(|e| data(format!("column {:?}", plan.to_column), e))?
-        .with_message_id(built.message_id);
+        .with_message_id(built.message_id)
+        .signed(&plan.dkim)?;
+    mail.envelope.require_tls = plan.require_tls;
     Ok(Job {
         row: row.number,
         to: to.addr,

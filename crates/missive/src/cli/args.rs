@@ -183,6 +183,18 @@ pub struct RouteArgs {
     /// this file, or to `syslog`.
     #[arg(long, value_name = "PATH|syslog")]
     pub log: Option<String>,
+    /// Sign with DKIM using this private key (PEM, RSA or Ed25519, mode 0600); repeatable for several signatures.
+    #[arg(long, value_name = "FILE")]
+    pub dkim_key: Vec<PathBuf>,
+    /// The DKIM selector (s=): once for all keys, or once per --dkim-key.
+    #[arg(long, value_name = "S")]
+    pub dkim_selector: Vec<String>,
+    /// The DKIM signing domain (d=): once for all keys, or once per --dkim-key.
+    #[arg(long, value_name = "DOMAIN")]
+    pub dkim_domain: Vec<String>,
+    /// REQUIRETLS (RFC 8689): send only over verified TLS to a server that offers REQUIRETLS, and ask every later hop for the same; exit 77 otherwise, nothing sent.
+    #[arg(long)]
+    pub require_tls: bool,
 }
 
 /// `--proxy`: shared by `send`, `sendmail` and `probe`.
@@ -250,6 +262,9 @@ pub struct SendArgs {
     /// (store it; `missive queue run` delivers it). Default: never (sendmail: on-failure).
     #[arg(long, value_enum, value_name = "WHEN")]
     pub queue: Option<QueueArg>,
+    /// Add `TLS-Required: No` (RFC 8689 §5): the message asks to be delivered even where TLS cannot be had.
+    #[arg(long, conflicts_with = "require_tls")]
+    pub tls_required_no: bool,
     /// Print the envelope and the message exactly as it would be sent, and send nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -342,6 +357,10 @@ impl RouteArgs {
             proxy_password_cmd: self.proxy.proxy_password_cmd.clone(),
             log: self.log.clone(),
             queue: None,
+            dkim_key: self.dkim_key.clone(),
+            dkim_selector: self.dkim_selector.clone(),
+            dkim_domain: self.dkim_domain.clone(),
+            require_tls: self.require_tls,
         }
     }
 }
@@ -381,6 +400,7 @@ impl SendArgs {
             dsn_ret: self.dsn_ret.map(|r| r.wire().to_string()),
             envid: self.envid.clone(),
             default_from: None,
+            tls_required_no: self.tls_required_no,
         }
     }
 }

@@ -7,6 +7,7 @@ use crate::error::exit;
 
 pub(crate) mod args;
 pub(crate) mod commands;
+pub(crate) mod dkim;
 pub(crate) mod sendmail;
 
 pub(crate) use args::SendArgs;
@@ -14,6 +15,7 @@ pub(crate) use commands::{
     AccountCmd, BulkArgs, CompletionsArgs, ConfigCmd, ManArgs, MxArgs, ProbeArgs, QueueCmd,
     ServeArgs,
 };
+pub(crate) use dkim::DkimCmd;
 
 /// `--version`: missive's, the TLS library's, and the protocols it speaks
 /// (for bug reports). The dependency versions come from Cargo.lock (build.rs).
@@ -88,6 +90,9 @@ pub(crate) enum Cmd {
     /// The outbox: messages kept for later delivery (run, flush, list, show, remove, retry).
     #[command(subcommand)]
     Queue(QueueCmd),
+    /// DKIM keys: make one and print its DNS record, or check the published record.
+    #[command(subcommand)]
+    Dkim(DkimCmd),
     /// The sendmail interface: the message on standard input, sendmail's
     /// options (-t -i -f -F -N …); settings from MISSIVE_* variables.
     /// Also what runs when the binary is called as `sendmail`.

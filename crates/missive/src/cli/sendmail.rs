@@ -38,6 +38,32 @@ pub(crate) fn parse(argv: &[String]) -> Result<(SendArgs, SendmailMode)> {
             i += 1;
             continue;
         }
+        // missive's own long options: --dkim-key/-selector/-domain V (or =V),
+        // --require-tls, --tls-required-no.
+        if let Some((name, v)) = long_value(a, &["--dkim-key", "--dkim-selector", "--dkim-domain"])
+        {
+            let v = match v {
+                Some(v) => v,
+                None => value(&mut i, name, "")?,
+            };
+            match name {
+                "--dkim-key" => args.route.dkim_key.push(v.into()),
+                "--dkim-selector" => args.route.dkim_selector.push(v),
+                _ => args.route.dkim_domain.push(v),
+            }
+            i += 1;
+            continue;
+        }
+        if a == "--require-tls" {
+            args.route.require_tls = true;
+            i += 1;
+            continue;
+        }
+        if a == "--tls-required-no" {
+            args.tls_required_no = true;
+            i += 1;
+            continue;
+        }
         if let Some(rest) = a.strip_prefix("--queue") {
             let v = match rest.strip_prefix('=') {
                 Some(v) => v.to_string(),
@@ -86,7 +112,7 @@ pub(crate) fn parse(argv: &[String]) -> Result<(SendArgs, SendmailMode)> {
             _ if a.starts_with("-o") || a.starts_with("-B") => {}
             _ => {
                 return Err(AppError::Usage(format!(
-                    "sendmail: unsupported option {a} (supported: -t -i -oi -f -F -N -R -V -v -bm -odi -odq -oem --queue WHEN)"
+                    "sendmail: unsupported option {a} (supported: -t -i -oi -f -F -N -R -V -v -bm -odi -odq -oem --queue WHEN --dkim-key FILE --dkim-selector S --dkim-domain D --require-tls --tls-required-no)"
                 )))
             }
         }
@@ -106,6 +132,15 @@ pub(crate) fn parse(argv: &[String]) -> Result<(SendArgs, SendmailMode)> {
             dot_ends_input: !ignore_dots,
         },
     ))
+}
+
+/// `--name` or `--name=value` for one of `names`.
+fn long_value(a: &str, names: &[&'static str]) -> Option<(&'static str, Option<String>)> {
+    names.iter().find_map(|n| match a.strip_prefix(n) {
+        Some("") => Some((*n, None)),
+        Some(rest) => rest.strip_prefix('=').map(|v| (*n, Some(v.to_string()))),
+        None => None,
+    })
 }
 
 #[cfg(test)]

@@ -58,6 +58,8 @@ pub(super) async fn run(args: BulkArgs) -> Result<()> {
         quiet: args.quiet,
         rates,
         options,
+        dkim: crate::message::dkim::signers(&settings.dkim)?,
+        require_tls: settings.require_tls,
         via,
     };
     let journal = plan.journal.display().to_string();

@@ -9,6 +9,7 @@ mod account;
 mod bulk;
 mod config;
 mod diagnosis;
+mod dkim;
 mod docs;
 mod log;
 mod mx;
@@ -46,6 +47,7 @@ pub fn main() -> i32 {
             Cmd::Config(c) => config::run(c),
             Cmd::Account(c) => account::run(c),
             Cmd::Queue(c) => queue::run(c).await,
+            Cmd::Dkim(c) => dkim::run(c).await,
             Cmd::Sendmail { args } => match cli::sendmail::parse(&args) {
                 Ok((send, mode)) => send::run(send, Some(mode)).await,
                 Err(e) => Err(e),

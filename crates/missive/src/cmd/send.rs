@@ -172,7 +172,10 @@ fn mail(args: &SendArgs, settings: &Settings, sendmail: Option<SendmailMode>) ->
     draft.user = settings.user.clone();
     draft.logs_in = settings.server.is_some() && settings.login.is_some();
     draft.sendmail = sendmail;
-    draft.mail()
+    let signers = crate::message::dkim::signers(&settings.dkim)?;
+    let mut mail = draft.mail()?.signed(&signers)?;
+    mail.envelope.require_tls = settings.require_tls;
+    Ok(mail)
 }
 
 /// Settings resolved once, then the mail and the mailer's options.
@@ -236,7 +239,12 @@ async fn sandbox(args: SendArgs) -> Result<()> {
     check_ehlo(args.route.ehlo.as_deref())?;
     let mut draft = args.draft();
     draft.default_from = Some(local_sender());
-    let mail = draft.mail()?;
+    let mut mail = draft.mail()?;
+    // --dkim-key signs in the sandbox too (the only settings it reads)
+    if !args.route.dkim_key.is_empty() {
+        let settings = settings::resolve(&args.route.overrides())?;
+        mail = mail.signed(&crate::message::dkim::signers(&settings.dkim)?)?;
+    }
     let options = MailerOptions {
         ehlo: args.route.ehlo.clone(),
         timeout: args.route.timeout.map(Duration::from_secs),

@@ -17,6 +17,7 @@ use tokio::sync::Semaphore;
 
 use super::dns::{Dns, Hickory, LookupError};
 use super::engine::Engine;
+use super::mta_sts::{self, FetchTrust, Mode};
 use super::mx::{self, MxHost, Route};
 use super::{Attempt, Direct, Hop, Outcome, RecipientOutcome, Status};
 use crate::error::{AppError, Result};
@@ -76,6 +77,9 @@ pub(super) async fn deliver(
     };
     let limit = Semaphore::new(PARALLEL_DOMAINS);
     let groups = mx::group_by_domain(&mail.envelope.to);
+    if mail.envelope.require_tls {
+        require_tls_policies(&dns, &ctx, &groups).await?;
+    }
     let per_domain = join_all(groups.iter().map(|(domain, rcpts)| {
         let (dns, ctx, limit) = (&dns, &ctx, &limit);
         async move {
@@ -88,6 +92,39 @@ pub(super) async fn deliver(
         recipients: per_domain.into_iter().flatten().collect(),
         ..Outcome::default()
     })
+}
+
+/// REQUIRETLS by direct delivery (RFC 8689 §4.2.1): every recipient domain
+/// needs a policy that makes TLS verified and mandatory: MTA-STS enforce
+/// (DANE is not implemented). Checked for all domains before anything is
+/// sent; the policies fetched here are cached for the delivery itself.
+async fn require_tls_policies<D: Dns>(
+    dns: &D,
+    ctx: &Context<'_, '_>,
+    groups: &[(String, Vec<String>)],
+) -> Result<()> {
+    let trust = FetchTrust {
+        cafile: ctx.engine.options.trust.cafile.clone(),
+    };
+    for (domain, _) in groups {
+        let left = ctx.deadline.saturating_duration_since(Instant::now());
+        let applied = tokio::time::timeout(left, mta_sts::applied(dns, domain, &trust))
+            .await
+            .unwrap_or_else(|_| mta_sts::Applied {
+                policy: None,
+                note: Some("the lookup ran past the delivery deadline".into()),
+            });
+        if applied.policy.as_ref().map(|p| p.mode) != Some(Mode::Enforce) {
+            return Err(AppError::Refused(
+                format!(
+                    "--require-tls: {domain} has no MTA-STS enforce policy{}, so TLS to its MX hosts cannot be required and verified (DANE is not implemented); nothing was sent",
+                    applied.note.map(|n| format!(" ({n})")).unwrap_or_default()
+                ),
+                crate::error::exit::NOPERM,
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Everyone in `rcpts` gets the same failure.
@@ -125,6 +162,21 @@ enum Try {
     Final { why: String, reply: Reply },
 }
 
+/// Each outcome's hop names the policy that applied.
+fn with_policy(
+    mut fates: Vec<RecipientOutcome>,
+    label: &str,
+    note: Option<&str>,
+) -> Vec<RecipientOutcome> {
+    for f in &mut fates {
+        if let Some(hop) = f.hop.as_mut() {
+            hop.policy = label.to_string();
+            hop.policy_note = note.map(str::to_string);
+        }
+    }
+    fates
+}
+
 async fn deliver_domain<D: Dns>(
     dns: &D,
     ctx: &Context<'_, '_>,
@@ -132,6 +184,38 @@ async fn deliver_domain<D: Dns>(
     rcpts: &[String],
 ) -> Vec<RecipientOutcome> {
     let answer = within(ctx, domain, dns.mx(domain)).await;
+    let trust = FetchTrust {
+        cafile: ctx.engine.options.trust.cafile.clone(),
+    };
+    // Only for a domain that has somewhere to deliver; bounded by the
+    // delivery deadline like every lookup.
+    let left = ctx.deadline.saturating_duration_since(Instant::now());
+    let applied = match &answer {
+        Ok(_) | Err(LookupError::NoData(_)) => {
+            tokio::time::timeout(left, mta_sts::applied(dns, domain, &trust))
+                .await
+                .unwrap_or_else(|_| mta_sts::Applied {
+                    policy: None,
+                    note: Some("MTA-STS lookup cut short by the delivery deadline".into()),
+                })
+        }
+        Err(_) => mta_sts::Applied::default(),
+    };
+    let label = applied.policy.as_ref().map_or("none", |p| p.label());
+    let mut note = applied.note.clone();
+    let fates = deliver_hosts(dns, ctx, domain, rcpts, answer, &applied, &mut note).await;
+    with_policy(fates, label, note.as_deref())
+}
+
+async fn deliver_hosts<D: Dns>(
+    dns: &D,
+    ctx: &Context<'_, '_>,
+    domain: &str,
+    rcpts: &[String],
+    answer: std::result::Result<Vec<(u16, String)>, LookupError>,
+    applied: &mta_sts::Applied,
+    note: &mut Option<String>,
+) -> Vec<RecipientOutcome> {
     let hosts = match mx::route(domain, answer, ctx.seed) {
         Ok(Route::Null) => {
             let reply = Reply::new(
@@ -174,6 +258,43 @@ async fn deliver_domain<D: Dns>(
             )
         }
     };
+    let mode = applied.policy.as_ref().map_or(Mode::None, |p| p.mode);
+    let mut hosts = hosts;
+    if let Some(p) = applied.policy.as_ref().filter(|p| p.mode != Mode::None) {
+        let (allowed, other): (Vec<MxHost>, Vec<MxHost>) =
+            hosts.into_iter().partition(|h| p.allows(&h.name));
+        if !other.is_empty() {
+            let names: Vec<&str> = other.iter().map(|h| h.name.as_str()).collect();
+            let what = format!(
+                "MX {} not in the policy's mx ({})",
+                names.join(", "),
+                p.mx.join(", ")
+            );
+            push_note(
+                note,
+                &match mode {
+                    Mode::Testing => format!("enforce would refuse: {what}"),
+                    _ => what,
+                },
+            );
+        }
+        hosts = match mode {
+            Mode::Enforce => allowed,
+            _ => {
+                let mut all = allowed;
+                all.extend(other);
+                all.sort_by_key(|h| h.preference);
+                all
+            }
+        };
+        if hosts.is_empty() {
+            let why = format!(
+                "MTA-STS (enforce): no MX host of {domain} matches the policy's mx ({}); not delivered",
+                p.mx.join(", ")
+            );
+            return fail_all(rcpts, domain, &why, Status::Deferred, None, Vec::new());
+        }
+    }
     let mut attempts = Vec::new();
     for host in &hosts {
         let addrs = match within(ctx, &host.name, dns.addrs(&host.name)).await {
@@ -199,8 +320,17 @@ async fn deliver_domain<D: Dns>(
                 );
                 return fail_all(rcpts, domain, &why, Status::Deferred, None, attempts);
             }
-            match try_address(ctx, domain, &host.name, ip, rcpts, &attempts).await {
-                Try::Done(fates) => return fates,
+            match try_address(ctx, domain, &host.name, ip, rcpts, &attempts, mode).await {
+                Try::Done(fates) => {
+                    let hop = fates.first().and_then(|f| f.hop.as_ref());
+                    if let Some(h) =
+                        hop.filter(|h| mode == Mode::Testing && !(h.tls && h.tls_verified))
+                    {
+                        let why = h.tls_problem.as_deref().unwrap_or("no verified TLS");
+                        push_note(note, &format!("enforce would refuse {}: {why}", host.name));
+                    }
+                    return fates;
+                }
                 Try::Final { why, reply } => {
                     attempts.push(Attempt::at(&host.name, ip, why.clone()));
                     let why = format!("{} said {why}", host.name);
@@ -229,6 +359,13 @@ async fn deliver_domain<D: Dns>(
     fail_all(rcpts, domain, &why, Status::Deferred, None, attempts)
 }
 
+fn push_note(note: &mut Option<String>, more: &str) {
+    *note = Some(match note.take() {
+        Some(n) => format!("{n}; {more}"),
+        None => more.to_string(),
+    });
+}
+
 /// A DNS lookup, cut short (a temporary failure) by the overall deadline.
 async fn within<T>(
     ctx: &Context<'_, '_>,
@@ -253,9 +390,15 @@ async fn try_address(
     ip: IpAddr,
     rcpts: &[String],
     attempts: &[Attempt],
+    mode: Mode,
 ) -> Try {
     let (opts, p) = (&ctx.engine.options, ctx.direct);
-    let mut tls = p.tls;
+    // MTA-STS enforce (RFC 8461 §4.2): STARTTLS, with a certificate valid
+    // for the MX name, or this host is not used.
+    let mut tls = match mode {
+        Mode::Enforce => TlsMode::StartTls,
+        _ => p.tls,
+    };
     loop {
         let mut transcript = ctx.transcript.clone();
         transcript.prefix = format!("[{domain}] ");
@@ -279,10 +422,14 @@ async fn try_address(
             connect_timeout: ADDRESS_CONNECT_TIMEOUT,
             smtp,
             // Port 25: opportunistic TLS tolerates certificate problems and reports them.
-            tls: if tls == TlsMode::Opportunistic {
-                ctx.engine.tls.tolerant()
-            } else {
-                ctx.engine.tls.clone()
+            tls: match (tls, mode) {
+                (TlsMode::Opportunistic, _) => ctx.engine.tls.tolerant(),
+                // --insecure does not weaken an MTA-STS enforce policy
+                (_, Mode::Enforce) if ctx.engine.tls.insecure => match strict(ctx) {
+                    Ok(t) => t,
+                    Err(e) => return leave(e),
+                },
+                _ => ctx.engine.tls.clone(),
             },
             timeout: opts.timeout,
             proxy: ctx.engine.options.proxy.clone(),
@@ -336,6 +483,8 @@ async fn try_address(
             tls_verified: tls_info.as_ref().is_some_and(|t| t.verified),
             tls_problem: tls_info.as_ref().and_then(|t| t.problem.clone()),
             attempts: attempts.to_vec(),
+            policy: String::new(),
+            policy_note: None,
         };
         let results = Outcome::from_transaction(&outcome)
             .into_iter()
@@ -346,6 +495,17 @@ async fn try_address(
             .collect();
         return Try::Done(results);
     }
+}
+
+/// The mailer's trust with certificate checking on, whatever --insecure says.
+fn strict(ctx: &Context<'_, '_>) -> Result<crate::transport::tls::TlsContext> {
+    let t = &ctx.engine.options.trust;
+    crate::transport::tls::TlsContext::new(&crate::transport::tls::TlsOptions {
+        cafile: t.cafile.clone(),
+        insecure: false,
+        no_system_roots: t.no_system_roots,
+        extra_roots: t.extra_roots.clone(),
+    })
 }
 
 /// Whether an error at one address means trying the next, or stopping.
@@ -368,7 +528,8 @@ fn leave(e: AppError) -> Try {
             Smtp::Rejected { .. }
             | Smtp::ServiceClosing(_)
             | Smtp::TlsUnavailable
-            | Smtp::StartTlsRefused(_),
+            | Smtp::StartTlsRefused(_)
+            | Smtp::RequireTls(_),
         ) => Try::Next {
             why,
             next_host: true,

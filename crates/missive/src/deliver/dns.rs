@@ -38,6 +38,11 @@ pub trait Dns {
         &self,
         host: &str,
     ) -> impl std::future::Future<Output = Result<Vec<IpAddr>, LookupError>>;
+    /// TXT records, each one's strings joined.
+    fn txt(
+        &self,
+        name: &str,
+    ) -> impl std::future::Future<Output = Result<Vec<String>, LookupError>>;
 }
 
 /// hickory-resolver, with the system configuration or given servers.
@@ -129,6 +134,28 @@ pub fn ascii_domain(domain: &str) -> String {
 }
 
 impl Dns for Hickory {
+    /// TXT records, each one's strings joined (RFC 6376 §3.6.2.2).
+    async fn txt(&self, name: &str) -> Result<Vec<String>, LookupError> {
+        let lookup = self
+            .resolver
+            .txt_lookup(fqdn(name))
+            .await
+            .map_err(|e| classify(name, e))?;
+        Ok(lookup
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::TXT(t) => Some(
+                    t.txt_data
+                        .iter()
+                        .map(|s| String::from_utf8_lossy(s).into_owned())
+                        .collect(),
+                ),
+                _ => None,
+            })
+            .collect())
+    }
+
     async fn mx(&self, domain: &str) -> Result<Vec<(u16, String)>, LookupError> {
         let lookup = self
             .resolver

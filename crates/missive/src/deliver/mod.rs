@@ -21,6 +21,7 @@ mod direct;
 pub(crate) mod dns;
 mod engine;
 mod mailer;
+pub(crate) mod mta_sts;
 pub(crate) mod mx;
 mod outcome;
 mod relay;

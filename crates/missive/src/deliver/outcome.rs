@@ -39,6 +39,11 @@ pub struct Hop {
     pub tls_problem: Option<String>,
     /// Each host and address tried before, and why it was left.
     pub attempts: Vec<Attempt>,
+    /// The policy that applied: "none", "mta-sts testing" or "mta-sts enforce".
+    pub policy: String,
+    /// Where the policy came from, and (testing) what enforce would have refused.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub policy_note: Option<String>,
 }
 
 /// A host (and address) direct delivery tried and left.

@@ -112,7 +112,8 @@ impl AppError {
                 Smtp::TlsUnavailable
                 | Smtp::StartTlsRefused(_)
                 | Smtp::PlaintextAuth
-                | Smtp::UnverifiedTlsAuth => exit::NOPERM,
+                | Smtp::UnverifiedTlsAuth
+                | Smtp::RequireTls(_) => exit::NOPERM,
                 Smtp::AuthUnavailable { .. } => exit::NOPERM,
                 Smtp::AuthFailed { reply, .. } if reply.code.is_transient() => exit::TEMPFAIL,
                 Smtp::AuthFailed { .. } => exit::NOPERM,

@@ -56,12 +56,19 @@ pub struct Draft {
     pub envid: Option<String>,
     /// A default sender for the sandbox (no From needed).
     pub default_from: Option<String>,
+    /// Add `TLS-Required: No` (RFC 8689 §5).
+    pub tls_required_no: bool,
 }
 
 impl Draft {
     /// Builds the message (or loads the ready-made one) and its envelope.
     pub fn mail(&self) -> Result<Mail> {
         let mut mail = self.outgoing()?;
+        if self.tls_required_no {
+            let field = super::content::Segment::Bytes(b"TLS-Required: No\r\n".to_vec());
+            mail.message.segments.insert(0, field);
+            mail.envelope.size = Some(mail.message.size());
+        }
         mail.envelope.dsn = Dsn {
             ret: self.dsn_ret.clone(),
             envid: self.envid.clone(),
@@ -195,6 +202,7 @@ fn envelope(from: &str, to: Vec<String>, message: super::Message, id: String) ->
             eight_bit: message.eight_bit,
             size: Some(message.size()),
             dsn: Dsn::default(),
+            require_tls: false,
         },
         message,
         message_id: id,

@@ -30,6 +30,9 @@ pub struct Entry {
     pub dsn: StoredDsn,
     /// The message has 8-bit content.
     pub eight_bit: bool,
+    /// REQUIRETLS (RFC 8689): kept with the message, so a later attempt asks for it too.
+    #[serde(default)]
+    pub require_tls: bool,
     /// Octets CRLF normalisation adds on the wire (counted in SIZE).
     pub line_end_growth: u64,
     /// Delivery attempts so far.

@@ -227,6 +227,7 @@ impl Runner<'_> {
             envid: e.dsn.envid.clone(),
             notify: e.dsn.notify.clone(),
         };
+        mail.envelope.require_tls = e.require_tls;
         let mut doubt = e.clone();
         doubt.in_doubt = true;
         let doubt = serde_json::to_vec_pretty(&doubt)

@@ -413,6 +413,7 @@ mod tests {
             }],
             dsn: StoredDsn::default(),
             eight_bit: false,
+            require_tls: false,
             line_end_growth: 0,
             attempts: 0,
             next_attempt: 0,

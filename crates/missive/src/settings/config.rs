@@ -74,6 +74,10 @@ pub struct Account {
     pub log: Option<String>,
     /// When this account's mail is kept in the outbox.
     pub queue: Option<super::modes::QueueWhen>,
+    /// DKIM signing: a table, or an array of tables for several signatures.
+    pub dkim: Option<super::trust::DkimAccount>,
+    /// REQUIRETLS (RFC 8689) for every message of this account.
+    pub require_tls: Option<bool>,
 }
 
 /// A loaded configuration and where it came from.

@@ -22,6 +22,7 @@ pub(crate) mod presets;
 mod provenance;
 mod proxy;
 pub(crate) mod queue;
+mod trust;
 
 pub use config::{Account, Config};
 pub use modes::{AuthSetting, TlsSetting};
@@ -65,6 +66,12 @@ pub struct Overrides {
     pub log: Option<String>,
     /// `--queue WHEN`.
     pub queue: Option<QueueWhen>,
+    /// `--dkim-key FILE` (repeatable), with `--dkim-selector`, `--dkim-domain`.
+    pub dkim_key: Vec<PathBuf>,
+    pub dkim_selector: Vec<String>,
+    pub dkim_domain: Vec<String>,
+    /// `--require-tls` (RFC 8689).
+    pub require_tls: bool,
 }
 
 /// The effective settings of a send, every layer applied.
@@ -101,6 +108,10 @@ pub struct Settings {
     pub log: Option<String>,
     /// The outbox: when to queue, where, how long.
     pub queue: QueueSettings,
+    /// DKIM signatures to add (keys not yet loaded).
+    pub dkim: Vec<crate::message::dkim::DkimConfig>,
+    /// REQUIRETLS (RFC 8689): verified TLS on every hop, or nothing is sent.
+    pub require_tls: bool,
     /// The account used, if any.
     pub account: Option<String>,
     /// The configuration file, when one exists.
@@ -341,8 +352,12 @@ pub fn resolve(flags: &Overrides) -> Result<Settings> {
         }),
     };
     let queue = queue::resolve(&config, Some(&acct), flags.queue, None)?;
+    let dkim = trust::dkim(flags, &acct, acct_name.as_deref(), &mut p)?;
+    let require_tls = trust::require_tls(flags, &acct, acct_name.as_deref(), &mut p)?;
     Ok(Settings {
         queue,
+        dkim,
+        require_tls,
         account: acct_name.clone().filter(|_| !bound_away),
         config: p.config.clone(),
         server,

@@ -24,6 +24,9 @@ pub fn mailer_options(s: &Settings, dry_run: bool, verbosity: u8) -> Result<Mail
         (None, Some(srv)) if srv.port == 465 => TlsMode::Implicit,
         (None, Some(_)) => TlsMode::StartTls,
     };
+    if s.require_tls {
+        require_tls_route(s, server.is_some(), tls)?;
+    }
     let route = match server {
         // MX hosts are the recipients' servers: the user's credentials are
         // for their own provider and never go there.
@@ -67,4 +70,26 @@ pub fn mailer_options(s: &Settings, dry_run: bool, verbosity: u8) -> Result<Mail
         proxy: s.proxy.as_ref().map(|p| p.proxy()).transpose()?,
         ..MailerOptions::new(route)
     })
+}
+
+/// REQUIRETLS (RFC 8689 §4.2.1) needs verified TLS on the hop missive
+/// makes: refused before anything connects when the route cannot give it.
+fn require_tls_route(s: &Settings, relay: bool, tls: TlsMode) -> Result<()> {
+    let refuse = |why: &str| {
+        Err(AppError::Refused(
+            format!("--require-tls: {why}; nothing was sent"),
+            crate::error::exit::NOPERM,
+        ))
+    };
+    if !relay {
+        // Direct delivery: each domain's MTA-STS policy decides (deliver/direct.rs).
+        return Ok(());
+    }
+    if s.insecure {
+        return refuse("--insecure does not verify the server's certificate");
+    }
+    match tls {
+        TlsMode::StartTls | TlsMode::Implicit => Ok(()),
+        _ => refuse("the TLS mode must be starttls or implicit (verified)"),
+    }
 }

@@ -26,6 +26,7 @@ pub mod fake_smtp;
 pub mod home;
 pub mod mail;
 pub mod oauth_mock;
+pub mod policy_server;
 pub mod postfix_log;
 pub mod process;
 pub mod proxies;
