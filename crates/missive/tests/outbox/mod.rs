@@ -298,6 +298,11 @@ fn watch_delivers_a_message_that_arrives_while_it_runs() {
     let mut watcher = q.cmd(&["queue", "run", "--watch"]).spawn();
     let ids = q.queue_always(&server.addr(), 1, "watch");
     server.wait_for(1, Duration::from_secs(20));
+    // The server has it; the watcher records the delivery right after.
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while !q.list().is_empty() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
     let _ = watcher.kill();
     let _ = watcher.wait();
     assert_eq!(server.by_message_id().get(&ids[0]), Some(&1));
