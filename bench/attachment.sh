@@ -153,14 +153,25 @@ CMD_floor=("$SMTP_SOURCE" -m 1 -l "$wire" -f "$FROM" -t "$TO" "$SINK_HOST:$SINK_
 CMD_minimal=("$FLOOR" data "$SINK_HOST:$SINK_PORT" none - "$SINK_HOST" "$FROM" "$TO" "$TMP/wire.eml")
 CA="$TESTBED_DIR/tls/ca.crt"
 if [ -r "$CA" ] && [ -r "$TESTBED_DIR/tls/server-chain.pem" ]; then
-  TLS_PORT=$((30000 + $$ % 10000))
+  free_port() { # two consecutive ports nothing on 127.0.0.1 answers on
+    local p
+    for ((p = $1; p < $1 + 400; p += 2)); do
+      (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
+      (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null && continue
+      echo "$p"; return
+    done
+    die "no free port near $1"
+  }
+  TLS_PORT=$(free_port $((30000 + $$ % 10000)))
   "$MISSIVE" serve --tls-listen "127.0.0.1:$TLS_PORT" --listen "127.0.0.1:$((TLS_PORT + 1))" --cert "$TESTBED_DIR/tls/server-chain.pem" \
     --key "$TESTBED_DIR/tls/server.key" --maildir "$TMP/serve-mail" --max-size 400000000 -q \
     >"$TMP/serve.log" 2>&1 &
   SERVE_PID=$!
-  trap 'kill "$SERVE_PID" 2>/dev/null; wait "$SERVE_PID" 2>/dev/null; rm -rf -- "$TMP"' EXIT
+  trap 'kill "$SERVE_PID" 2>/dev/null || true; wait "$SERVE_PID" 2>/dev/null || true; rm -rf -- "$TMP"' EXIT
   for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$TLS_PORT") 2>/dev/null && break; sleep 0.05; done
-  CMD_missive_tls=("$MISSIVE" send --server "127.0.0.1:$TLS_PORT" --tls implicit --cafile "$CA"
+  kill -0 "$SERVE_PID" 2>/dev/null || { cat "$TMP/serve.log" >&2; die "missive serve did not start"; }
+  # --no-chunking: missive serve offers CHUNKING, the floor speaks DATA; both send DATA here.
+  CMD_missive_tls=("$MISSIVE" send --server "127.0.0.1:$TLS_PORT" --tls implicit --cafile "$CA" --no-chunking
     --from "$FROM" --to "$TO" --subject bench --body "$BODY_TEXT" --attach "$ATT")
   CMD_minimal_tls=("$FLOOR" data "127.0.0.1:$TLS_PORT" implicit "$CA" 127.0.0.1 "$FROM" "$TO" "$TMP/wire.eml")
 fi
