@@ -149,7 +149,9 @@ fn submission(
 
 fn data(args: &[String]) -> Res<()> {
     let [addr, tls, cafile, name, from, to, path] = args else {
-        return Err("usage: floor data HOST:PORT none|implicit CAFILE|- NAME FROM TO MESSAGE".into());
+        return Err(
+            "usage: floor data HOST:PORT none|implicit CAFILE|- NAME FROM TO MESSAGE".into(),
+        );
     };
     let start = Instant::now();
     let (tcp, fd) = connect(addr)?;
@@ -157,7 +159,11 @@ fn data(args: &[String]) -> Res<()> {
         "implicit" => tls_wrap(tcp, &tls_config(cafile)?, name)?,
         _ => Box::new(tcp),
     };
-    let mut c = Conn { io, fd, buf: Vec::new() };
+    let mut c = Conn {
+        io,
+        fd,
+        buf: Vec::new(),
+    };
     c.reply(b'2')?;
     c.send("EHLO floor.test\r\n")?;
     c.reply(b'2')?;
@@ -192,8 +198,8 @@ fn main() -> Res<()> {
                 return Err("usage: floor submission HOST:PORT CAFILE USER PASSWORD_VAR FROM TO MESSAGE WARMUP COUNT".into());
             };
             let pass = std::env::var(pass_var)?;
-            let plain = base64::engine::general_purpose::STANDARD
-                .encode(format!("\0{user}\0{pass}"));
+            let plain =
+                base64::engine::general_purpose::STANDARD.encode(format!("\0{user}\0{pass}"));
             let mut message = std::fs::read(path)?;
             if !message.ends_with(b"\r\n") {
                 message.extend_from_slice(b"\r\n");
