@@ -68,6 +68,9 @@ log "cargo build --release -p missive"
   { cat "$TMP/build.log" >&2; die "cargo build failed"; }
 MISSIVE="$ROOT/target/release/missive"
 [ -x "$MISSIVE" ] || die "$MISSIVE was not built"
+log "cargo build --release (bench/floor)"
+FLOOR=$(bash "$ROOT/bench/floor/build.sh" 2>"$TMP/floor-build.log") ||
+  { cat "$TMP/floor-build.log" >&2; die "building bench/floor failed"; }
 
 # --- testbed: only smtp-sink is used -------------------------------------------------
 sink_up() { (exec 3<>"/dev/tcp/$SINK_HOST/$SINK_PORT") 2>/dev/null; }
@@ -140,6 +143,39 @@ wire=$("$MISSIVE" send --server "$SINK_HOST:$SINK_PORT" --tls none --from "$FROM
 SMTP_SOURCE=$(command -v smtp-source || echo /usr/sbin/smtp-source)
 CMD_floor=("$SMTP_SOURCE" -m 1 -l "$wire" -f "$FROM" -t "$TO" "$SINK_HOST:$SINK_PORT")
 
+# The floor (issue 17): bench/floor writes missive's own message (the bytes of
+# its --dry-run, already CRLF and base64) after DATA in 64 KiB writes: the
+# same octets from a sender that does nothing else. Over TLS: both send to a
+# missive serve with implicit TLS (the testbed's certificate, CA-verified),
+# which writes each message to a Maildir in $TMP that is emptied after each run.
+"$MISSIVE" send --server "$SINK_HOST:$SINK_PORT" --tls none --from "$FROM" --to "$TO" \
+  --subject bench --body "$BODY_TEXT" --attach "$ATT" --dry-run 2>/dev/null | tail -n +5 >"$TMP/wire.eml"
+CMD_minimal=("$FLOOR" data "$SINK_HOST:$SINK_PORT" none - "$SINK_HOST" "$FROM" "$TO" "$TMP/wire.eml")
+CA="$TESTBED_DIR/tls/ca.crt"
+if [ -r "$CA" ] && [ -r "$TESTBED_DIR/tls/server-chain.pem" ]; then
+  free_port() { # two consecutive ports nothing on 127.0.0.1 answers on
+    local p
+    for ((p = $1; p < $1 + 400; p += 2)); do
+      (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null && continue
+      (exec 3<>"/dev/tcp/127.0.0.1/$((p + 1))") 2>/dev/null && continue
+      echo "$p"; return
+    done
+    die "no free port near $1"
+  }
+  TLS_PORT=$(free_port $((30000 + $$ % 10000)))
+  "$MISSIVE" serve --tls-listen "127.0.0.1:$TLS_PORT" --listen "127.0.0.1:$((TLS_PORT + 1))" --cert "$TESTBED_DIR/tls/server-chain.pem" \
+    --key "$TESTBED_DIR/tls/server.key" --maildir "$TMP/serve-mail" --max-size 400000000 -q \
+    >"$TMP/serve.log" 2>&1 &
+  SERVE_PID=$!
+  trap 'kill "$SERVE_PID" 2>/dev/null || true; wait "$SERVE_PID" 2>/dev/null || true; rm -rf -- "$TMP"' EXIT
+  for _ in $(seq 100); do (exec 3<>"/dev/tcp/127.0.0.1/$TLS_PORT") 2>/dev/null && break; sleep 0.05; done
+  kill -0 "$SERVE_PID" 2>/dev/null || { cat "$TMP/serve.log" >&2; die "missive serve did not start"; }
+  # --no-chunking: missive serve offers CHUNKING, the floor speaks DATA; both send DATA here.
+  CMD_missive_tls=("$MISSIVE" send --server "127.0.0.1:$TLS_PORT" --tls implicit --cafile "$CA" --no-chunking
+    --from "$FROM" --to "$TO" --subject bench --body "$BODY_TEXT" --attach "$ATT")
+  CMD_minimal_tls=("$FLOOR" data "127.0.0.1:$TLS_PORT" implicit "$CA" 127.0.0.1 "$FROM" "$TO" "$TMP/wire.eml")
+fi
+
 if [ -x /usr/bin/time ] && /usr/bin/time -v true >/dev/null 2>&1; then
   RSS_METHOD="/usr/bin/time -v (Maximum resident set size)"
   measured() { /usr/bin/time -v -o "$TMP/rusage" "$@"; }
@@ -166,6 +202,7 @@ run_one() { # CLIENT LABEL -> appends "wall_us rss_kib user_s sys_s" to $TMP/CLI
     cat "$out.err" "$out" 2>/dev/null | tail -40 | sed 's/^/  | /' >&2
     die "aborting: every run must succeed"
   fi
+  [ -d "$TMP/serve-mail" ] && find "$TMP/serve-mail" -type f -delete
   read -r rss user sys < <(read_rusage)
   [ -n "$3" ] && echo "$((10#${t1/./} - 10#${t0/./})) $rss $user $sys" >>"$TMP/$c.runs"
   return 0
@@ -174,6 +211,8 @@ run_one() { # CLIENT LABEL -> appends "wall_us rss_kib user_s sys_s" to $TMP/CLI
 # --- runs ----------------------------------------------------------------------
 ALL=("${CLIENTS[@]}" dryrun)
 if [ -x "$SMTP_SOURCE" ]; then ALL+=(floor); else log "no smtp-source: no floor row"; fi
+ALL+=(minimal)
+[ -n "${SERVE_PID:-}" ] && ALL+=(missive_tls minimal_tls)
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')
 log "$RUNS measured + $WARMUP warm-up rounds, round-robin: ${ALL[*]}"
 n=${#ALL[@]}
@@ -204,7 +243,12 @@ declare -A MED MIN MAX RSS USR SYS
 for c in "${ALL[@]}"; do
   read -r "MED[$c]" "MIN[$c]" "MAX[$c]" "RSS[$c]" "USR[$c]" "SYS[$c]" < <(stats "$TMP/$c.runs")
 done
-label() { case $1 in dryrun) echo "missive --dry-run" ;; floor) echo "smtp-source floor" ;; *) echo "$1" ;; esac; }
+label() {
+  case $1 in
+    dryrun) echo "missive --dry-run" ;; floor) echo "smtp-source floor" ;; minimal) echo "floor (same bytes)" ;;
+    missive_tls) echo "missive, TLS" ;; minimal_tls) echo "floor, TLS" ;; *) echo "$1" ;;
+  esac
+}
 mib() { awk -v k="$1" 'BEGIN {printf "%.1f", k / 1024}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", a / b}'; }
 
@@ -243,3 +287,23 @@ v_rss=$(verdict "${RSS[missive]}" "$TARGET_RSS_KIB")
 v_wall=$(verdict "${MED[missive]}" "$TARGET_WALL_S")
 echo "target (issue): missive peak RSS <= 16 MiB -> $v_rss ($(mib "${RSS[missive]}") MiB)"
 echo "target (issue): missive wall time <= $TARGET_WALL_S s -> $v_wall (median ${MED[missive]} s, max ${MAX[missive]} s)"
+r1=$(awk -v a="${MED[missive]}" -v b="${MED[minimal]}" 'BEGIN {printf "%.2f", a / b}')
+v1=$(verdict "$r1" 1.1)
+echo "target (issue 17): missive <= 1.1 x the floor (same bytes, smtp-sink) -> $v1 (ratio $r1: ${MED[missive]} s vs ${MED[minimal]} s)"
+if [ -n "${SERVE_PID:-}" ]; then
+  r2=$(awk -v a="${MED[missive_tls]}" -v b="${MED[minimal_tls]}" 'BEGIN {printf "%.2f", a / b}')
+  v2=$(verdict "$r2" 1.3)
+  echo "target (issue 17): missive over TLS <= 1.3 x the floor over TLS (missive serve, implicit TLS) -> $v2 (ratio $r2: ${MED[missive_tls]} s vs ${MED[minimal_tls]} s)"
+fi
+if [ -n "${BENCH_SUMMARY:-}" ]; then
+  {
+    printf 'attachment: %s MB to smtp-sink\tmedian s\t%s\t%s\t%s\tswaks %s, python %s, smtp-source %s\t<= 1.1 x floor\t%s\n' \
+      "$SIZE_MB" "${MED[missive]}" "${MED[minimal]}" "$r1" "${MED[swaks]}" "${MED[python]}" "${MED[floor]:--}" "$v1"
+    printf 'attachment: peak RSS\tMiB\t%s\t%s\t-\tswaks %s, python %s\t<= 16 MiB\t%s\n' "$(mib "${RSS[missive]}")" \
+      "$(mib "${RSS[minimal]}")" "$(mib "${RSS[swaks]}")" "$(mib "${RSS[python]}")" "$v_rss"
+    if [ -n "${SERVE_PID:-}" ]; then
+      printf 'attachment: %s MB over implicit TLS to missive serve\tmedian s\t%s\t%s\t%s\t-\t<= 1.3 x floor\t%s\n' \
+        "$SIZE_MB" "${MED[missive_tls]}" "${MED[minimal_tls]}" "$r2" "$v2"
+    fi
+  } >>"$BENCH_SUMMARY"
+fi

@@ -6,12 +6,18 @@
 #   missive  target/release/missive send ... --cafile CA --auth plain --password-env VAR
 #   msmtp    -C <0600 config with tls_trust_file + auth plain + password>
 #   swaks    --tls --tls-verify --tls-ca-path CA --auth PLAIN --auth-password ...
+#   floor    bench/floor (a minimal in-process Rust client, not part of missive):
+#            the same conversation with TCP_QUICKACK, no process start, no
+#            session resumption, trusting the CA file alone; each round it does
+#            1 warm-up and FLOOR_PER_ROUND (3) measured conversations.
 #
 # The three clients are interleaved round-robin (the starting client rotates each
 # round), 2 warm-up rounds first, then RUNS measured rounds (default 15). Every run
 # must exit 0, otherwise the bench stops and prints that run's output.
 # Prints median/min/max in ms, missive's median over each peer's median, and
-# whether the target of the issue is met: missive median <= 0.2 x msmtp median.
+# whether the targets of the issues are met: missive median <= 0.2 x msmtp
+# median (issue 7) and <= 1.5 x the floor's median (issue 17).
+# With BENCH_SUMMARY=FILE it also appends one tab-separated row for bench/run.sh.
 #
 # It builds missive (cargo build --release -p missive) and starts the testbed
 # (testbed/install.sh + testbed/testbed.sh up) when
@@ -30,7 +36,8 @@ case "$RUNS" in '' | *[!0-9]*) echo "usage: $0 [RUNS]   (RUNS: a positive intege
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TESTBED_DIR="${TESTBED_DIR:-/tmp/smtp-testbed}"
 CREDS="$TESTBED_DIR/credentials.env"
-CLIENTS=(missive msmtp swaks)
+CLIENTS=(missive floor msmtp swaks)
+FLOOR_PER_ROUND=3
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -57,6 +64,9 @@ log "cargo build --release -p missive"
   { cat "$TMP/build.log" >&2; die "cargo build failed"; }
 MISSIVE="$ROOT/target/release/missive"
 [ -x "$MISSIVE" ] || die "$MISSIVE was not built"
+log "cargo build --release (bench/floor)"
+FLOOR=$(bash "$ROOT/bench/floor/build.sh" 2>"$TMP/floor-build.log") ||
+  { cat "$TMP/floor-build.log" >&2; die "building bench/floor failed"; }
 
 # --- testbed -------------------------------------------------------------------
 if [ ! -f "$CREDS" ]; then
@@ -98,6 +108,7 @@ mkmsg() { # FILE TO
 }
 mkmsg "$TMP/msmtp.eml" "$(rcpt msmtp)"; printf '\r\n' >>"$TMP/msmtp.eml"
 mkmsg "$TMP/swaks.eml" "$(rcpt swaks)"
+mkmsg "$TMP/floor.eml" "$(rcpt floor)"; printf '\r\n' >>"$TMP/floor.eml"
 
 MSMTPRC="$TMP/msmtprc"
 (umask 077; cat >"$MSMTPRC" <<EOF
@@ -124,6 +135,8 @@ CMD_msmtp=(msmtp -C "$MSMTPRC" -a bench "$(rcpt msmtp)")
 CMD_swaks=(swaks --server "$HOST" --port "$PORT" --tls --tls-verify --tls-ca-path "$CA"
   --auth PLAIN --auth-user "$USER_" --auth-password "$SMTP_PASS"
   --from "$USER_" --to "$(rcpt swaks)" --data "@$TMP/swaks.eml")
+CMD_floor=("$FLOOR" submission "$HOST:$PORT" "$CA" "$USER_" MISSIVE_BENCH_PW
+  "$USER_" "$(rcpt floor)" "$TMP/floor.eml" 1 "$FLOOR_PER_ROUND")
 
 # Wall time of one whole process in microseconds, into $ELAPSED_US. $EPOCHREALTIME
 # (bash 5) is read without a fork, so no date(1) start-up lands inside the interval.
@@ -150,6 +163,11 @@ run_one() { # CLIENT LABEL
   fi
   ELAPSED_US=$((10#$t1 - 10#$t0))
 }
+# The floor times itself, in-process: its lines are the measured conversations.
+record() { # CLIENT
+  if [ "$1" = floor ]; then awk '{printf "%d\n", $1 * 1000}' "$TMP/floor.out" >>"$TMP/floor.times"
+  else echo "$ELAPSED_US" >>"$TMP/$1.times"; fi
+}
 
 # --- runs ----------------------------------------------------------------------
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo '?')
@@ -162,7 +180,7 @@ for ((round = 0; round < WARMUP + RUNS; round++)); do
       run_one "$c" "warm-up $((round + 1))"
     else
       run_one "$c" "run $((round - WARMUP + 1))"
-      echo "$ELAPSED_US" >>"$TMP/$c.times"
+      record "$c"
     fi
   done
   printf '.' >&2
@@ -190,6 +208,7 @@ cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || t
 echo
 echo "One message, STARTTLS + AUTH PLAIN, CA-verified, via $HOST:$PORT (Postfix $ver_postfix)"
 echo "whole-process wall time, $RUNS runs per client after $WARMUP warm-ups, interleaved round-robin"
+echo "floor: bench/floor in-process, $FLOOR_PER_ROUND conversations (after 1 warm-up) per round, in the same rounds"
 echo "machine: $(nproc) CPU(s)${cpu:+ ($cpu)}, $(uname -sr); load average $LOAD_BEFORE before, $LOAD_AFTER after"
 echo "versions: $ver_missive ($ver_rustc, release); $ver_msmtp; $ver_swaks"
 echo
@@ -205,6 +224,14 @@ for c in "${CLIENTS[@]}"; do
   printf '  %-8s %s\n' "$c" "$(awk '{printf "%s%.1f", (NR > 1 ? " " : ""), $1 / 1000}' "$TMP/$c.times")"
 done
 echo
+fgoal=$(awk -v m="${MED[floor]}" 'BEGIN {printf "%.2f", 1.5 * m}')
+fr=$(ratio "${MED[missive]}" "${MED[floor]}")
+if awk -v a="${MED[missive]}" -v g="$fgoal" 'BEGIN {exit !(a <= g)}'; then fverdict=MET; else fverdict="NOT MET"; fi
+echo "target (issue 17): missive median <= 1.5 x floor median = $fgoal ms -> $fverdict (missive ${MED[missive]} ms, ratio $fr)"
+if [ -n "${BENCH_SUMMARY:-}" ]; then
+  printf 'submission: 1 message, STARTTLS+AUTH, Postfix\tmedian ms\t%s\t%s\t%s\tmsmtp %s, swaks %s\t<= 1.5 x floor\t%s\n' \
+    "${MED[missive]}" "${MED[floor]}" "$fr" "${MED[msmtp]}" "${MED[swaks]}" "$fverdict" >>"$BENCH_SUMMARY"
+fi
 goal=$(awk -v m="${MED[msmtp]}" 'BEGIN {printf "%.2f", 0.2 * m}')
 r=$(ratio "${MED[missive]}" "${MED[msmtp]}")
 if awk -v a="${MED[missive]}" -v g="$goal" 'BEGIN {exit !(a <= g)}'; then
@@ -214,9 +241,10 @@ else
 fi
 
 # --- remove the bench mail once Postfix has delivered it ----------------------------
-expect=$((WARMUP + RUNS))
 deadline=$((SECONDS + 30))
 for d in "${MAIL_DIRS[@]}"; do
+  expect=$((WARMUP + RUNS))
+  case "$d" in *-floor) expect=$(((WARMUP + RUNS) * (FLOOR_PER_ROUND + 1))) ;; esac
   while :; do
     got=$(find "$d/new" -maxdepth 1 -type f 2>/dev/null | wc -l)
     [ "$got" -ge "$expect" ] && break

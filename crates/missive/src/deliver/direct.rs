@@ -5,7 +5,10 @@
 //! addresses), then try each host in order and each of its addresses. A
 //! connection failure, a TLS failure under a required policy, or a 4xx at
 //! the greeting, EHLO or MAIL moves on to the next; a 5xx there is final.
-//! Domains are delivered concurrently, a few at a time.
+//! Domains are delivered concurrently: at most `Direct::connections`
+//! connections at once over all domains, and `Direct::connections_per_domain`
+//! to one domain, whose recipients go 100 to a transaction (the least a
+//! server must take, RFC 5321 §4.5.3.1.8).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -26,8 +29,8 @@ use crate::transport::net::ServerAddr;
 use crate::transport::session::{OnCommit, Session, SessionOptions};
 use crate::transport::transcript::Transcript;
 
-/// Domains delivered at the same time.
-const PARALLEL_DOMAINS: usize = 8;
+/// Recipients in one transaction: the least every server must accept.
+const RCPTS_PER_TRANSACTION: usize = 100;
 
 /// Per-address connect timeout: a dead address family must not cost the
 /// full connect timeout of every host.
@@ -75,15 +78,27 @@ pub(super) async fn deliver(
         seed: mx::random_seed(),
         deadline: Instant::now() + direct.deadline,
     };
-    let limit = Semaphore::new(PARALLEL_DOMAINS);
+    let global = Semaphore::new(direct.connections.max(1));
     let groups = mx::group_by_domain(&mail.envelope.to);
     if mail.envelope.require_tls {
         require_tls_policies(&dns, &ctx, &groups).await?;
     }
-    let per_domain = join_all(groups.iter().map(|(domain, rcpts)| {
-        let (dns, ctx, limit) = (&dns, &ctx, &limit);
+    let per_domain: Vec<Semaphore> = groups
+        .iter()
+        .map(|_| Semaphore::new(direct.connections_per_domain.max(1)))
+        .collect();
+    // One job per transaction, in the order of the recipients' domains.
+    let jobs = groups.iter().enumerate().flat_map(|(i, (domain, rcpts))| {
+        rcpts
+            .chunks(RCPTS_PER_TRANSACTION)
+            .map(move |chunk| (i, domain, chunk))
+    });
+    let per_domain = join_all(jobs.map(|(i, domain, rcpts)| {
+        let (dns, ctx, global, own) = (&dns, &ctx, &global, &per_domain[i]);
         async move {
-            let _permit = limit.acquire().await;
+            // The domain's turn first, so that no global permit waits on a busy domain.
+            let _domain = own.acquire().await;
+            let _global = global.acquire().await;
             deliver_domain(dns, ctx, domain, rcpts).await
         }
     }))

@@ -102,10 +102,19 @@ pub struct Direct {
     /// then are a temporary failure (a tarpit MX host cannot hold the
     /// command for hours by answering just within each timeout).
     pub deadline: Duration,
+    /// Connections open at once, over all domains.
+    pub connections: usize,
+    /// Connections open at once to one domain (a domain with more than
+    /// 100 recipients gets one transaction for each 100).
+    pub connections_per_domain: usize,
 }
 
 /// The default overall deadline of direct delivery.
 pub const DIRECT_DEADLINE: Duration = Duration::from_secs(600);
+/// The default limit of connections at once in direct delivery.
+pub const DIRECT_CONNECTIONS: usize = 50;
+/// The default limit of connections at once to one domain.
+pub const DIRECT_CONNECTIONS_PER_DOMAIN: usize = 4;
 
 impl Default for Direct {
     fn default() -> Self {
@@ -114,6 +123,8 @@ impl Default for Direct {
             mx_port: 25,
             tls: TlsMode::Opportunistic,
             deadline: DIRECT_DEADLINE,
+            connections: DIRECT_CONNECTIONS,
+            connections_per_domain: DIRECT_CONNECTIONS_PER_DOMAIN,
         }
     }
 }

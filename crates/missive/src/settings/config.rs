@@ -57,6 +57,10 @@ pub struct Account {
     pub timeout: Option<u64>,
     /// Direct delivery: the overall deadline in seconds.
     pub direct_deadline: Option<u64>,
+    /// Direct delivery: connections at once, over all domains.
+    pub direct_connections: Option<u64>,
+    /// Direct delivery: connections at once to one domain.
+    pub direct_connections_per_domain: Option<u64>,
     pub password_cmd: Option<String>,
     pub password_env: Option<String>,
     pub oauth_token_cmd: Option<String>,

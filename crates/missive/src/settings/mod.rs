@@ -87,6 +87,10 @@ pub struct Settings {
     pub timeout: Option<u64>,
     /// Direct delivery: the overall deadline in seconds (`None`: the default).
     pub direct_deadline: Option<u64>,
+    /// Direct delivery: connections at once, over all domains (`None`: the default).
+    pub direct_connections: Option<u64>,
+    /// Direct delivery: connections at once to one domain (`None`: the default).
+    pub direct_connections_per_domain: Option<u64>,
     /// `None`: the default for the route (implicit on 465, else STARTTLS; opportunistic to MX hosts).
     pub tls: Option<TlsSetting>,
     pub cafile: Option<PathBuf>,
@@ -292,6 +296,32 @@ pub fn resolve(flags: &Overrides) -> Result<Settings> {
             (None, Source::Default),
         ],
     );
+    let direct_connections = pick(
+        &mut p,
+        "direct_connections",
+        None,
+        [
+            (
+                env_parsed("MISSIVE_DIRECT_CONNECTIONS")?,
+                env_src("MISSIVE_DIRECT_CONNECTIONS"),
+            ),
+            (acct.direct_connections, a_src()),
+            (None, Source::Default),
+        ],
+    );
+    let direct_connections_per_domain = pick(
+        &mut p,
+        "direct_connections_per_domain",
+        None,
+        [
+            (
+                env_parsed("MISSIVE_DIRECT_CONNECTIONS_PER_DOMAIN")?,
+                env_src("MISSIVE_DIRECT_CONNECTIONS_PER_DOMAIN"),
+            ),
+            (acct.direct_connections_per_domain, a_src()),
+            (None, Source::Default),
+        ],
+    );
     let dns_server = pick(
         &mut p,
         "dns_server",
@@ -367,6 +397,8 @@ pub fn resolve(flags: &Overrides) -> Result<Settings> {
         ehlo,
         timeout,
         direct_deadline,
+        direct_connections,
+        direct_connections_per_domain,
         tls,
         cafile,
         insecure: flags.insecure,

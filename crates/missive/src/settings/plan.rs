@@ -6,7 +6,10 @@ use std::time::Duration;
 use missive_smtp::client::TlsMode;
 
 use super::Settings;
-use crate::deliver::{Direct, MailerOptions, Relay, Route, Trust, DIRECT_DEADLINE};
+use crate::deliver::{
+    Direct, MailerOptions, Relay, Route, Trust, DIRECT_CONNECTIONS, DIRECT_CONNECTIONS_PER_DOMAIN,
+    DIRECT_DEADLINE,
+};
 use crate::error::{AppError, Result};
 use crate::transport::net::ServerAddr;
 
@@ -42,6 +45,12 @@ pub fn mailer_options(s: &Settings, dry_run: bool, verbosity: u8) -> Result<Mail
             deadline: s
                 .direct_deadline
                 .map_or(DIRECT_DEADLINE, |d| Duration::from_secs(d.max(1))),
+            connections: s
+                .direct_connections
+                .map_or(DIRECT_CONNECTIONS, |n| n.clamp(1, 10_000) as usize),
+            connections_per_domain: s
+                .direct_connections_per_domain
+                .map_or(DIRECT_CONNECTIONS_PER_DOMAIN, |n| n.clamp(1, 10_000) as usize),
         }),
         Some(server) => {
             if s.auth_explicit && s.login.is_none() && !dry_run {

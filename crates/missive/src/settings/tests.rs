@@ -173,3 +173,34 @@ fn direct_keeps_server_empty() {
     );
     assert!(s.server.is_none());
 }
+
+#[test]
+fn direct_connection_limits_are_settings() {
+    let config = "[accounts.a]\ndirect_connections = 12\ndirect_connections_per_domain = 3\n";
+    let a = || Overrides {
+        account: Some("a".into()),
+        ..Overrides::default()
+    };
+    let s = with(config, &[], a());
+    assert_eq!(
+        (s.direct_connections, s.direct_connections_per_domain),
+        (Some(12), Some(3))
+    );
+    let s = with(
+        config,
+        &[
+            ("MISSIVE_DIRECT_CONNECTIONS", "7"),
+            ("MISSIVE_DIRECT_CONNECTIONS_PER_DOMAIN", "1"),
+        ],
+        a(),
+    );
+    assert_eq!(
+        (s.direct_connections, s.direct_connections_per_domain),
+        (Some(7), Some(1))
+    );
+    let s = with("", &[], Overrides::default());
+    assert_eq!(
+        (s.direct_connections, s.direct_connections_per_domain),
+        (None, None)
+    );
+}

@@ -3,7 +3,7 @@
 //! of failing (for `--insecure` and opportunistic port-25 TLS).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
@@ -38,42 +38,45 @@ pub struct TlsContext {
 impl TlsContext {
     pub fn new(opts: &TlsOptions) -> Result<TlsContext> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let mut roots = RootCertStore::empty();
-        if !opts.no_system_roots {
-            roots.add_parsable_certificates(system_roots());
-        }
+        // The user's own CAs are read (and a bad --cafile refused) now; the
+        // system store only when a certificate must be checked against it.
+        let mut own = Vec::new();
         if let Some(path) = &opts.cafile {
+            let mut check = RootCertStore::empty();
             for cert in read_pem_certs(path)? {
-                roots.add(cert).map_err(|e| {
+                check.add(cert.clone()).map_err(|e| {
                     AppError::Config(format!(
                         "{}: not a usable CA certificate: {e}",
                         path.display()
                     ))
                 })?;
+                own.push(cert);
             }
         }
         for cert in &opts.extra_roots {
-            roots
+            RootCertStore::empty()
                 .add(cert.clone())
                 .map_err(|e| AppError::Config(format!("not a usable CA certificate: {e}")))?;
+            own.push(cert.clone());
         }
-        if roots.is_empty() && !opts.insecure {
+        if own.is_empty() && opts.no_system_roots && !opts.insecure {
             return Err(AppError::Config(
                 "no trusted CA certificates: the system store is empty; give one with --cafile"
                     .into(),
             ));
         }
-        let webpki = if roots.is_empty() {
-            None
-        } else {
-            Some(
-                WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                    .build()
-                    .map_err(|e| AppError::Config(format!("TLS setup failed: {e}")))?,
-            )
-        };
+        let anchors = Arc::new(Anchors {
+            own_verifier: match own.is_empty() {
+                true => None,
+                false => Some(build_verifier(roots_of(&own), &provider)?),
+            },
+            own,
+            system: !opts.no_system_roots,
+            full: OnceLock::new(),
+            provider: provider.clone(),
+        });
         let verifier = Arc::new(Verifier {
-            webpki,
+            anchors,
             provider: provider.clone(),
             tolerant: opts.insecure,
             problem: Mutex::new(None),
@@ -94,7 +97,7 @@ impl TlsContext {
     /// The same trust, but certificate problems are recorded rather than fatal.
     pub fn tolerant(&self) -> TlsContext {
         let verifier = Arc::new(Verifier {
-            webpki: self.verifier.webpki.clone(),
+            anchors: self.verifier.anchors.clone(),
             provider: self.verifier.provider.clone(),
             tolerant: true,
             problem: Mutex::new(None),
@@ -130,7 +133,15 @@ const BUNDLES: [&str; 5] = [
 /// parsing both doubles the start-up cost); else what rustls-native-certs
 /// finds (it honours SSL_CERT_FILE and SSL_CERT_DIR, and other systems).
 pub(crate) fn system_roots_der() -> Vec<CertificateDer<'static>> {
-    system_roots()
+    system_store().to_vec()
+}
+
+/// The system store as trust anchors: read and parsed at most once per
+/// process, the first time a certificate is checked against it (a send
+/// whose server is vouched for by --cafile, or without TLS, never reads it).
+fn system_store() -> &'static [CertificateDer<'static>] {
+    static STORE: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+    STORE.get_or_init(system_roots)
 }
 
 fn system_roots() -> Vec<CertificateDer<'static>> {
@@ -165,10 +176,89 @@ pub fn read_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>> {
     Ok(certs)
 }
 
+fn roots_of(certs: &[CertificateDer<'static>]) -> RootCertStore {
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(certs.iter().cloned());
+    roots
+}
+
+fn build_verifier(
+    roots: RootCertStore,
+    provider: &Arc<rustls::crypto::CryptoProvider>,
+) -> Result<Arc<WebPkiServerVerifier>> {
+    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+        .build()
+        .map_err(|e| AppError::Config(format!("TLS setup failed: {e}")))
+}
+
+/// The trust anchors of one configuration: the user's own (read at once)
+/// and the system store (parsed on first need, then kept).
+#[derive(Debug)]
+struct Anchors {
+    /// `--cafile` and the sandbox's CA.
+    own: Vec<CertificateDer<'static>>,
+    /// A verifier over `own` alone.
+    own_verifier: Option<Arc<WebPkiServerVerifier>>,
+    /// The system store is trusted too.
+    system: bool,
+    /// A verifier over the system store and `own`, built on first need.
+    full: OnceLock<Option<Arc<WebPkiServerVerifier>>>,
+    provider: Arc<rustls::crypto::CryptoProvider>,
+}
+
+impl Anchors {
+    /// Exactly the verification over every trusted anchor (system and own).
+    /// A chain that verifies against a subset of the anchors verifies against
+    /// all of them, so the user's own CAs are tried first and the system
+    /// store is parsed only when they do not vouch for the certificate; its
+    /// answer is then the answer.
+    fn verify(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> std::result::Result<ServerCertVerified, rustls::Error> {
+        let own = self
+            .own_verifier
+            .as_ref()
+            .map(|v| v.verify_server_cert(end_entity, intermediates, server_name, ocsp, now));
+        match own {
+            Some(Ok(ok)) => return Ok(ok),
+            Some(Err(e)) if !self.system => return Err(e),
+            _ => {}
+        }
+        match self.full() {
+            Some(v) => v.verify_server_cert(end_entity, intermediates, server_name, ocsp, now),
+            None => Err(rustls::Error::General(
+                "no trusted CA certificates: the system store is empty; give one with --cafile"
+                    .into(),
+            )),
+        }
+    }
+
+    fn full(&self) -> Option<&Arc<WebPkiServerVerifier>> {
+        self.full
+            .get_or_init(|| {
+                let mut roots = RootCertStore::empty();
+                if self.system {
+                    roots.add_parsable_certificates(system_store().iter().cloned());
+                }
+                roots.add_parsable_certificates(self.own.iter().cloned());
+                match roots.is_empty() {
+                    true => None,
+                    false => build_verifier(roots, &self.provider).ok(),
+                }
+            })
+            .as_ref()
+    }
+}
+
 /// The normal webpki verification, made tolerant on request.
 #[derive(Debug)]
 struct Verifier {
-    webpki: Option<Arc<WebPkiServerVerifier>>,
+    anchors: Arc<Anchors>,
     provider: Arc<rustls::crypto::CryptoProvider>,
     tolerant: bool,
     problem: Mutex<Option<String>>,
@@ -183,10 +273,9 @@ impl ServerCertVerifier for Verifier {
         ocsp: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        let result = match &self.webpki {
-            Some(v) => v.verify_server_cert(end_entity, intermediates, server_name, ocsp, now),
-            None => Err(rustls::Error::General("no trusted CA certificates".into())),
-        };
+        let result = self
+            .anchors
+            .verify(end_entity, intermediates, server_name, ocsp, now);
         match result {
             Ok(ok) => Ok(ok),
             Err(e) if self.tolerant => {
