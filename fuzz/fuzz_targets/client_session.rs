@@ -6,7 +6,8 @@
 //! `Debug`, or in an error (unless the server itself sent it), and goes on
 //! the wire only over verified TLS or when plaintext AUTH is allowed.
 //! With `send_envelope` no DATA, BDAT or body ever goes; after a
-//! successful `quit_early` the next write is QUIT and nothing else.
+//! successful `quit_early` the next write is QUIT and nothing else;
+//! REQUIRETLS goes only over verified TLS.
 #![no_main]
 
 use base64::engine::general_purpose::STANDARD as B64;
@@ -144,6 +145,8 @@ fuzz_target!(|data: &[u8]| {
                     assert!(!body, "DATA or BDAT with send_envelope: {bytes:?}");
                 }
                 let text = String::from_utf8_lossy(&bytes);
+                // RFC 8689: REQUIRETLS only over verified TLS.
+                assert!(!text.contains(" REQUIRETLS") || verified, "{text:?}");
                 if let Some(f) = leaks(&text, &forms) {
                     assert!(
                         verified || allow_plaintext_auth,
@@ -199,6 +202,8 @@ fuzz_target!(|data: &[u8]| {
                             envid: Some("id+1".into()),
                             notify: Some("FAILURE".into()),
                         },
+                        require_tls: choice & 0x02 != 0,
+                        ..Envelope::default()
                     };
                     let started = if envelope_only {
                         client.send_envelope(envelope, choice & 0x10 != 0)
