@@ -102,8 +102,12 @@ fuzz_target!(|data: &[u8]| {
     let mut chunks = chunks.into_iter();
     let mut verified = tls == TlsMode::Implicit;
     let (mut sent_mail, mut bdat_chunks) = (false, 0);
+    // Transactions started, outcomes taken, and those pipelined behind an end of data.
+    let (mut started, mut outcomes, mut pipelined) = (0usize, 0usize, 0usize);
     // Some of `choice`'s bits also pick the diagnosis paths (--quit-after).
     let envelope_only = choice & 0x20 != 0;
+    // Start the next transaction behind the end of a message (RFC 2920 §3.1).
+    let pipeline = choice & 0x01 != 0 && !envelope_only;
     let quit_at = (choice & 0x40 != 0).then_some(usize::from((choice >> 2) & 7));
     let mut reads = 0;
     let cap = 1000 + input.len() * 8;
@@ -182,9 +186,11 @@ fuzz_target!(|data: &[u8]| {
                 }
             }
             Next::Ready => {
-                if let Some(o) = client.take_outcome() {
+                while let Some(o) = client.take_outcome() {
                     let _ = o.recipients();
+                    outcomes += 1;
                 }
+                assert!(outcomes <= started, "{outcomes} outcomes of {started} transactions");
                 if sent_mail {
                     client.quit();
                     if client.poll() == Ok(Next::Ready) {
@@ -205,13 +211,14 @@ fuzz_target!(|data: &[u8]| {
                         require_tls: choice & 0x02 != 0,
                         ..Envelope::default()
                     };
-                    let started = if envelope_only {
+                    let begun = if envelope_only {
                         client.send_envelope(envelope, choice & 0x10 != 0)
                     } else {
                         client.send_mail(envelope)
                     };
-                    if started.is_err() {
-                        client.quit();
+                    match begun {
+                        Ok(()) => started += 1,
+                        Err(_) => client.quit(),
                     }
                 }
             }
@@ -225,6 +232,19 @@ fuzz_target!(|data: &[u8]| {
                     assert!(only_crlf(&cmd));
                 } else {
                     client.body_sent();
+                }
+                // The next transaction behind the end of this message (RFC 2920 §3.1).
+                if pipeline && pipelined < 2 && client.can_pipeline_next() {
+                    pipelined += 1;
+                    let next = Envelope {
+                        from: "sender@example.test".into(),
+                        to: vec!["c@example.test".into()],
+                        ..Envelope::default()
+                    };
+                    client
+                        .send_mail(next)
+                        .expect("send_mail when can_pipeline_next says so");
+                    started += 1;
                 }
             }
             Next::Closed => return,
