@@ -28,3 +28,4 @@ mod serve;
 mod settings;
 mod submission;
 mod support_checks;
+mod webui;

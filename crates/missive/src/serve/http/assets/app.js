@@ -1,5 +1,5 @@
 // missive's page for captured mail. Everything from a message is put in the
-// page with textContent (never innerHTML); the HTML body is shown only in a
+// page with textContent, never parsed as markup; the HTML body is shown only in a
 // sandboxed frame that the server also serves with a CSP sandbox.
 "use strict";
 
