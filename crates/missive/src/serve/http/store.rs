@@ -10,7 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use mail_parser::{Address, DateTime, MessageParser};
+use mail_parser::{Address, DateTime, Message, MessageParser, MessagePart, MimeHeaders};
 use serde::Serialize;
 
 /// A name and an address, as Mailpit shows them.
@@ -394,12 +394,30 @@ fn summarize(e: &Entry) -> Option<Summary> {
         created,
         tags: Vec::new(),
         size: body.len() as u64,
-        attachments: super::view::attachment_count(&msg),
+        attachments: attachment_count(&msg),
         snippet,
         envelope: pre.envelope,
         session: pre.session,
         stored_us: us,
     })
+}
+
+/// How many attachments a message has (the list's marker).
+pub fn attachment_count(msg: &Message) -> usize {
+    msg.attachments
+        .iter()
+        .filter_map(|&i| msg.parts.get(i as usize))
+        .filter(|p| !is_inline(p))
+        .count()
+}
+
+/// A part shown in the HTML (it has a Content-ID and is not marked as an
+/// attachment).
+pub fn is_inline(p: &MessagePart) -> bool {
+    p.content_id().is_some()
+        && !p
+            .content_disposition()
+            .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"))
 }
 
 /// Which messages a list, a search or a wait wants.

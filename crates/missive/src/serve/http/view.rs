@@ -8,7 +8,7 @@ use base64::Engine;
 use mail_parser::{Message, MessageParser, MimeHeaders, PartType};
 use serde::Serialize;
 
-use super::store::{people, prefix, Envelope, Person, Session};
+use super::store::{is_inline, people, prefix, Envelope, Person, Session};
 
 /// An attachment or inline part (Mailpit's `Attachment`).
 #[derive(Debug, Serialize)]
@@ -236,24 +236,6 @@ impl Parsed {
 
 /// The largest inline image put into the frame.
 const MAX_INLINE: usize = 10 * 1024 * 1024;
-
-/// How many attachments a message has (the list's marker).
-pub fn attachment_count(msg: &Message) -> usize {
-    msg.attachments
-        .iter()
-        .filter_map(|&i| msg.parts.get(i as usize))
-        .filter(|p| !is_inline(p))
-        .count()
-}
-
-/// A part shown in the HTML (it has a Content-ID and is not marked as an
-/// attachment).
-fn is_inline(p: &mail_parser::MessagePart) -> bool {
-    p.content_id().is_some()
-        && !p
-            .content_disposition()
-            .is_some_and(|d| d.ctype().eq_ignore_ascii_case("attachment"))
-}
 
 /// The first body of that kind that really is of that kind (mail-parser
 /// offers a text body as HTML when there is no HTML, and the other way round).
