@@ -220,4 +220,28 @@ fn chromium_sees_new_mail_live_and_the_html_only_in_a_sandbox() {
         "the list after deleting the open message",
     );
     assert_eq!(web.json("/api/v1/messages")["total"], 1);
+
+    // on a phone: the list, then the message alone with a way back
+    b.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": true }),
+    );
+    b.eval("const q = document.getElementById('search'); q.value = ''; q.dispatchEvent(new Event('input')); true");
+    b.wait_for(
+        "document.querySelectorAll('#messages li').length === 1",
+        WAIT,
+        "the list on a phone",
+    );
+    b.eval("document.querySelector('#messages li').click(); true");
+    b.wait_for(
+        "document.getElementById('subject').textContent === 'Your weekly report' && getComputedStyle(document.getElementById('list')).display === 'none' && getComputedStyle(document.getElementById('back')).display !== 'none'",
+        WAIT,
+        "the message alone, with a back button, on a phone",
+    );
+    assert_eq!(
+        b.eval("document.documentElement.scrollWidth <= 390"),
+        json!(true),
+        "nothing wider than the phone"
+    );
+    b.screenshot(&shots().join("phone.png"));
 }
