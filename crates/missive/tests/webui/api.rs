@@ -231,6 +231,21 @@ fn filters_search_and_paging() {
         web.json("/api/v1/search?query=invoice")["messages_count"],
         2
     );
+    assert_eq!(
+        web.json("/api/v1/search?query=invoice")["messages_unread"],
+        2
+    );
+    // Mailpit's `latest`
+    assert_eq!(
+        web.json("/api/v1/message/latest")["Subject"],
+        "Welcome aboard"
+    );
+    let raw = web.get("/api/v1/message/latest/raw").text();
+    assert!(raw.contains("Subject: Welcome aboard"), "{raw}");
+    // and Mailpit's delete by search
+    assert_eq!(web.delete("/api/v1/search?query=invoice", None).status, 200);
+    assert_eq!(subjects(""), ["Welcome aboard"]);
+    assert_eq!(web.delete("/api/v1/search", None).status, 400);
 }
 
 #[test]

@@ -33,7 +33,7 @@ pub(super) fn router(app: Arc<App>) -> Router {
         .route("/app.js", get(script))
         .route("/app.css", get(style))
         .route("/api/v1/messages", get(list).delete(delete))
-        .route("/api/v1/search", get(search))
+        .route("/api/v1/search", get(search).delete(delete_matching))
         .route("/api/v1/message/{id}", get(message))
         .route("/api/v1/message/{id}/raw", get(raw))
         .route("/api/v1/message/{id}/headers", get(headers))
@@ -145,6 +145,7 @@ async fn list(State(app): State<Arc<App>>, Query(q): Query<ListQuery>) -> Respon
         "unread": unread,
         "count": page.len(),
         "messages_count": matched.len(),
+        "messages_unread": matched.iter().filter(|s| !s.read).count(),
         "start": start,
         "tags": [],
         "messages": page,
@@ -186,23 +187,49 @@ async fn delete(State(app): State<Arc<App>>, body: Bytes) -> Response {
     "ok".into_response()
 }
 
-/// Reads a message by id: (its file parsed, whether it was read).
+/// `DELETE /api/v1/search?query=…` (Mailpit's): every message that matches.
+async fn delete_matching(State(app): State<Arc<App>>, Query(q): Query<ListQuery>) -> Response {
+    let filter = match q.filter() {
+        Ok(f) if q.query.as_deref().is_some_and(|q| !q.trim().is_empty()) => f,
+        Ok(_) => return bad("search needs a query"),
+        Err(e) => return bad(e),
+    };
+    let done = blocking(&app, move |s| {
+        let ids: Vec<String> = s
+            .summaries()
+            .iter()
+            .filter(|m| filter.matches(m))
+            .map(|m| m.id.clone())
+            .collect();
+        s.delete(&ids)
+    })
+    .await;
+    let _ = app.events.send(Event::Deleted(done));
+    "ok".into_response()
+}
+
+/// Reads a message by id (`latest`: the newest, as Mailpit has it): its
+/// id, its file parsed, whether it was read.
 async fn load(app: &Arc<App>, id: String, mark_read: bool) -> Option<(Parsed, bool)> {
     blocking(app, move |s| {
+        let id = match id.as_str() {
+            "latest" => s.summaries().first()?.id.clone(),
+            _ => id,
+        };
         let e = s.entry(&id)?;
         let bytes = std::fs::read(&e.path).ok()?;
         if mark_read {
             s.mark_read(&e);
         }
-        Some((Parsed::new(bytes), e.read))
+        Some((Parsed::new(bytes, e.id), e.read))
     })
     .await
 }
 
 /// `GET /api/v1/message/{ID}`: the message, which is then marked read.
 async fn message(State(app): State<Arc<App>>, Path(id): Path<String>) -> Response {
-    match load(&app, id.clone(), true).await {
-        Some((p, _)) => Json(p.detail(&id, true)).into_response(),
+    match load(&app, id, true).await {
+        Some((p, _)) => Json(p.detail(true)).into_response(),
         None => not_found(),
     }
 }

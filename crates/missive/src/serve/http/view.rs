@@ -71,6 +71,7 @@ pub struct Detail {
 
 /// A stored message, parsed.
 pub struct Parsed {
+    id: String,
     bytes: Vec<u8>,
     start: usize,
     envelope: Envelope,
@@ -78,9 +79,10 @@ pub struct Parsed {
 }
 
 impl Parsed {
-    pub fn new(bytes: Vec<u8>) -> Parsed {
+    pub fn new(bytes: Vec<u8>, id: String) -> Parsed {
         let p = prefix(&bytes);
         Parsed {
+            id,
             start: p.len,
             envelope: p.envelope,
             session: p.session,
@@ -97,9 +99,9 @@ impl Parsed {
         MessageParser::default().parse(self.message_bytes())
     }
 
-    pub fn detail(&self, id: &str, read: bool) -> Detail {
+    pub fn detail(&self, read: bool) -> Detail {
         let mut d = Detail {
-            id: id.to_string(),
+            id: self.id.clone(),
             message_id: String::new(),
             read,
             from: Person::default(),
