@@ -190,6 +190,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_session_line_is_one_printable_line_whatever_the_client_sent() {
+        let env = ReceivedEnvelope {
+            helo: "evil; tls=TLSv1.3\r\nX: y".into(),
+            auth_user: Some("jörg b".into()),
+            tls: true,
+            ..ReceivedEnvelope::default()
+        };
+        assert_eq!(
+            session_line(&env, Some("TLSv1.3 TLS13_AES_128_GCM_SHA256")),
+            "X-Missive-Session: helo=evil%3B%20tls%3DTLSv1.3%0D%0AX:%20y; \
+             tls=TLSv1.3 TLS13_AES_128_GCM_SHA256; auth=j%C3%B6rg%20b"
+        );
+        assert_eq!(
+            session_line(&ReceivedEnvelope::default(), None),
+            "X-Missive-Session: helo=; tls=none; auth=none"
+        );
+    }
+
+    #[test]
     fn subject_read_without_panicking_on_utf8() {
         let dir = std::env::temp_dir().join(format!("missive-md-{}", std::process::id()));
         let md = Maildir::create(&dir).unwrap();

@@ -100,7 +100,7 @@ pub fn valid_id(id: &str) -> bool {
         && !id.starts_with('.')
         && id
             .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+            .all(|b| b.is_ascii_alphanumeric() || b".,=_-".contains(&b))
 }
 
 impl Store {
@@ -541,6 +541,10 @@ mod tests {
     #[test]
     fn ids_that_could_be_paths_are_refused() {
         assert!(valid_id("1764648000.M1P2Q3.missive"));
+        assert!(
+            valid_id("1764648000.M1P2.host,S=1234,W=1260"),
+            "another MDA's name"
+        );
         for bad in [
             "", ".", "..", "../x", "a/b", "a\\b", ".hidden", "a:2,S", "a b",
         ] {
