@@ -184,8 +184,35 @@ fn html_is_served_only_into_a_sandbox_and_downloads_are_attachments() {
 }
 
 #[test]
-fn request_bodies_are_bounded() {
+fn requests_are_bounded() {
     let web = Web::start(&[]);
+    // 32 waits at once; the next one is refused, other requests still served
+    let waits: Vec<std::net::TcpStream> = (0..32)
+        .map(|_| {
+            let mut s = std::net::TcpStream::connect(("127.0.0.1", web.http_port)).unwrap();
+            s.write_all(
+                b"GET /api/v1/wait?to=nobody&timeout=10 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+            )
+            .unwrap();
+            s
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let r = web.get("/api/v1/wait?to=nobody&timeout=0");
+        if r.status == 503 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "a 33rd wait was not refused: {}",
+            r.status
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(web.get("/api/v1/messages").status, 200);
+    drop(waits);
+
     let big = format!("{{\"IDs\": [\"{}\"]}}", "a".repeat(100 * 1024));
     let r = web.delete("/api/v1/messages", Some(&big));
     assert_eq!(r.status, 413, "{}", r.text());

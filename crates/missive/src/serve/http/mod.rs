@@ -145,12 +145,20 @@ async fn guard(State(app): State<Arc<App>>, req: Request, next: Next) -> Respons
             return r;
         }
     }
-    let Ok(_permit) = app.requests.clone().try_acquire_owned() else {
-        return (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "too many requests at once\n",
-        )
-            .into_response();
+    // waits and event streams have their own bound (MAX_STREAMS)
+    let long = matches!(req.uri().path(), "/api/v1/wait" | "/api/v1/events");
+    let _permit = match long {
+        true => None,
+        false => match app.requests.clone().try_acquire_owned() {
+            Ok(p) => Some(p),
+            Err(_) => {
+                return (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "too many requests at once\n",
+                )
+                    .into_response()
+            }
+        },
     };
     let mut r = next.run(req).await;
     let h = r.headers_mut();
