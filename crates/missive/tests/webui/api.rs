@@ -235,6 +235,14 @@ fn filters_search_and_paging() {
         web.json("/api/v1/search?query=invoice")["messages_unread"],
         2
     );
+    assert_eq!(
+        web.json("/api/v1/search?query=before:2000-01-01")["messages_count"],
+        0
+    );
+    assert_eq!(
+        web.json("/api/v1/search?query=before:2999-01-01")["messages_count"],
+        3
+    );
     // Mailpit's `latest`
     assert_eq!(
         web.json("/api/v1/message/latest")["Subject"],
@@ -242,6 +250,25 @@ fn filters_search_and_paging() {
     );
     let raw = web.get("/api/v1/message/latest/raw").text();
     assert!(raw.contains("Subject: Welcome aboard"), "{raw}");
+    // reading it made it read
+    let read = web.json("/api/v1/search?query=is:read");
+    assert_eq!(read["messages"][0]["Subject"], "Welcome aboard");
+    assert_eq!(read["messages_count"], 1);
+    assert_eq!(
+        web.json("/api/v1/search?query=is:unread")["messages_count"],
+        2
+    );
+    assert_eq!(web.get("/api/v1/search?query=is:starred").status, 400);
+    let latest = web.json("/api/v1/message/latest")["ID"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let text = web.get(&format!("/view/{latest}.txt"));
+    assert_eq!(text.text().trim_end(), "b");
+    assert_eq!(
+        text.header("content-type"),
+        Some("text/plain; charset=utf-8")
+    );
     // and Mailpit's delete by search
     assert_eq!(web.delete("/api/v1/search?query=invoice", None).status, 200);
     assert_eq!(subjects(""), ["Welcome aboard"]);

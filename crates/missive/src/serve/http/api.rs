@@ -286,7 +286,8 @@ struct FrameQuery {
     remote: Option<String>,
 }
 
-/// `GET /view/{ID}.html[?remote=1]`: the HTML body for the sandboxed frame.
+/// `GET /view/{ID}.txt`: the text body. `GET /view/{ID}.html[?remote=1]`:
+/// the HTML body for the sandboxed frame.
 /// The CSP `sandbox` holds even when it is opened on its own: no scripts,
 /// an origin of its own, and nothing loaded but `data:` (inline images,
 /// already put in) unless remote images were asked for.
@@ -295,6 +296,20 @@ async fn frame(
     Path(file): Path<String>,
     Query(q): Query<FrameQuery>,
 ) -> Response {
+    if let Some(id) = file.strip_suffix(".txt") {
+        // Mailpit's text view
+        return match load(&app, id.to_string(), false).await {
+            Some((p, _)) => {
+                let mut r = p.detail(false).text.into_response();
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+                r
+            }
+            None => not_found(),
+        };
+    }
     let Some(id) = file.strip_suffix(".html") else {
         return not_found();
     };

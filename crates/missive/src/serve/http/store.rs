@@ -430,16 +430,26 @@ pub struct Filter {
     pub words: Vec<String>,
     /// Stored at or after (microseconds since 1970).
     pub since_us: Option<i64>,
+    /// Stored before (microseconds since 1970).
+    pub before_us: Option<i64>,
+    /// Read (`is:read`) or not (`is:unread`).
+    pub read: Option<bool>,
 }
 
 impl Filter {
     /// A Mailpit-style search: `to:ADDR from:ADDR subject:"two words"
-    /// since:2026-12-02T04:00:00Z` and plain words; all must match.
+    /// since:2026-12-02T04:00:00Z` (or `after:`), `before:TIME`,
+    /// `is:read`/`is:unread` and plain words; all must match.
     pub fn parse(query: &str) -> Result<Filter, String> {
         let mut f = Filter::default();
         for term in terms(query) {
             let (k, v) = match term.split_once(':') {
-                Some((k, v)) if matches!(k, "to" | "from" | "subject" | "since" | "after") => {
+                Some((k, v))
+                    if matches!(
+                        k,
+                        "to" | "from" | "subject" | "since" | "after" | "before" | "is"
+                    ) =>
+                {
                     (k, v.to_string())
                 }
                 _ => ("", term.clone()),
@@ -452,6 +462,9 @@ impl Filter {
                 "from" => f.from.push(v.to_lowercase()),
                 "subject" => f.subject.push(v.to_lowercase()),
                 "since" | "after" => f.since_us = Some(time_us(&v)?),
+                "before" => f.before_us = Some(time_us(&v)?),
+                "is" if v == "read" || v == "unread" => f.read = Some(v == "read"),
+                "is" => return Err(format!("is:{v}: is:read or is:unread")),
                 _ => f.words.push(v.to_lowercase()),
             }
         }
@@ -476,6 +489,8 @@ impl Filter {
             && self.subject.iter().all(|t| subject.contains(t))
             && self.words.iter().all(|t| all.contains(t))
             && self.since_us.is_none_or(|t| s.stored_us >= t)
+            && self.before_us.is_none_or(|t| s.stored_us < t)
+            && self.read.is_none_or(|r| s.read == r)
     }
 }
 
