@@ -16,7 +16,8 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::store::{time_us, Filter, Store, Summary};
+use super::filter::{time_us, Filter};
+use super::store::{Store, Summary};
 use super::view::{disposition, safe_token, Parsed};
 use super::{App, Event};
 

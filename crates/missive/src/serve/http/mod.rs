@@ -27,6 +27,7 @@ use crate::error::{AppError, Result};
 use store::Store;
 
 mod api;
+mod filter;
 mod listener;
 pub(crate) mod store;
 pub(crate) mod view;
