@@ -29,3 +29,4 @@ mod settings;
 mod submission;
 mod support_checks;
 mod trust;
+mod webui;

@@ -72,6 +72,15 @@ pub struct ServeArgs {
     /// Wait MS milliseconds before answering at STAGE, e.g. 'data=2000' (repeatable).
     #[arg(long, value_name = "STAGE=MS")]
     pub delay: Vec<String>,
+    /// Serve a web page and a JSON API for the captured mail here: ADDR:PORT, or a PORT alone for 127.0.0.1:PORT (off by default).
+    #[arg(long, value_name = "[ADDR:]PORT")]
+    pub http: Option<String>,
+    /// Require this login (HTTP Basic) for the page and the API; the password in $MISSIVE_HTTP_PASSWORD or --http-auth-password-file (never on the command line).
+    #[arg(long, value_name = "NAME", requires = "http")]
+    pub http_auth_user: Option<String>,
+    /// The password of --http-auth-user: the first line of this file.
+    #[arg(long, value_name = "PATH", requires = "http_auth_user")]
+    pub http_auth_password_file: Option<PathBuf>,
     /// Print nothing per message (set by the global -q).
     #[arg(skip)]
     pub quiet: bool,

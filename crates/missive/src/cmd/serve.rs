@@ -8,6 +8,7 @@ use missive_smtp::Secret;
 
 use crate::cli::ServeArgs;
 use crate::error::{printable, AppError, Result};
+use crate::serve::http::{self, HttpOptions};
 use crate::serve::{self, CertSource, ServeOptions};
 
 pub(super) async fn run(args: ServeArgs) -> Result<()> {
@@ -56,19 +57,30 @@ pub(super) async fn run(args: ServeArgs) -> Result<()> {
             path.display()
         );
     }
+    let web = match &args.http {
+        Some(addr) => {
+            let running = http::start(HttpOptions {
+                addr: http_addr(addr)?,
+                login: http_login(&args)?,
+                maildir: args.maildir.clone(),
+            })?;
+            eprintln!("missive: web page and API on http://{}/", running.addr);
+            Some(running)
+        }
+        None => None,
+    };
     eprintln!("missive: writing messages to {}", args.maildir.display());
     loop {
         tokio::select! {
             m = running.stored.recv() => match m {
-                // Addresses and subject come from the client: escaped.
-                Some(m) if !args.quiet => println!(
-                    "{} -> {} subject={:?} size={} file={}",
-                    printable(if m.from.is_empty() { "<>" } else { &m.from }),
-                    printable(&m.to.join(",")),
-                    m.subject.unwrap_or_default(),
-                    m.size,
-                    m.path.display()
-                ),
+                Some(m) if web.is_some() || !args.quiet => {
+                    if let Some(w) = &web {
+                        w.stored(&m.path);
+                    }
+                    if !args.quiet {
+                        print_stored(m);
+                    }
+                }
                 Some(_) => {}
                 None => return Ok(()),
             },
@@ -78,6 +90,64 @@ pub(super) async fn run(args: ServeArgs) -> Result<()> {
                 return Ok(());
             }
         }
+    }
+}
+
+/// The one line per stored message. Addresses and subject come from the
+/// client: escaped.
+fn print_stored(m: serve::Stored) {
+    println!(
+        "{} -> {} subject={:?} size={} file={}",
+        printable(if m.from.is_empty() { "<>" } else { &m.from }),
+        printable(&m.to.join(",")),
+        m.subject.unwrap_or_default(),
+        m.size,
+        m.path.display()
+    );
+}
+
+/// The environment variable that holds the password of `--http-auth-user`.
+const HTTP_PASSWORD_ENV: &str = "MISSIVE_HTTP_PASSWORD";
+
+/// `--http`: ADDR:PORT, or a port alone (then loopback).
+fn http_addr(s: &str) -> Result<SocketAddr> {
+    if let Ok(port) = s.parse::<u16>() {
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    if let Some(port) = s.strip_prefix("localhost:") {
+        if let Ok(port) = port.parse::<u16>() {
+            return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+        }
+    }
+    s.parse().map_err(|_| {
+        AppError::Usage(format!(
+            "invalid --http address {s:?}: expected PORT, ADDR:PORT or [IPv6]:PORT"
+        ))
+    })
+}
+
+/// The login of `--http-auth-user`, its password from a file or the
+/// environment.
+fn http_login(args: &ServeArgs) -> Result<Option<(String, Secret)>> {
+    let Some(user) = &args.http_auth_user else {
+        return Ok(None);
+    };
+    let password = match &args.http_auth_password_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| AppError::Config(format!("cannot read {}: {e}", path.display())))?;
+            Some(text.lines().next().unwrap_or_default().to_string())
+        }
+        None => std::env::var(HTTP_PASSWORD_ENV).ok(),
+    };
+    match password.filter(|p| !p.is_empty()) {
+        Some(p) if !user.contains(':') => Ok(Some((user.clone(), Secret::new(p)))),
+        Some(_) => Err(AppError::Usage(
+            "--http-auth-user: a name with ':' cannot log in with HTTP Basic".into(),
+        )),
+        None => Err(AppError::Usage(format!(
+            "--http-auth-user needs a password in ${HTTP_PASSWORD_ENV} or --http-auth-password-file"
+        ))),
     }
 }
 

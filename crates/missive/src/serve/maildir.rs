@@ -30,8 +30,9 @@ impl Maildir {
     }
 
     /// Starts a message: the envelope goes first, as `Return-Path` and
-    /// `X-Missive-Envelope-To` headers (as delivery agents record it).
-    pub fn begin(&self, env: &ReceivedEnvelope) -> std::io::Result<Incoming> {
+    /// `X-Missive-Envelope-To` headers (as delivery agents record it), then
+    /// the session it came in on as `X-Missive-Session` (see [`session_line`]).
+    pub fn begin(&self, env: &ReceivedEnvelope, tls: Option<&str>) -> std::io::Result<Incoming> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
@@ -61,13 +62,47 @@ impl Maildir {
             committed: false,
         };
         let head = format!(
-            "Return-Path: <{}>\r\nX-Missive-Envelope-To: {}\r\n",
+            "Return-Path: <{}>\r\nX-Missive-Envelope-To: {}\r\n{}\r\n",
             env.from,
-            env.to.join(", ")
+            env.to.join(", "),
+            session_line(env, tls)
         );
         incoming.file()?.write_all(head.as_bytes())?;
         Ok(incoming)
     }
+}
+
+/// The header that records how a message came in, read back by the web
+/// API: `X-Missive-Session: helo=NAME; tls=VERSION CIPHER; auth=USER`
+/// (`tls=none`, `auth=none` when there was none). The client's HELO name and
+/// login are percent-encoded outside a small safe set, so the line is always
+/// one printable ASCII header line whatever the client sent.
+pub fn session_line(env: &ReceivedEnvelope, tls: Option<&str>) -> String {
+    let tls = match (env.tls, tls) {
+        (true, Some(t)) => t.to_string(),
+        (true, None) => "yes".to_string(),
+        (false, _) => "none".to_string(),
+    };
+    let auth = env.auth_user.as_deref().map_or("none".into(), percent);
+    format!(
+        "X-Missive-Session: helo={}; tls={}; auth={auth}",
+        percent(&env.helo),
+        percent(&tls).replace("%20", " ")
+    )
+}
+
+/// `s` with every octet outside `A-Za-z0-9.-_@+:` percent-encoded.
+pub fn percent(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'.' | b'-' | b'_' | b'@' | b'+' | b':' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 /// A message being received; its file in tmp/ is removed when it is
@@ -155,10 +190,29 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_session_line_is_one_printable_line_whatever_the_client_sent() {
+        let env = ReceivedEnvelope {
+            helo: "evil; tls=TLSv1.3\r\nX: y".into(),
+            auth_user: Some("jörg b".into()),
+            tls: true,
+            ..ReceivedEnvelope::default()
+        };
+        assert_eq!(
+            session_line(&env, Some("TLSv1.3 TLS13_AES_128_GCM_SHA256")),
+            "X-Missive-Session: helo=evil%3B%20tls%3DTLSv1.3%0D%0AX:%20y; \
+             tls=TLSv1.3 TLS13_AES_128_GCM_SHA256; auth=j%C3%B6rg%20b"
+        );
+        assert_eq!(
+            session_line(&ReceivedEnvelope::default(), None),
+            "X-Missive-Session: helo=; tls=none; auth=none"
+        );
+    }
+
+    #[test]
     fn subject_read_without_panicking_on_utf8() {
         let dir = std::env::temp_dir().join(format!("missive-md-{}", std::process::id()));
         let md = Maildir::create(&dir).unwrap();
-        let mut m = md.begin(&ReceivedEnvelope::default()).unwrap();
+        let mut m = md.begin(&ReceivedEnvelope::default(), None).unwrap();
         m.write("X-Abcde€: 1\r\nSubject: hé\r\n  there\r\n\r\nbody\r\n".as_bytes())
             .unwrap();
         assert_eq!(m.subject().as_deref(), Some("hé  there"));

@@ -19,6 +19,7 @@ use crate::error::{AppError, Result};
 use maildir::{Incoming, Maildir};
 
 pub(crate) mod certs;
+pub(crate) mod http;
 pub(crate) mod maildir;
 pub(crate) mod sandbox;
 
@@ -214,17 +215,34 @@ async fn connection(tcp: TcpStream, shared: Arc<Shared>, implicit: bool) -> std:
     if implicit {
         let mut tls =
             tokio::time::timeout(handshake_timeout, shared.acceptor.accept(tcp)).await??;
-        run(&mut server, &mut tls, &shared, &mut incoming).await?;
+        let info = tls_info(tls.get_ref().1);
+        run(&mut server, &mut tls, &shared, &mut incoming, Some(&info)).await?;
         return Ok(());
     }
     let mut tcp = tcp;
-    if let Phase::StartTls = run(&mut server, &mut tcp, &shared, &mut incoming).await? {
+    if let Phase::StartTls = run(&mut server, &mut tcp, &shared, &mut incoming, None).await? {
         let mut tls =
             tokio::time::timeout(handshake_timeout, shared.acceptor.accept(tcp)).await??;
         server.tls_established();
-        run(&mut server, &mut tls, &shared, &mut incoming).await?;
+        let info = tls_info(tls.get_ref().1);
+        run(&mut server, &mut tls, &shared, &mut incoming, Some(&info)).await?;
     }
     Ok(())
+}
+
+/// The TLS version and cipher suite of a session, e.g.
+/// `TLSv1.3 TLS13_AES_256_GCM_SHA384`, recorded with each message.
+fn tls_info(conn: &rustls::ServerConnection) -> String {
+    let version = match conn.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_string(),
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_string(),
+        Some(v) => format!("{v:?}"),
+        None => "TLS".to_string(),
+    };
+    match conn.negotiated_cipher_suite() {
+        Some(s) => format!("{version} {:?}", s.suite()),
+        None => version,
+    }
 }
 
 /// Drives the state machine over one stream until it closes or asks for TLS.
@@ -233,6 +251,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     io: &mut S,
     shared: &Shared,
     incoming: &mut Option<Incoming>,
+    tls: Option<&str>,
 ) -> std::io::Result<Phase> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut envelope = None;
@@ -285,7 +304,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                 if let Some(old) = incoming.take() {
                     old.abort(); // never leave a file behind in tmp/
                 }
-                *incoming = shared.maildir.begin(&env).ok();
+                *incoming = shared.maildir.begin(&env, tls).ok();
                 envelope = Some(env);
             }
             Action::MessageData(chunk) => {
@@ -335,7 +354,7 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
 
 /// Whether two secrets are equal, in a time that depends on neither (their
 /// digests are compared in full, so not even the length shows).
-fn same_secret(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn same_secret(a: &[u8], b: &[u8]) -> bool {
     let (x, y) = (
         ring::digest::digest(&ring::digest::SHA256, a),
         ring::digest::digest(&ring::digest::SHA256, b),

@@ -219,8 +219,8 @@ impl Drop for Server {
     }
 }
 
-/// A message file: the two envelope lines the server prepends, then the
-/// message as received (dot-unstuffed).
+/// A message file: the two envelope lines and the session line the server
+/// prepends, then the message as received (dot-unstuffed).
 #[derive(Debug)]
 pub(crate) struct Stored {
     pub(crate) path: PathBuf,
@@ -247,6 +247,9 @@ impl Stored {
         };
         let rp = line("Return-Path: ");
         let to = line("X-Missive-Envelope-To: ");
+        // how the message came in (TLS, AUTH), for the web API
+        let session = line("X-Missive-Session: ");
+        assert!(session.starts_with("helo="), "session line: {session:?}");
         let return_path = rp
             .strip_prefix('<')
             .and_then(|s| s.strip_suffix('>'))

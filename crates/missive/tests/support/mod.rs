@@ -16,12 +16,15 @@
 //! * [`mail`]: delivered messages read back with code of the tests' own;
 //!   [`report`]: missive's `--json` report.
 //! * [`capture`]: [`Capture`], a `missive serve` on a port the test
-//!   chooses, its Maildir counted by Message-ID.
+//!   chooses, its Maildir counted by Message-ID; [`web`]: [`Web`], one with
+//!   its web side (`--http`) and a client for its API; [`chromium`]:
+//!   [`Browser`], headless Chromium driven through its DevTools protocol.
 //! * Scripted servers: [`fake_smtp`] (an SMTP server whose every reply a
 //!   test can script), [`oauth_mock`] (an OAuth2 authorization server) and
 //!   [`xoauth2_smtp`] (an SMTP server that takes only the mock's token).
 
 pub mod capture;
+pub mod chromium;
 pub mod fake_smtp;
 pub mod home;
 pub mod mail;
@@ -34,6 +37,7 @@ pub mod pty;
 pub mod report;
 pub mod tempdir;
 pub mod testbed;
+pub mod web;
 pub mod xoauth2_smtp;
 
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -48,6 +52,7 @@ pub use pty::in_pty;
 pub use report::{recipient, str_of};
 pub use tempdir::{mode_of, set_mode, write_mode, TempDir, TempFile};
 pub use testbed::{Testbed, DELIVERY_WAIT};
+pub use web::Web;
 
 /// The testbed, or return from the test (skipped) when it is not running and
 /// not required. `testbed!(dns)`: the testbed with its DNS server.
