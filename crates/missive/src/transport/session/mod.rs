@@ -381,14 +381,7 @@ impl Session {
         body: &mut (dyn Read + Send),
         on_commit: &OnCommit<'_>,
     ) -> Result<TransactionOutcome> {
-        // RFC 6152 §3: 8-bit data only to a server that offers 8BITMIME
-        // (a ready-made message is sent as it is, not converted).
-        if envelope.eight_bit && !self.client.capabilities().eight_bit_mime {
-            return Err(AppError::Data(format!(
-                "the message has 8-bit data and {} does not offer 8BITMIME: encode it (quoted-printable or base64) or use another server",
-                self.server.display()
-            )));
-        }
+        self.check_eight_bit(&envelope)?;
         let bar = self.transcript.progress_bar(envelope.size);
         self.client.send_mail(envelope)?;
         self.flush_events();
@@ -452,6 +445,18 @@ impl Session {
                     ))))
                 }
             }
+        }
+    }
+
+    /// RFC 6152 §3: 8-bit data only to a server that offers 8BITMIME (a
+    /// ready-made message is sent as it is, not converted).
+    fn check_eight_bit(&self, envelope: &Envelope) -> Result<()> {
+        match envelope.eight_bit && !self.client.capabilities().eight_bit_mime {
+            true => Err(AppError::Data(format!(
+                "the message has 8-bit data and {} does not offer 8BITMIME: encode it (quoted-printable or base64) or use another server",
+                self.server.display()
+            ))),
+            false => Ok(()),
         }
     }
 

@@ -47,11 +47,8 @@ impl Session {
         let mut pending: VecDeque<usize> = VecDeque::new();
         let mut fatal: Option<String> = None;
         'messages: for (i, mut item) in items.into_iter().enumerate() {
-            if item.envelope.eight_bit && !self.client.capabilities().eight_bit_mime {
-                results[i] = Some(Err(AppError::Data(format!(
-                    "the message has 8-bit data and {} does not offer 8BITMIME",
-                    self.server.display()
-                ))));
+            if let Err(e) = self.check_eight_bit(&item.envelope) {
+                results[i] = Some(Err(e));
                 continue;
             }
             while !(self.client.is_ready() || self.client.can_pipeline_next()) {
