@@ -396,27 +396,8 @@ impl Session {
             };
             match next {
                 Next::SendBody if self.client.uses_bdat() => {
-                    let (mut wire, last) = chunks.next(body)?;
-                    let cmd = self.client.bdat_command(wire.len() as u64, last)?;
-                    self.flush_events();
-                    self.transcript.body_chunk(&wire);
-                    let octets = wire.len() as u64;
-                    wire.splice(0..0, cmd);
-                    if last {
-                        on_commit().await?;
-                        self.committed = true;
-                    }
-                    self.write(&wire, Stage::DataBlock).await?;
-                    if let Some(bar) = &bar {
-                        bar.inc(octets);
-                    }
-                    if last {
-                        let stats = chunks.stats.unwrap_or(DataStats {
-                            octets: 0,
-                            longest_line: 0,
-                        });
-                        self.transcript.body_done(&stats, false);
-                    }
+                    self.bdat_chunk(&mut chunks, body, on_commit, bar.as_ref())
+                        .await?;
                 }
                 Next::SendBody => {
                     let stats = self.send_body(body, on_commit, bar.as_ref()).await?;
@@ -446,6 +427,39 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// One BDAT chunk, its command and its octets in one write; `Ok(true)`
+    /// when it was the last (the hook runs just before that one goes out).
+    async fn bdat_chunk(
+        &mut self,
+        chunks: &mut BdatChunks,
+        body: &mut (dyn Read + Send),
+        on_commit: &OnCommit<'_>,
+        bar: Option<&indicatif::ProgressBar>,
+    ) -> Result<bool> {
+        let (mut wire, last) = chunks.next(body)?;
+        let cmd = self.client.bdat_command(wire.len() as u64, last)?;
+        self.flush_events();
+        self.transcript.body_chunk(&wire);
+        let octets = wire.len() as u64;
+        wire.splice(0..0, cmd);
+        if last {
+            on_commit().await?;
+            self.committed = true;
+        }
+        self.write(&wire, Stage::DataBlock).await?;
+        if let Some(bar) = bar {
+            bar.inc(octets);
+        }
+        if last {
+            let stats = chunks.stats.unwrap_or(DataStats {
+                octets: 0,
+                longest_line: 0,
+            });
+            self.transcript.body_done(&stats, false);
+        }
+        Ok(last)
     }
 
     /// RFC 6152 §3: 8-bit data only to a server that offers 8BITMIME (a

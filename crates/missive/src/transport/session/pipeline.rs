@@ -6,12 +6,11 @@
 use std::collections::VecDeque;
 use std::io::Read;
 
-use missive_smtp::client::{Next, Stage};
-use missive_smtp::data::DataStats;
+use missive_smtp::client::Next;
 use missive_smtp::{Envelope, TransactionOutcome};
 
 use super::super::body::BdatChunks;
-use super::{OnCommit, Session};
+use super::Session;
 use crate::error::{AppError, Result};
 
 /// What runs (and is awaited) as the end of message `i` of a batch is
@@ -72,6 +71,7 @@ impl Session {
                 continue;
             }
             self.flush_events();
+            self.committed = false;
             pending.push_back(i);
             let hook = || on_commit(i);
             let mut chunks = BdatChunks::new();
@@ -87,17 +87,14 @@ impl Session {
                 };
                 let sent = match next {
                     Next::SendBody if self.client.uses_bdat() => {
-                        self.bdat_chunk(&mut chunks, &mut item.body, &hook, &mut committed[i])
+                        self.bdat_chunk(&mut chunks, &mut item.body, &hook, None)
                             .await
                     }
                     Next::SendBody => {
                         let done = self.send_body(&mut item.body, &hook, None).await;
-                        if done.is_ok() {
-                            committed[i] = true;
-                            self.client.body_sent();
-                        }
                         done.map(|stats| {
                             self.transcript.body_done(&stats, true);
+                            self.client.body_sent();
                             true
                         })
                     }
@@ -106,6 +103,8 @@ impl Session {
                         "unexpected state {other:?} during the transaction"
                     )))),
                 };
+                // Set once the end of this message is going out, even if writing it failed.
+                committed[i] |= self.committed;
                 match sent {
                     // The end went out: the next message may follow at once.
                     Ok(true) if i + 1 < n && self.client.can_pipeline_next() => break,
@@ -155,33 +154,5 @@ impl Session {
                 self.messages += 1;
             }
         }
-    }
-
-    /// One BDAT chunk; `Ok(true)` when it was the last.
-    async fn bdat_chunk(
-        &mut self,
-        chunks: &mut BdatChunks,
-        body: &mut (dyn Read + Send),
-        on_commit: &OnCommit<'_>,
-        committed: &mut bool,
-    ) -> Result<bool> {
-        let (mut wire, last) = chunks.next(body)?;
-        let cmd = self.client.bdat_command(wire.len() as u64, last)?;
-        self.flush_events();
-        self.transcript.body_chunk(&wire);
-        wire.splice(0..0, cmd);
-        if last {
-            on_commit().await?;
-            *committed = true;
-        }
-        self.write(&wire, Stage::DataBlock).await?;
-        if last {
-            let stats = chunks.stats.unwrap_or(DataStats {
-                octets: 0,
-                longest_line: 0,
-            });
-            self.transcript.body_done(&stats, false);
-        }
-        Ok(last)
     }
 }
