@@ -21,18 +21,15 @@ pub(super) async fn run(args: BulkArgs) -> Result<()> {
         .unwrap_or(DEFAULT_CONNECTIONS)
         .max(1);
     options.max_messages_per_connection = args.max_per_connection.max(1);
-    let mut rates = args
-        .rate
+    // The command line's limits, else the preset's documented ones.
+    let given = match args.rate.is_empty() {
+        true => &limits.rates,
+        false => &args.rate,
+    };
+    let rates = given
         .iter()
         .map(|r| Rate::parse(r))
         .collect::<Result<Vec<_>>>()?;
-    if rates.is_empty() {
-        rates = limits
-            .rates
-            .iter()
-            .map(|r| Rate::parse(r))
-            .collect::<Result<Vec<_>>>()?;
-    }
     let via = match &options.route {
         Route::Relay(r) => r.server.display(),
         Route::Direct(_) => "each domain's MX hosts".into(),
