@@ -1,11 +1,24 @@
 //! The run's journal: one JSON line per change of a row's state, appended.
-//! A row's "committing" line is synced to disk before the end of its
-//! message goes out, so after a `kill -9` or a power loss the journal
-//! knows every row the server may have: those are "in doubt" and never
-//! sent again unless asked. Other lines are written at once (a killed
-//! process loses none) and synced in groups. Syncs happen on a thread of
-//! their own: the "committing" lines of every connection that are waiting
-//! share one `fdatasync` (group commit), and no connection blocks another.
+//! Every line is written (`write(2)`) before what it records happens, so a
+//! killed process loses none: the kernel keeps them. A power loss is what
+//! `fdatasync` guards against, and one sync per message would cap a run at
+//! the disk's sync rate, so the journal syncs once per batch of rows:
+//!
+//! 1. "sending" lines for a batch, with the boot they were written in, one
+//!    write, synced (the syncs of all connections waiting share one
+//!    `fdatasync` on a thread of their own: group commit);
+//! 2. before the end of each message goes out, its "committing" line, written
+//!    but not synced;
+//! 3. its outcome, written, synced within a second or so.
+//!
+//! Reading the journal back, a "committing" row is in doubt (the server may
+//! have it: never sent again unless asked). A "sending" row written in this
+//! boot never had its end go out (its "committing" line would be there: a
+//! dead process does not lose the kernel's writes), so it is sent again;
+//! one written in an earlier boot may have lost its unsynced "committing"
+//! line to a power loss or a crash of the system, so it is in doubt too.
+//! Where the boot cannot be told (no `/proc/sys/kernel/random/boot_id`),
+//! every "committing" line is synced before the end goes out, as step 1.
 //!
 //! The first line says which CSV and templates the journal belongs to; a
 //! journal of another run is refused rather than mixed.
@@ -85,6 +98,9 @@ struct Line<'a> {
     id: Option<std::borrow::Cow<'a, str>>,
     #[serde(skip_serializing_if = "Option::is_none", borrow)]
     reply: Option<std::borrow::Cow<'a, str>>,
+    /// The boot a "sending" line was written in.
+    #[serde(skip_serializing_if = "Option::is_none", borrow)]
+    boot: Option<std::borrow::Cow<'a, str>>,
 }
 
 /// The open journal: every row's last state (one octet each) and the
@@ -94,6 +110,10 @@ pub(crate) struct Journal {
     pub path: PathBuf,
     states: Vec<u8>,
     ids: HashMap<usize, String>,
+    /// Rows whose "sending" line is from an earlier boot.
+    earlier_boot: std::collections::HashSet<usize>,
+    /// This boot, when the system says (Linux).
+    boot: Option<String>,
     unsynced: bool,
     last_sync: Instant,
     syncer: Option<Syncer>,
@@ -131,6 +151,11 @@ impl Syncer {
 impl Journal {
     /// Opens (or creates) the journal at `path` for `identity`.
     pub fn open(path: &Path, identity: &Identity) -> Result<Journal> {
+        Journal::open_in(path, identity, boot_id())
+    }
+
+    /// Opens the journal as seen from the given boot of the system.
+    fn open_in(path: &Path, identity: &Identity, boot: Option<String>) -> Result<Journal> {
         let io = |e: std::io::Error| {
             AppError::Io(format!(
                 "journal {}: {}",
@@ -148,6 +173,8 @@ impl Journal {
             path: path.to_path_buf(),
             states: Vec::new(),
             ids: HashMap::new(),
+            earlier_boot: Default::default(),
+            boot,
             unsynced: false,
             last_sync: Instant::now(),
             syncer: None,
@@ -198,6 +225,15 @@ impl Journal {
                 }
                 _ => {}
             }
+            // A "sending" line without a boot is from a journal that synced
+            // every "committing" line: its row never went.
+            let earlier =
+                l.state == State::Sending && l.boot.is_some_and(|b| j.boot.as_deref() != Some(&*b));
+            if earlier {
+                j.earlier_boot.insert(l.row);
+            } else {
+                j.earlier_boot.remove(&l.row);
+            }
         }
         // A line cut short by a crash: start the next one on a line of its own.
         writeln!(j.file).map_err(io)?;
@@ -217,6 +253,7 @@ impl Journal {
     pub fn state(&self, row: usize) -> State {
         match State::from_code(self.states.get(row).copied().unwrap_or(0)) {
             State::Committing => State::InDoubt,
+            State::Sending if self.earlier_boot.contains(&row) => State::InDoubt,
             State::Sending => State::Pending,
             s => s,
         }
@@ -254,10 +291,33 @@ impl Journal {
         Ok(())
     }
 
+    /// Records that a batch of rows is being sent (row, Message-ID); none
+    /// of their ends may go out before the returned receiver says the lines
+    /// are on disk.
+    pub fn sending(&mut self, rows: &[(usize, &str)]) -> Result<Synced> {
+        let mut lines = String::new();
+        for &(row, id) in rows {
+            self.line(&mut lines, row, State::Sending, id, None);
+        }
+        self.append(&lines)?;
+        self.sync_soon()
+    }
+
     /// Records that the end of a row's message is about to go out; the
-    /// message may go once the returned receiver says the line is on disk.
+    /// message may go once the returned receiver says so (at once when the
+    /// boot is known: see the module's doc).
     pub fn committing(&mut self, row: usize, id: &str) -> Result<Synced> {
         self.write(row, State::Committing, id, None)?;
+        if self.boot.is_some() {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let _ = tx.send(Ok(()));
+            return Ok(rx);
+        }
+        self.sync_soon()
+    }
+
+    /// Asks the sync thread for a sync of what was written.
+    fn sync_soon(&mut self) -> Result<Synced> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         let unsent = match &self.syncer {
             Some(s) => s.requests.send(Some(tx)).err().and_then(|e| e.0),
@@ -272,17 +332,34 @@ impl Journal {
     }
 
     fn write(&mut self, row: usize, state: State, id: &str, reply: Option<&str>) -> Result<()> {
+        let mut line = String::new();
+        self.line(&mut line, row, state, id, reply);
+        self.append(&line)
+    }
+
+    /// Adds a row's line to `out` and notes its new state.
+    fn line(&mut self, out: &mut String, row: usize, state: State, id: &str, reply: Option<&str>) {
+        let boot = (state == State::Sending)
+            .then(|| self.boot.as_deref())
+            .flatten();
         let line = serde_json::to_string(&Line {
             row,
             state,
             id: (!id.is_empty()).then_some(id.into()),
             reply: reply.map(Into::into),
+            boot: boot.map(Into::into),
         })
         .expect("a line serialises");
-        self.file
-            .write_all(format!("{line}\n").as_bytes())
-            .map_err(|e| AppError::Io(format!("journal {}: {e}", self.path.display())))?;
+        out.push_str(&line);
+        out.push('\n');
         self.set(row, state);
+    }
+
+    /// Writes lines in one `write(2)`.
+    fn append(&mut self, lines: &str) -> Result<()> {
+        self.file
+            .write_all(lines.as_bytes())
+            .map_err(|e| AppError::Io(format!("journal {}: {e}", self.path.display())))?;
         self.unsynced = true;
         Ok(())
     }
@@ -298,6 +375,13 @@ impl Journal {
         }
         Ok(())
     }
+}
+
+/// This boot of the system, when it says (Linux).
+fn boot_id() -> Option<String> {
+    let id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    let id = id.trim();
+    (!id.is_empty()).then(|| id.to_string())
 }
 
 /// The SHA-256 of a file, read in pieces, as hex.
@@ -371,6 +455,61 @@ mod tests {
         };
         let e = Journal::open(&path, &other).err().unwrap();
         assert_eq!(e.exit_code(), crate::error::exit::USAGE);
+        std::fs::remove_dir_all(&dir).ok();
+    }
+
+    #[test]
+    fn a_batch_sent_in_an_earlier_boot_is_in_doubt_and_in_this_boot_is_not() {
+        let dir = std::env::temp_dir().join(format!("missive-journal-boot-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("j");
+        let _ = std::fs::remove_file(&path);
+        let id = Identity {
+            csv: "r.csv".into(),
+            csv_sha256: "a".into(),
+            template_sha256: "b".into(),
+        };
+        let boot = |b: &str| Some(b.to_string());
+        let mut j = Journal::open_in(&path, &id, boot("boot-1")).unwrap();
+        let synced = j
+            .sending(&[(1, "<1@x>"), (2, "<2@x>"), (3, "<3@x>")])
+            .unwrap();
+        assert_eq!(synced.blocking_recv().unwrap(), Ok(()));
+        // Committing lines are written, not synced, when the boot is known.
+        j.committing(1, "<1@x>").unwrap();
+        j.record(1, State::Accepted, "<1@x>", Some("250 ok"))
+            .unwrap();
+        j.committing(2, "<2@x>").unwrap();
+        drop(j);
+
+        // The process died; the system did not.
+        let same = Journal::open_in(&path, &id, boot("boot-1")).unwrap();
+        assert_eq!(same.state(1), State::Accepted);
+        assert_eq!(same.state(2), State::InDoubt, "its end went out");
+        assert_eq!(
+            same.state(3),
+            State::Pending,
+            "no committing line: never went"
+        );
+        assert_eq!(same.id_of(3), Some("<3@x>"));
+        // After a reboot the unsynced committing line may have been lost.
+        let rebooted = Journal::open_in(&path, &id, boot("boot-2")).unwrap();
+        assert_eq!(rebooted.state(1), State::Accepted);
+        assert_eq!(rebooted.state(2), State::InDoubt);
+        assert_eq!(
+            rebooted.state(3),
+            State::InDoubt,
+            "may have gone before a power loss"
+        );
+        drop(rebooted);
+        // Where the boot is unknown every committing line is synced, so a
+        // row sent again in such a run is only in doubt once it committed.
+        let mut j = Journal::open_in(&path, &id, None).unwrap();
+        let synced = j.sending(&[(3, "<3@x>")]).unwrap();
+        assert_eq!(synced.blocking_recv().unwrap(), Ok(()));
+        drop(j);
+        let later = Journal::open_in(&path, &id, boot("boot-3")).unwrap();
+        assert_eq!(later.state(3), State::Pending);
         std::fs::remove_dir_all(&dir).ok();
     }
 }

@@ -6,8 +6,8 @@
 //! wrong); open the journal (resuming a run: rows accepted or refused are
 //! done, rows in doubt are skipped unless asked); confirm; then
 //! `connections` workers take rows in turn, within the rate limits, each
-//! recording "sending", "committing" (synced before the end of the
-//! message goes out) and the outcome in the journal. A 421, or a 4xx that
+//! recording "sending" (synced before any end goes out), "committing" and
+//! the outcome in the journal (journal.rs says why that is crash-safe). A 421, or a 4xx that
 //! says to slow down, pauses the run and puts the row back for later.
 
 use std::path::PathBuf;
@@ -267,11 +267,19 @@ impl Shared<'_> {
 
     /// Sends a batch of rows on one session and records what became of each.
     async fn send(&self, jobs: Vec<Job>) -> Result<()> {
-        for job in &jobs {
-            self.record(job.row, State::Sending, &job.mail.message_id, None)?;
-        }
-        // A row's "committing" line must be on disk before the end of its
-        // message goes out; the sync is shared with the other connections.
+        // The batch's "sending" lines reach the disk before any end goes out
+        // (one sync a batch); each "committing" line is written just before
+        // its end (see journal.rs for why that is enough).
+        let rows: Vec<(usize, &str)> = jobs
+            .iter()
+            .map(|j| (j.row, j.mail.message_id.as_str()))
+            .collect();
+        let synced = self
+            .journal
+            .lock()
+            .map_err(|_| poisoned())?
+            .sending(&rows)?;
+        self.synced(synced).await?;
         let on_commit = |i: usize| -> futures_util::future::BoxFuture<'_, Result<()>> {
             let job = &jobs[i];
             let synced = self
@@ -279,16 +287,7 @@ impl Shared<'_> {
                 .lock()
                 .map_err(|_| poisoned())
                 .and_then(|mut j| j.committing(job.row, &job.mail.message_id));
-            Box::pin(async {
-                match synced?.await {
-                    Ok(Ok(())) => Ok(()),
-                    Ok(Err(e)) => Err(AppError::Io(format!(
-                        "cannot sync the journal {}: {e}",
-                        self.plan.journal.display()
-                    ))),
-                    Err(_) => Err(poisoned()),
-                }
-            })
+            Box::pin(async { self.synced(synced?).await })
         };
         let mails: Vec<&Mail> = jobs.iter().map(|j| &j.mail).collect();
         let results = self.mailer.send_batch(&mails, &on_commit).await;
@@ -299,6 +298,18 @@ impl Shared<'_> {
             }
         }
         fatal.map_or(Ok(()), Err)
+    }
+
+    /// Waits for a journal sync.
+    async fn synced(&self, synced: journal::Synced) -> Result<()> {
+        match synced.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(AppError::Io(format!(
+                "cannot sync the journal {}: {e}",
+                self.plan.journal.display()
+            ))),
+            Err(_) => Err(poisoned()),
+        }
     }
 
     /// Records what became of one row (and puts it back when throttled).
