@@ -74,6 +74,9 @@ impl State {
     }
 }
 
+/// A change of a row's state: row, state, Message-ID, reply.
+pub(crate) type Change = (usize, State, String, Option<String>);
+
 /// What the journal belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Identity {
@@ -273,15 +276,14 @@ impl Journal {
         Ok(())
     }
 
-    /// Records a change; it reaches the disk within a second or so.
-    pub fn record(
-        &mut self,
-        row: usize,
-        state: State,
-        id: &str,
-        reply: Option<&str>,
-    ) -> Result<()> {
-        self.write(row, state, id, reply)?;
+    /// Records changes (row, state, Message-ID, reply) in one write; they
+    /// reach the disk within a second or so.
+    pub fn record_all(&mut self, changes: &[Change]) -> Result<()> {
+        let mut lines = String::new();
+        for (row, state, id, reply) in changes {
+            self.line(&mut lines, *row, *state, id, reply.as_deref());
+        }
+        self.append(&lines)?;
         if self.last_sync.elapsed() > Duration::from_secs(1) {
             self.last_sync = Instant::now();
             if let Some(s) = &self.syncer {
@@ -427,12 +429,18 @@ mod tests {
             template_sha256: "b".into(),
         };
         let mut j = Journal::open(&path, &id).unwrap();
-        j.record(1, State::Sending, "<1@x>", None).unwrap();
-        j.committing(1, "<1@x>").unwrap();
-        j.record(1, State::Accepted, "<1@x>", Some("250 ok"))
+        let change = |row, state, id: &str, reply: Option<&str>| -> Change {
+            (row, state, id.into(), reply.map(Into::into))
+        };
+        j.record_all(&[change(1, State::Sending, "<1@x>", None)])
             .unwrap();
-        j.record(2, State::Sending, "<2@x>", None).unwrap();
-        j.record(3, State::Sending, "<3@x>", None).unwrap();
+        j.committing(1, "<1@x>").unwrap();
+        j.record_all(&[
+            change(1, State::Accepted, "<1@x>", Some("250 ok")),
+            change(2, State::Sending, "<2@x>", None),
+            change(3, State::Sending, "<3@x>", None),
+        ])
+        .unwrap();
         let synced = j.committing(3, "<3@x>").unwrap();
         assert_eq!(synced.blocking_recv().unwrap(), Ok(()));
         drop(j);
@@ -477,7 +485,7 @@ mod tests {
         assert_eq!(synced.blocking_recv().unwrap(), Ok(()));
         // Committing lines are written, not synced, when the boot is known.
         j.committing(1, "<1@x>").unwrap();
-        j.record(1, State::Accepted, "<1@x>", Some("250 ok"))
+        j.record_all(&[(1, State::Accepted, "<1@x>".into(), Some("250 ok".into()))])
             .unwrap();
         j.committing(2, "<2@x>").unwrap();
         drop(j);

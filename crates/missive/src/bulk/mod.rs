@@ -258,13 +258,6 @@ impl Shared<'_> {
         self.retry.lock().ok()?.iter().map(|(at, _)| *at).min()
     }
 
-    fn record(&self, row: usize, state: State, id: &str, reply: Option<&str>) -> Result<()> {
-        self.journal
-            .lock()
-            .map_err(|_| poisoned())?
-            .record(row, state, id, reply)
-    }
-
     /// Sends a batch of rows on one session and records what became of each.
     async fn send(&self, jobs: Vec<Job>) -> Result<()> {
         // The batch's "sending" lines reach the disk before any end goes out
@@ -291,12 +284,18 @@ impl Shared<'_> {
         };
         let mails: Vec<&Mail> = jobs.iter().map(|j| &j.mail).collect();
         let results = self.mailer.send_batch(&mails, &on_commit).await;
+        // The outcomes go to the journal in one write.
+        let mut lines = Vec::with_capacity(jobs.len());
         let mut fatal = None;
         for (job, sent) in jobs.into_iter().zip(results) {
-            if let Err(e) = self.settle(job, sent.result, sent.committed) {
+            if let Err(e) = self.settle(job, sent.result, sent.committed, &mut lines) {
                 fatal.get_or_insert(e);
             }
         }
+        self.journal
+            .lock()
+            .map_err(|_| poisoned())?
+            .record_all(&lines)?;
         fatal.map_or(Ok(()), Err)
     }
 
@@ -318,6 +317,7 @@ impl Shared<'_> {
         mut job: Job,
         result: Result<crate::deliver::Outcome>,
         committed: bool,
+        lines: &mut Vec<journal::Change>,
     ) -> Result<()> {
         let id = job.mail.message_id.clone();
         // A 421 (or a 4xx that says to slow down) is throttling, not a failure.
@@ -344,7 +344,7 @@ impl Shared<'_> {
                     (State::Refused, None, e.to_string())
                 }
                 _ => {
-                    self.record(job.row, State::Deferred, &id, Some(&e.to_string()))?;
+                    lines.push((job.row, State::Deferred, id, Some(e.to_string())));
                     return Err(e);
                 }
             },
@@ -352,7 +352,7 @@ impl Shared<'_> {
         if throttled && job.attempts < THROTTLE_RETRIES {
             let pause = self.limiter.slow_down();
             job.attempts += 1;
-            self.record(job.row, State::Deferred, &id, Some(&why))?;
+            lines.push((job.row, State::Deferred, id, Some(why.clone())));
             if let Ok(p) = self.progress.lock() {
                 p.note(&format!(
                     "row {}: the server asked to slow down ({why}); pausing {} s, trying it again later",
@@ -368,7 +368,12 @@ impl Shared<'_> {
             .as_ref()
             .map(|r| r.to_string())
             .unwrap_or_else(|| why.clone());
-        self.record(job.row, state, &id, Some(line.trim_end()))?;
+        lines.push((
+            job.row,
+            state,
+            id.clone(),
+            Some(line.trim_end().to_string()),
+        ));
         let report = RowReport {
             row: job.row,
             to: &job.to,

@@ -118,10 +118,12 @@ impl Templates {
         let at = |what: &str, e: &dyn std::fmt::Display| {
             AppError::Data(format!("row {}: {what}: {e}", row.number))
         };
+        // The row becomes a template value once, not once per template.
+        let ctx = minijinja::Value::from(row.values.clone());
         let get = |name: &str| -> Result<String> {
-            let what = describe(name, &self.path);
-            let t = self.env.get_template(name).map_err(|e| at(&what, &e))?;
-            t.render(&row.values).map_err(|e| at(&what, &e))
+            let fail = |e: minijinja::Error| at(&describe(name, &self.path), &e);
+            let t = self.env.get_template(name).map_err(fail)?;
+            t.render(&ctx).map_err(fail)
         };
         let mut out = Rendered::default();
         for (field, name) in &self.headers {

@@ -244,21 +244,50 @@ pub fn rfc5322_date(t: SystemTime) -> String {
     )
 }
 
-/// A unique `<…@domain>` Message-ID: the time and 64 random bits.
+/// A unique `<…@domain>` Message-ID: the time and 64 bits that are
+/// random for the process and differ for each message (one `getrandom` a
+/// process, not one a message: bulk runs make thousands).
 pub fn message_id(domain: &str) -> String {
-    let mut rnd = [0u8; 8];
-    getrandom::fill(&mut rnd).unwrap_or_default();
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    let seed = *SEED.get_or_init(|| {
+        let mut rnd = [0u8; 8];
+        getrandom::fill(&mut rnd).unwrap_or_default();
+        u64::from_le_bytes(rnd)
+    });
+    // splitmix64: a bijection, so two counts never give the same bits.
+    let mut z = seed.wrapping_add(
+        COUNT
+            .fetch_add(1, Ordering::Relaxed)
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15),
+    );
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
-    let hex: String = rnd.iter().map(|b| format!("{b:02x}")).collect();
-    format!("<{nanos:x}.{hex}@{domain}>")
+    format!("<{nanos:x}.{z:016x}@{domain}>")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    #[test]
+    fn message_ids_are_unique_and_well_formed() {
+        let ids: std::collections::HashSet<String> =
+            (0..10_000).map(|_| message_id("example.test")).collect();
+        assert_eq!(ids.len(), 10_000);
+        for id in ids.iter().take(3) {
+            assert!(
+                id.starts_with('<') && id.ends_with("@example.test>"),
+                "{id}"
+            );
+        }
+    }
 
     #[test]
     fn dates() {

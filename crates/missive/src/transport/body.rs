@@ -27,7 +27,7 @@ impl BdatChunks {
     pub(super) fn new() -> BdatChunks {
         BdatChunks {
             encoder: Some(DataEncoder::for_bdat()),
-            input: vec![0; CHUNK],
+            input: Vec::new(),
             carry: Vec::new(),
             stats: None,
         }
@@ -36,6 +36,9 @@ impl BdatChunks {
     /// The next chunk and whether it is the last.
     pub(super) fn next(&mut self, body: &mut (dyn Read + Send)) -> Result<(Vec<u8>, bool)> {
         let mut out = std::mem::take(&mut self.carry);
+        if self.input.is_empty() {
+            self.input = vec![0; CHUNK];
+        }
         while out.len() < BDAT_CHUNK {
             let Some(encoder) = self.encoder.as_mut() else {
                 break;

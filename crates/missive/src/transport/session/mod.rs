@@ -69,6 +69,13 @@ pub struct Session {
     progress: Progress,
     /// The peer's address, once connected.
     pub peer: Option<std::net::SocketAddr>,
+    /// The body's read buffer, kept for the session's next message.
+    body_in: Vec<u8>,
+    /// Hold the end of the message being sent back, to go out in one write
+    /// with the next transaction's commands (RFC 2920 §3.1).
+    hold_end: bool,
+    /// Bytes held back for the next write (or read, whichever comes first).
+    held: Vec<u8>,
 }
 
 /// The connect timeout (RFC 5321 gives none; 30 s is common practice).
@@ -145,6 +152,9 @@ impl Session {
             quit_after,
             progress: Progress::default(),
             peer,
+            body_in: Vec::new(),
+            hold_end: false,
+            held: Vec::new(),
         };
         if implicit {
             session.start_tls(Stage::Greeting).await?;
@@ -234,6 +244,9 @@ impl Session {
                     self.write(&bytes, stage).await?
                 }
                 Next::Read { stage, timeout } => {
+                    if !self.held.is_empty() {
+                        self.write(&[], stage).await?;
+                    }
                     self.stream.quick_ack();
                     let now = Instant::now();
                     if self.reply_due.is_none() {
@@ -293,20 +306,44 @@ impl Session {
         }
     }
 
+    /// Writes `bytes` after any held back, and flushes.
     async fn write(&mut self, bytes: &[u8], stage: Stage) -> Result<()> {
+        let mut held = std::mem::take(&mut self.held);
+        let out = match held.is_empty() {
+            true => bytes,
+            false => {
+                held.extend_from_slice(bytes);
+                &held[..]
+            }
+        };
         let wait = self.limit(Stage::DataBlock.timeout());
         let stream = &mut self.stream;
         let write = async move {
-            stream.write_all(bytes).await?;
+            stream.write_all(out).await?;
             stream.flush().await
         };
-        match tokio::time::timeout(wait, write).await {
+        let result = match tokio::time::timeout(wait, write).await {
             Err(_) => Err(AppError::Timeout {
                 stage,
                 secs: wait.as_secs(),
             }),
             Ok(Err(e)) => Err(lost(stage, &e)),
             Ok(Ok(())) => Ok(()),
+        };
+        held.clear();
+        self.held = held;
+        result
+    }
+
+    /// Writes the end of a message, or holds it back for the next write
+    /// when another transaction follows at once.
+    async fn write_end(&mut self, bytes: &[u8]) -> Result<()> {
+        match self.hold_end {
+            true => {
+                self.held.extend_from_slice(bytes);
+                Ok(())
+            }
+            false => self.write(bytes, Stage::DataBlock).await,
         }
     }
 
@@ -448,7 +485,10 @@ impl Session {
             on_commit().await?;
             self.committed = true;
         }
-        self.write(&wire, Stage::DataBlock).await?;
+        match last {
+            true => self.write_end(&wire).await?,
+            false => self.write(&wire, Stage::DataBlock).await?,
+        }
         if let Some(bar) = bar {
             bar.inc(octets);
         }
@@ -484,8 +524,9 @@ impl Session {
         bar: Option<&indicatif::ProgressBar>,
     ) -> Result<DataStats> {
         let mut encoder = DataEncoder::new();
-        let mut input = vec![0u8; CHUNK];
-        let mut out = Vec::with_capacity(CHUNK + CHUNK / 16);
+        let mut input = std::mem::take(&mut self.body_in);
+        input.resize(CHUNK, 0);
+        let mut out = Vec::new();
         loop {
             let n = read_message(body, &mut input)?;
             if n == 0 {
@@ -501,11 +542,12 @@ impl Session {
             }
             encoder.encode(&input[..n], &mut out);
         }
+        self.body_in = input;
         let stats = encoder.finish(&mut out);
         self.transcript.body_chunk(&out);
         on_commit().await?;
         self.committed = true;
-        self.write(&out, Stage::DataBlock).await?;
+        self.write_end(&out).await?;
         if let Some(bar) = bar {
             bar.inc(out.len() as u64);
         }

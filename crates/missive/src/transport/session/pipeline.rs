@@ -75,6 +75,8 @@ impl Session {
             pending.push_back(i);
             let hook = || on_commit(i);
             let mut chunks = BdatChunks::new();
+            // The end goes out with the next message's commands.
+            self.hold_end = i + 1 < n;
             loop {
                 let next = self.drive().await;
                 self.collect(&mut pending, &mut results);
@@ -116,6 +118,7 @@ impl Session {
                 }
             }
         }
+        self.hold_end = false;
         while fatal.is_none() && !pending.is_empty() {
             let next = self.drive().await;
             self.collect(&mut pending, &mut results);
