@@ -341,9 +341,10 @@ impl Journal {
 
     /// Adds a row's line to `out` and notes its new state.
     fn line(&mut self, out: &mut String, row: usize, state: State, id: &str, reply: Option<&str>) {
-        let boot = (state == State::Sending)
-            .then(|| self.boot.as_deref())
-            .flatten();
+        let boot = match state {
+            State::Sending => self.boot.as_deref(),
+            _ => None,
+        };
         let line = serde_json::to_string(&Line {
             row,
             state,
