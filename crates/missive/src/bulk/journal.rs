@@ -5,8 +5,9 @@
 //! the disk's sync rate, so the journal syncs once per batch of rows:
 //!
 //! 1. "sending" lines for a batch, with the boot they were written in, one
-//!    write, synced (the syncs of all connections waiting share one
-//!    `fdatasync` on a thread of their own: group commit);
+//!    write, synced before any of the batch's ends goes out (the syncs of
+//!    all connections share one `fdatasync` on a thread of their own, group
+//!    commit, and a connection's next batch is synced while this one goes);
 //! 2. before the end of each message goes out, its "committing" line, written
 //!    but not synced;
 //! 3. its outcome, written, synced within a second or so.
@@ -16,7 +17,9 @@
 //! boot never had its end go out (its "committing" line would be there: a
 //! dead process does not lose the kernel's writes), so it is sent again;
 //! one written in an earlier boot may have lost its unsynced "committing"
-//! line to a power loss or a crash of the system, so it is in doubt too.
+//! line to a power loss or a crash of the system, so it is in doubt too:
+//! after a power loss at most two batches a connection are in doubt, some
+//! of which the server never saw (`--resend-in-doubt` decides).
 //! Where the boot cannot be told (no `/proc/sys/kernel/random/boot_id`),
 //! every "committing" line is synced before the end goes out, as step 1.
 //!

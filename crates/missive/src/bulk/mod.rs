@@ -189,35 +189,70 @@ struct Shared<'a> {
 
 impl Shared<'_> {
     async fn worker(&self) {
+        // The next batch, its "sending" lines already on their way to disk
+        // while this one goes (without rate limits: taking a row ahead would
+        // count it against the limit before it is sent).
+        let mut ahead: Option<(Vec<Job>, journal::Synced)> = None;
         while !self.stop.load(Ordering::Relaxed) {
-            // A batch of rows for one session: their transactions are
-            // pipelined behind each other (one round trip a message). With
-            // rate limits, one at a time, so the pacing holds per message.
-            let most = if self.plan.rates.is_empty() { BATCH } else { 1 };
-            let mut jobs = Vec::new();
-            while jobs.len() < most {
-                match self.next_job() {
-                    Ok(Some(job)) => {
-                        self.limiter.acquire().await;
-                        jobs.push(job);
-                    }
-                    Ok(None) => break,
+            let (jobs, synced) = match ahead.take() {
+                Some(next) => next,
+                None => match self.take_batch().await {
+                    Ok(Some(next)) => next,
+                    Ok(None) => match self.earliest_retry() {
+                        Some(at) => {
+                            tokio::time::sleep_until(at.into()).await;
+                            continue;
+                        }
+                        None => return,
+                    },
+                    Err(e) => return self.abort(e),
+                },
+            };
+            if self.plan.rates.is_empty() {
+                match self.take_batch().await {
+                    Ok(next) => ahead = next,
                     Err(e) => return self.abort(e),
                 }
             }
-            if jobs.is_empty() {
-                match self.earliest_retry() {
-                    Some(at) => {
-                        tokio::time::sleep_until(at.into()).await;
-                        continue;
-                    }
-                    None => return,
-                }
-            }
-            if let Err(e) = self.send(jobs).await {
+            let sent = match self.synced(synced).await {
+                Ok(()) => self.send(jobs).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = sent {
                 return self.abort(e);
             }
         }
+    }
+
+    /// Rows for one session, their "sending" lines written and a sync
+    /// asked for: their transactions are pipelined behind each other (one
+    /// round trip a message). With rate limits, one at a time, so the
+    /// pacing holds per message.
+    async fn take_batch(&self) -> Result<Option<(Vec<Job>, journal::Synced)>> {
+        let most = if self.plan.rates.is_empty() { BATCH } else { 1 };
+        let mut jobs = Vec::new();
+        while jobs.len() < most {
+            match self.next_job()? {
+                Some(job) => {
+                    self.limiter.acquire().await;
+                    jobs.push(job);
+                }
+                None => break,
+            }
+        }
+        if jobs.is_empty() {
+            return Ok(None);
+        }
+        let rows: Vec<(usize, &str)> = jobs
+            .iter()
+            .map(|j| (j.row, j.mail.message_id.as_str()))
+            .collect();
+        let synced = self
+            .journal
+            .lock()
+            .map_err(|_| poisoned())?
+            .sending(&rows)?;
+        Ok(Some((jobs, synced)))
     }
 
     fn abort(&self, e: AppError) {
@@ -258,21 +293,11 @@ impl Shared<'_> {
         self.retry.lock().ok()?.iter().map(|(at, _)| *at).min()
     }
 
-    /// Sends a batch of rows on one session and records what became of each.
+    /// Sends a batch of rows on one session and records what became of
+    /// each. Their "sending" lines are on disk; each "committing" line is
+    /// written just before its end goes out (journal.rs says why that is
+    /// enough).
     async fn send(&self, jobs: Vec<Job>) -> Result<()> {
-        // The batch's "sending" lines reach the disk before any end goes out
-        // (one sync a batch); each "committing" line is written just before
-        // its end (see journal.rs for why that is enough).
-        let rows: Vec<(usize, &str)> = jobs
-            .iter()
-            .map(|j| (j.row, j.mail.message_id.as_str()))
-            .collect();
-        let synced = self
-            .journal
-            .lock()
-            .map_err(|_| poisoned())?
-            .sending(&rows)?;
-        self.synced(synced).await?;
         let on_commit = |i: usize| -> futures_util::future::BoxFuture<'_, Result<()>> {
             let job = &jobs[i];
             let synced = self
