@@ -1,9 +1,12 @@
-//! Defect 1: `--timeout` bounds each whole reply, not each read, and direct
-//! delivery has an overall deadline.
+//! Defect 1: `--timeout` bounds each whole reply, not each read, and each
+//! message has an overall deadline (`--deadline`), relay and direct.
 
 use std::time::Duration;
 
+use missive_smtp::Command;
+
 use super::drip_server;
+use crate::support::fake_smtp::{Script, Server, Step};
 use crate::support::testbed::dns_server;
 use crate::support::*;
 
@@ -99,4 +102,80 @@ fn direct_deadline_is_a_setting() {
         "7",
         "environment MISSIVE_DIRECT_DEADLINE",
     );
+}
+
+/// A relay that answers every command well, but each reply `delay` late.
+fn trickling_relay(delay: Duration) -> Server {
+    Server::start(Script::new().on(move |_, _| {
+        std::thread::sleep(delay);
+        Step::Default
+    }))
+}
+
+#[test]
+fn a_relay_that_answers_each_reply_in_time_is_cut_off_by_the_deadline() {
+    // Each reply 1 s late, well within --timeout 5; greeting, EHLO, MAIL,
+    // RCPT, DATA and the end of data would take 5 s, past --deadline 3.
+    let server = trickling_relay(Duration::from_secs(1));
+    let out = server
+        .client()
+        .args(&["--tls", "none", "--timeout", "5", "--deadline", "3"])
+        .run();
+    let log = server.finish();
+    out.assert_code(75);
+    let line = out.one_error_line();
+    assert!(line.contains("deadline (3 s) ran out during"), "{out}");
+    assert!(line.contains("--deadline"), "says what to do: {out}");
+    assert!(!line.contains("may have been delivered"), "{out}");
+    assert!(log.messages.is_empty(), "the message went out: {log:?}");
+    assert!(
+        out.elapsed >= Duration::from_millis(2900) && out.elapsed < Duration::from_secs(5),
+        "took {:?}: the deadline did not bound the send\n{out}",
+        out.elapsed
+    );
+}
+
+#[test]
+fn a_relay_deadline_after_the_end_of_data_says_the_message_may_have_been_delivered() {
+    // Everything at once, but the reply to the end of data 4 s late:
+    // inside --timeout 10, past --deadline 2.
+    let server = Server::start(Script::new().on(|c, cmd| match cmd {
+        Command::Data => {
+            c.reply("354 go ahead");
+            let _ = c.read_body();
+            std::thread::sleep(Duration::from_secs(4));
+            c.reply("250 2.0.0 Ok: too late");
+            Step::Next
+        }
+        _ => Step::Default,
+    }));
+    let out = server
+        .client()
+        .args(&["--tls", "none", "--timeout", "10", "--deadline", "2"])
+        .run();
+    server.finish();
+    out.assert_code(75);
+    let line = out.one_error_line();
+    assert!(line.contains("deadline (2 s) ran out"), "{out}");
+    assert!(line.contains("may have been delivered"), "{out}");
+    assert!(
+        out.elapsed < Duration::from_secs(4),
+        "took {:?}: waited for the late reply\n{out}",
+        out.elapsed
+    );
+}
+
+#[test]
+fn deadline_is_a_setting_and_the_direct_only_name_still_works() {
+    let home = Home::new("deadline-both");
+    home.config("[accounts.a]\ndeadline = 90\ndirect_deadline = 42\n", 0o600);
+    let out = home.cmd(&["config", "show", "--account", "a"]).run();
+    out.assert_code(0);
+    assert_shown(&out, "deadline", "90", "account a");
+    assert_shown(&out, "direct_deadline", "42", "account a");
+    let out = home
+        .cmd(&["config", "show", "--account", "a"])
+        .env("MISSIVE_DEADLINE", "7")
+        .run();
+    assert_shown(&out, "deadline", "7", "environment MISSIVE_DEADLINE");
 }
