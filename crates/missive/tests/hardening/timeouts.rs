@@ -106,10 +106,14 @@ fn direct_deadline_is_a_setting() {
 
 /// A relay that answers every command well, but each reply `delay` late.
 fn trickling_relay(delay: Duration) -> Server {
-    Server::start(Script::new().on(move |_, _| {
+    Server::start(trickling(delay))
+}
+
+fn trickling(delay: Duration) -> Script {
+    Script::new().on(move |_, _| {
         std::thread::sleep(delay);
         Step::Default
-    }))
+    })
 }
 
 #[test]
@@ -178,4 +182,96 @@ fn deadline_is_a_setting_and_the_direct_only_name_still_works() {
         .env("MISSIVE_DEADLINE", "7")
         .run();
     assert_shown(&out, "deadline", "7", "environment MISSIVE_DEADLINE");
+}
+
+/// Three messages through a relay that answers each command 400 ms late:
+/// about 4 s in all, each message well within a 2 s deadline.
+const SLOW: Duration = Duration::from_millis(400);
+
+#[test]
+fn the_deadline_is_per_message_in_a_queue_run() {
+    let server = Server::start_each(vec![trickling(SLOW), trickling(SLOW)]);
+    let home = Home::new("deadline-queue");
+    let relay = format!("127.0.0.1:{}", server.port);
+    for i in 0..3 {
+        let subject = format!("queued {i}");
+        home.cmd(&[
+            "send",
+            "--queue",
+            "always",
+            "--server",
+            &relay,
+            "--tls",
+            "none",
+            "--from",
+            "a@example.test",
+            "--to",
+            "b@example.test",
+            "--subject",
+            &subject,
+            "--body",
+            "x",
+        ])
+        .run()
+        .assert_code(0);
+    }
+    // The run applies it: 1 s is too short for the first message (its
+    // connection, EHLO, MAIL, RCPT and DATA take 1.6 s); all stay queued.
+    let out = home
+        .cmd(&["queue", "flush"])
+        .env("MISSIVE_DEADLINE", "1")
+        .run();
+    out.assert_code(0);
+    assert!(out.stderr.contains("deadline (1 s) ran out"), "{out}");
+    assert_eq!(
+        out.stderr.matches("b@example.test deferred").count(),
+        3,
+        "{out}"
+    );
+    // 2 s is enough for each message, though not for the three together.
+    let out = home
+        .cmd(&["queue", "flush"])
+        .env("MISSIVE_DEADLINE", "2")
+        .run();
+    let logs = server.finish_each();
+    out.assert_code(0);
+    assert_eq!(
+        out.stdout.matches("delivered to b@example.test").count(),
+        3,
+        "{out}"
+    );
+    assert!(logs[0].messages.is_empty());
+    assert_eq!(logs[1].messages.len(), 3, "{out}");
+    assert!(
+        out.elapsed > Duration::from_secs(3),
+        "took {:?}: not past one deadline in all, so this proves nothing\n{out}",
+        out.elapsed
+    );
+}
+
+#[test]
+fn the_deadline_is_per_message_in_a_bulk_run() {
+    let server = trickling_relay(SLOW);
+    let dir = TempDir::new("deadline-bulk");
+    dir.write(
+        "rows.csv",
+        b"email,name\nb1@example.test,One\nb2@example.test,Two\nb3@example.test,Three\n",
+    );
+    dir.write(
+        "message.tmpl",
+        b"From: a@example.test\nSubject: Hello {{ name }}\n\nHello {{ name }}.\n",
+    );
+    let out = Cmd::new(["bulk", "--csv", "rows.csv", "--template", "message.tmpl"])
+        .args(["--server", &format!("127.0.0.1:{}", server.port)])
+        .args(["--tls", "none", "--yes", "--deadline", "2"])
+        .current_dir(dir.path())
+        .run();
+    let log = server.finish();
+    out.assert_code(0);
+    assert_eq!(log.messages.len(), 3, "{out}");
+    assert!(
+        out.elapsed > Duration::from_secs(3),
+        "took {:?}: not past one deadline in all, so this proves nothing\n{out}",
+        out.elapsed
+    );
 }
