@@ -26,7 +26,7 @@ mod trust;
 
 pub use config::{Account, Config};
 pub use modes::{AuthSetting, TlsSetting};
-pub use plan::mailer_options;
+pub use plan::{deadline, mailer_options};
 pub use provenance::{Provenance, Source};
 pub use proxy::ProxySetting;
 pub use queue::{QueueSettings, QueueWhen};

@@ -83,7 +83,7 @@ pub fn mailer_options(s: &Settings, dry_run: bool, verbosity: u8) -> Result<Mail
 /// `direct_deadline` (its older, direct-only name) when it is set in as
 /// high a layer (a `--deadline` flag beats a `direct_deadline` in the
 /// account; at the same layer the direct-only one wins).
-fn deadline(s: &Settings, relay: bool) -> Option<Duration> {
+pub fn deadline(s: &Settings, relay: bool) -> Option<Duration> {
     use super::Source;
     let rank = |key: &str| match s.provenance.source_of(key) {
         Some(Source::Flag) => 0,

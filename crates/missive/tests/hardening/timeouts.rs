@@ -275,3 +275,35 @@ fn the_deadline_is_per_message_in_a_bulk_run() {
         out.elapsed
     );
 }
+
+#[test]
+fn a_deadline_given_when_queueing_is_kept_with_the_entry() {
+    let server = trickling_relay(SLOW);
+    let home = Home::new("deadline-stored");
+    let relay = format!("127.0.0.1:{}", server.port);
+    home.cmd(&[
+        "send",
+        "--queue",
+        "always",
+        "--deadline",
+        "1",
+        "--server",
+        &relay,
+        "--tls",
+        "none",
+        "--from",
+        "a@example.test",
+        "--to",
+        "b@example.test",
+        "--body",
+        "x",
+    ])
+    .run()
+    .assert_code(0);
+    // The runner's own environment sets none: the entry's 1 s applies.
+    let out = home.cmd(&["queue", "flush"]).run();
+    server.finish();
+    out.assert_code(0);
+    assert!(out.stderr.contains("deadline (1 s) ran out"), "{out}");
+    assert!(out.stderr.contains("b@example.test deferred"), "{out}");
+}
