@@ -79,6 +79,12 @@ pub(super) fn run_cell(stage: Stage, fault: Fault, want: &Expect) -> Result<Stri
     result.and_then(|(text, mut problems)| {
         problems.extend(check_log(stage, want.code, &logs[0]));
         problems.extend(check_second(fate, &logs[1]));
+        if fate == Fate::Sent && logs[0].messages.len() != 1 {
+            problems.push(format!(
+                "the server got {} messages",
+                logs[0].messages.len()
+            ));
+        }
         match problems.is_empty() {
             true => Ok(text),
             false => Err(problems.join("\n")),
