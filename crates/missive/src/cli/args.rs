@@ -156,7 +156,10 @@ pub struct RouteArgs {
     /// Upper bound in seconds on every network wait (connect, each reply, each write).
     #[arg(long, value_name = "SECS")]
     pub timeout: Option<u64>,
-    /// Direct delivery: the longest the whole delivery may take, in seconds (default 600); recipients not delivered by then are a temporary failure.
+    /// The longest one message may take, in seconds, connect to last reply, relay or direct (default 600, plus 1 s per 64 KiB of message); recipients not accepted by then are a temporary failure.
+    #[arg(long, value_name = "SECS")]
+    pub deadline: Option<u64>,
+    /// Direct delivery only: the deadline, in seconds (the older name; wins over --deadline for direct delivery).
     #[arg(long, value_name = "SECS")]
     pub direct_deadline: Option<u64>,
     /// TLS mode (default: implicit on port 465, else starttls).
@@ -342,6 +345,7 @@ impl RouteArgs {
             from: self.from.clone(),
             ehlo: self.ehlo.clone(),
             timeout: self.timeout,
+            deadline: self.deadline,
             direct_deadline: self.direct_deadline,
             tls: self.tls.map(Into::into),
             cafile: self.cafile.clone(),

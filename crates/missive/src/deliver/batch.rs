@@ -2,6 +2,8 @@
 //! pipelined behind each other when the server offers PIPELINING (RFC 2920
 //! §3.1): one round trip a message. What bulk sending uses.
 
+use std::time::{Duration, Instant};
+
 use super::mailer::Mailer;
 use super::{relay, Outcome, Route};
 use crate::error::{AppError, Result};
@@ -51,13 +53,21 @@ impl Mailer {
                 &AppError::Smtp(missive_smtp::Error::Misuse("mailer closed")),
             );
         };
+        // The deadline is per message: a batch has the sum of its messages'.
+        let allowed: Duration = mails
+            .iter()
+            .map(|m| self.options().deadline_for(m.message.size()))
+            .sum();
+        let end = Instant::now() + allowed;
+        let late = |e, in_doubt| relay::past_deadline(e, end, allowed, in_doubt);
         let (mut session, reused) = match self.take_idle() {
             Some(s) => (s, true),
-            None => match relay::open(self.engine(), self.transcript(), None).await {
+            None => match relay::open(self.engine(), self.transcript(), None, Some(end)).await {
                 Ok(s) => (s, false),
-                Err(e) => return fail_all(mails.len(), &e),
+                Err(e) => return fail_all(mails.len(), &late(e, false)),
             },
         };
+        session.set_deadline(Some(end));
         let items = |m: &[&Mail]| -> Vec<Item<'_>> {
             m.iter()
                 .map(|m| Item {
@@ -78,9 +88,9 @@ impl Mailer {
             session
                 .transcript
                 .info("the idle session ended; sending on a new one");
-            session = match relay::open(self.engine(), self.transcript(), None).await {
+            session = match relay::open(self.engine(), self.transcript(), None, Some(end)).await {
                 Ok(s) => s,
-                Err(e) => return fail_all(mails.len(), &e),
+                Err(e) => return fail_all(mails.len(), &late(e, false)),
             };
             sent = session.send_pipelined(items(mails), on_commit).await;
         }
@@ -88,11 +98,14 @@ impl Mailer {
             .into_iter()
             .zip(mails)
             .map(|(s, mail)| Batched {
-                result: s.result.map(|tx| {
-                    let mut o = relay::outcome(&session, &tx);
-                    o.message_id = mail.message_id.clone();
-                    o
-                }),
+                result: s
+                    .result
+                    .map(|tx| {
+                        let mut o = relay::outcome(&session, &tx);
+                        o.message_id = mail.message_id.clone();
+                        o
+                    })
+                    .map_err(|e| late(e, s.committed)),
                 committed: s.committed,
             })
             .collect();

@@ -45,7 +45,7 @@ impl Mailer {
                 "--quit-after needs a server (--server, --account or --preset)".into(),
             ));
         }
-        let mut session = relay::open(engine, self.transcript(), Some(quit_after)).await?;
+        let mut session = relay::open(engine, self.transcript(), Some(quit_after), None).await?;
         let client = session.client();
         let caps = client.capabilities();
         let mut d = Diagnosis {

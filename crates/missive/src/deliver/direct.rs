@@ -56,6 +56,8 @@ struct Context<'a, 'h> {
     seed: u64,
     /// When the whole delivery must be over.
     deadline: Instant,
+    /// How long it was given.
+    allowed: Duration,
 }
 
 /// Delivers `mail` to each recipient domain's MX hosts, a few domains at a time.
@@ -66,6 +68,7 @@ pub(super) async fn deliver(
     on_commit: &OnCommit<'_>,
 ) -> Result<Outcome> {
     let dns = Hickory::new(direct.dns_server.as_deref())?;
+    let allowed = engine.options.deadline_for(mail.message.size());
     let ctx = Context {
         engine,
         direct,
@@ -76,7 +79,8 @@ pub(super) async fn deliver(
             ..Transcript::new(engine.options.verbosity)
         },
         seed: mx::random_seed(),
-        deadline: Instant::now() + direct.deadline,
+        deadline: Instant::now() + allowed,
+        allowed,
     };
     let global = Semaphore::new(direct.connections.max(1));
     let groups = mx::group_by_domain(&mail.envelope.to);
@@ -327,7 +331,7 @@ async fn deliver_hosts<D: Dns>(
             if Instant::now() >= ctx.deadline {
                 let why = format!(
                     "not delivered within the delivery deadline ({} s){}",
-                    ctx.direct.deadline.as_secs(),
+                    ctx.allowed.as_secs(),
                     attempts
                         .last()
                         .map(|a: &Attempt| format!("; last: {}: {}", a.host, a.error))

@@ -10,6 +10,7 @@
 //! one, as long as the end of the message had not gone out on the old one.
 
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use missive_smtp::client::TlsMode;
 use tokio::sync::Semaphore;
@@ -160,16 +161,25 @@ impl Mailer {
         self.inner.idle.lock().map(|mut v| v.pop()).ok().flatten()
     }
 
+    /// One message through the relay, within its deadline: it starts once
+    /// a session is free (a message waiting for its turn is not late), and
+    /// bounds the connection, TLS, AUTH, every reply and the body alike.
     async fn send_relay(&self, mail: &Mail, on_commit: &OnCommit<'_>) -> Result<Outcome> {
         let inner = &*self.inner;
         let _slot = self.slot().await?;
+        let allowed = inner.engine.options.deadline_for(mail.message.size());
+        let end = Instant::now() + allowed;
+        let late = |e, in_doubt| relay::past_deadline(e, end, allowed, in_doubt);
         loop {
             let idle = self.take_idle();
             let reused = idle.is_some();
             let mut session = match idle {
                 Some(s) => s,
-                None => relay::open(&inner.engine, self.transcript(), None).await?,
+                None => relay::open(&inner.engine, self.transcript(), None, Some(end))
+                    .await
+                    .map_err(|e| late(e, false))?,
             };
+            session.set_deadline(Some(end));
             let body = &mut mail.message.open();
             match session
                 .send_mail(mail.envelope.clone(), body, on_commit)
@@ -180,14 +190,15 @@ impl Mailer {
                     self.put_back(session).await;
                     return Ok(outcome);
                 }
-                Err(e) if reused && !session.in_doubt() && stale(&e) => {
+                Err(e) if reused && !session.in_doubt() && stale(&e) && Instant::now() < end => {
                     session.transcript.info(&format!(
                         "the idle session ended ({e}); sending on a new one"
                     ));
                 }
                 Err(e) => {
+                    let in_doubt = session.in_doubt();
                     session.close_after_error().await;
-                    return Err(e);
+                    return Err(late(e, in_doubt));
                 }
             }
         }
@@ -205,8 +216,10 @@ impl Mailer {
     }
 
     /// Keeps a session for the next send, or ends it.
-    pub(super) async fn put_back(&self, session: Session) {
+    pub(super) async fn put_back(&self, mut session: Session) {
         let inner = &*self.inner;
+        // An idle session waits without a deadline; the next message sets its own.
+        session.set_deadline(None);
         if session.is_ready() && session.messages < inner.engine.options.max_messages_per_connection
         {
             if let Ok(mut idle) = inner.idle.lock() {

@@ -98,10 +98,6 @@ pub struct Direct {
     pub mx_port: u16,
     /// `Opportunistic` (as MTAs do) or `StartTls` (required).
     pub tls: TlsMode,
-    /// How long the whole delivery may take: recipients not delivered by
-    /// then are a temporary failure (a tarpit MX host cannot hold the
-    /// command for hours by answering just within each timeout).
-    pub deadline: Duration,
     /// Connections open at once, over all domains.
     pub connections: usize,
     /// Connections open at once to one domain (a domain with more than
@@ -109,8 +105,12 @@ pub struct Direct {
     pub connections_per_domain: usize,
 }
 
-/// The default overall deadline of direct delivery.
-pub const DIRECT_DEADLINE: Duration = Duration::from_secs(600);
+/// The default deadline of one message, before its allowance for size.
+pub const DEADLINE: Duration = Duration::from_secs(600);
+/// The default deadline grows by a second for each this many octets of the
+/// message (64 KiB/s, about 0.5 Mbit/s), so a large attachment on a slow
+/// uplink is not cut off by a deadline meant for tarpits.
+pub const DEADLINE_OCTETS_PER_SEC: u64 = 64 * 1024;
 /// The default limit of connections at once in direct delivery.
 pub const DIRECT_CONNECTIONS: usize = 50;
 /// The default limit of connections at once to one domain.
@@ -122,7 +122,6 @@ impl Default for Direct {
             dns_server: None,
             mx_port: 25,
             tls: TlsMode::Opportunistic,
-            deadline: DIRECT_DEADLINE,
             connections: DIRECT_CONNECTIONS,
             connections_per_domain: DIRECT_CONNECTIONS_PER_DOMAIN,
         }
@@ -153,6 +152,12 @@ pub struct MailerOptions {
     pub ehlo: Option<String>,
     /// An upper bound on every network wait.
     pub timeout: Option<Duration>,
+    /// How long one message may take, from its connection (or the reuse of
+    /// an idle session) to its last reply, relay or direct: recipients not
+    /// accepted by then are a temporary failure, so a server that answers
+    /// just within each timeout cannot hold the command for hours. `None`:
+    /// [`DEADLINE`] plus a second per [`DEADLINE_OCTETS_PER_SEC`] of message.
+    pub deadline: Option<Duration>,
     /// Use BDAT (CHUNKING) when the server offers it.
     pub chunking: bool,
     /// Relay sessions open at once (concurrent sends from several tasks).
@@ -169,6 +174,12 @@ pub struct MailerOptions {
 }
 
 impl MailerOptions {
+    /// The deadline of a message of `size` octets.
+    pub fn deadline_for(&self, size: u64) -> Duration {
+        self.deadline
+            .unwrap_or(DEADLINE + Duration::from_secs(size / DEADLINE_OCTETS_PER_SEC))
+    }
+
     /// Defaults for `route`: 4 connections, 100 messages each, BDAT when offered, no transcript.
     pub fn new(route: Route) -> MailerOptions {
         MailerOptions {
@@ -176,6 +187,7 @@ impl MailerOptions {
             trust: Trust::default(),
             ehlo: None,
             timeout: None,
+            deadline: None,
             chunking: true,
             connections: 4,
             max_messages_per_connection: 100,

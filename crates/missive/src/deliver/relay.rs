@@ -1,6 +1,8 @@
 //! Opening a session to the relay (with one token refresh when the server
 //! rejects an OAuth2 token), and the outcome of a transaction there.
 
+use std::time::{Duration, Instant};
+
 use missive_smtp::client::ClientConfig;
 use missive_smtp::{Credentials, Reply, TransactionOutcome};
 
@@ -11,11 +13,12 @@ use crate::transport::session::{QuitAfter, Session, SessionOptions, CONNECT_TIME
 use crate::transport::transcript::Transcript;
 
 /// Connects and runs the session up to `Ready` (greeting, EHLO, STARTTLS,
-/// AUTH), or only up to `quit_after`'s stage.
+/// AUTH), or only up to `quit_after`'s stage; no wait goes past `deadline`.
 pub(super) async fn open(
     engine: &Engine,
     transcript: Transcript,
     quit_after: Option<QuitAfter>,
+    deadline: Option<Instant>,
 ) -> Result<Session> {
     let Route::Relay(relay) = &engine.options.route else {
         return Err(AppError::Smtp(missive_smtp::Error::Misuse("not a relay")));
@@ -37,7 +40,7 @@ pub(super) async fn open(
         tls: engine.tls.clone(),
         timeout: engine.options.timeout,
         proxy: engine.options.proxy.clone(),
-        deadline: None,
+        deadline,
     };
     let credentials = engine.credentials.lock().ok().and_then(|c| c.clone());
     let first =
@@ -72,4 +75,33 @@ pub(super) fn outcome(session: &Session, tx: &TransactionOutcome) -> Outcome {
         queue_id: tx.final_reply.as_ref().and_then(Reply::queue_id),
         recipients: Outcome::from_transaction(tx),
     }
+}
+
+/// `e`, or when it came because the message's deadline (`allowed`, ending
+/// at `end`) ran out, the error that says so: every recipient is a
+/// temporary failure, and once the end of the message went out
+/// (`in_doubt`) the server may have it (RFC 1047).
+pub(super) fn past_deadline(
+    e: AppError,
+    end: Instant,
+    allowed: Duration,
+    in_doubt: bool,
+) -> AppError {
+    // Each wait ends at the deadline itself: a little slack for the timer.
+    if Instant::now() + Duration::from_millis(20) < end {
+        return e;
+    }
+    let secs = allowed.as_secs();
+    if in_doubt {
+        return AppError::Network(format!(
+            "the message's deadline ({secs} s) ran out after its end went out and before the server's reply: it may have been delivered; check before sending it again (or allow more time with --deadline SECS)"
+        ));
+    }
+    let during = match &e {
+        AppError::Deadline { stage } => format!("during {stage}"),
+        other => format!("({other})"),
+    };
+    AppError::Network(format!(
+        "the message's deadline ({secs} s) ran out {during}; nothing was accepted: try again later, or allow more time with --deadline SECS"
+    ))
 }

@@ -70,6 +70,13 @@ pub enum AppError {
         secs: u64,
     },
 
+    /// The overall deadline of a delivery ran out while waiting at `stage`.
+    #[error("the overall deadline ran out during {stage}")]
+    Deadline {
+        /// What was being waited for.
+        stage: Stage,
+    },
+
     /// TLS could not be set up while it is required (handshake, certificate).
     #[error("{0}")]
     Tls(String),
@@ -101,7 +108,10 @@ impl AppError {
             AppError::Io(_) => exit::IOERR,
             AppError::Config(_) => exit::CONFIG,
             AppError::NoHost(_) => exit::NOHOST,
-            AppError::Network(_) | AppError::Timeout { .. } | AppError::Spool(_) => exit::TEMPFAIL,
+            AppError::Network(_)
+            | AppError::Timeout { .. }
+            | AppError::Deadline { .. }
+            | AppError::Spool(_) => exit::TEMPFAIL,
             AppError::Tls(_) | AppError::Auth(_) => exit::NOPERM,
             AppError::Refused(_, code) => *code,
             AppError::Smtp(e) => match e {

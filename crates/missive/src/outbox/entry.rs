@@ -106,6 +106,9 @@ pub struct StoredRoute {
     pub mx_port: Option<u16>,
     pub ehlo: Option<String>,
     pub timeout: Option<u64>,
+    /// The deadline of each attempt, in seconds, when one was set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<u64>,
     pub tls: Option<TlsSetting>,
     pub cafile: Option<PathBuf>,
     pub insecure: bool,
@@ -167,6 +170,7 @@ impl StoredRoute {
             mx_port: s.mx_port,
             ehlo: s.ehlo.clone(),
             timeout: s.timeout,
+            deadline: crate::settings::deadline(s, s.server.is_some()).map(|d| d.as_secs()),
             tls: s.tls,
             cafile: absolute(&s.cafile),
             insecure: s.insecure,
@@ -190,6 +194,8 @@ impl StoredRoute {
             config: self.config.clone(),
             ehlo: self.ehlo.clone(),
             timeout: self.timeout,
+            // As a flag: it beats a `direct_deadline` of any other layer.
+            deadline: self.deadline,
             tls: self.tls,
             cafile: self.cafile.clone(),
             insecure: self.insecure,

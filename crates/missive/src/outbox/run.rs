@@ -5,6 +5,7 @@
 //! saved again with each recipient's reply.
 
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -233,8 +234,10 @@ impl Runner<'_> {
         let doubt = serde_json::to_vec_pretty(&doubt)
             .map_err(|err| AppError::Spool(format!("cannot encode entry {}: {err}", e.id)))?;
         let hook_error = Mutex::new(None);
+        let committed = AtomicBool::new(false);
         let (outbox, id) = (self.outbox, e.id.clone());
         let on_commit = || {
+            committed.store(true, Ordering::SeqCst);
             if let Err(err) = outbox.save_bytes(&id, &doubt) {
                 if let Ok(mut slot) = hook_error.lock() {
                     *slot = Some(err.to_string());
@@ -247,6 +250,11 @@ impl Runner<'_> {
                 id: e.id.clone(),
                 why: format!("could not mark the entry in doubt: {why}"),
             });
+        }
+        // An error once the end of the message went out: the server may
+        // have it, and the next attempt may deliver it twice (RFC 1047).
+        if result.is_err() && committed.load(Ordering::SeqCst) {
+            e.may_duplicate = true;
         }
         match result {
             Ok(outcome) => {
@@ -381,6 +389,7 @@ fn route_down(e: &AppError) -> bool {
     match e {
         AppError::Network(_)
         | AppError::Timeout { .. }
+        | AppError::Deadline { .. }
         | AppError::NoHost(_)
         | AppError::Tls(_)
         | AppError::Auth(_)

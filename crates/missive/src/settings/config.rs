@@ -55,6 +55,8 @@ pub struct Account {
     pub ehlo: Option<String>,
     pub cafile: Option<PathBuf>,
     pub timeout: Option<u64>,
+    /// The longest one message may take, in seconds (relay or direct).
+    pub deadline: Option<u64>,
     /// Direct delivery: the overall deadline in seconds.
     pub direct_deadline: Option<u64>,
     /// Direct delivery: connections at once, over all domains.

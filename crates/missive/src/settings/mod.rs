@@ -26,7 +26,7 @@ mod trust;
 
 pub use config::{Account, Config};
 pub use modes::{AuthSetting, TlsSetting};
-pub use plan::mailer_options;
+pub use plan::{deadline, mailer_options};
 pub use provenance::{Provenance, Source};
 pub use proxy::ProxySetting;
 pub use queue::{QueueSettings, QueueWhen};
@@ -46,6 +46,8 @@ pub struct Overrides {
     pub from: Option<String>,
     pub ehlo: Option<String>,
     pub timeout: Option<u64>,
+    /// The longest one message may take, in seconds (relay or direct).
+    pub deadline: Option<u64>,
     /// Direct delivery: the overall deadline in seconds.
     pub direct_deadline: Option<u64>,
     pub tls: Option<TlsSetting>,
@@ -85,7 +87,10 @@ pub struct Settings {
     pub from: Option<String>,
     pub ehlo: Option<String>,
     pub timeout: Option<u64>,
-    /// Direct delivery: the overall deadline in seconds (`None`: the default).
+    /// The longest one message may take, in seconds, relay or direct
+    /// (`None`: the default, which grows with the message).
+    pub deadline: Option<u64>,
+    /// Direct delivery: the overall deadline in seconds (`None`: `deadline`).
     pub direct_deadline: Option<u64>,
     /// Direct delivery: connections at once, over all domains (`None`: the default).
     pub direct_connections: Option<u64>,
@@ -283,6 +288,16 @@ pub fn resolve(flags: &Overrides) -> Result<Settings> {
             (None, Source::Default),
         ],
     );
+    let deadline = pick(
+        &mut p,
+        "deadline",
+        flags.deadline,
+        [
+            (env_parsed("MISSIVE_DEADLINE")?, env_src("MISSIVE_DEADLINE")),
+            (acct.deadline, a_src()),
+            (None, Source::Default),
+        ],
+    );
     let direct_deadline = pick(
         &mut p,
         "direct_deadline",
@@ -396,6 +411,7 @@ pub fn resolve(flags: &Overrides) -> Result<Settings> {
         from,
         ehlo,
         timeout,
+        deadline,
         direct_deadline,
         direct_connections,
         direct_connections_per_domain,

@@ -8,7 +8,6 @@ use missive_smtp::client::TlsMode;
 use super::Settings;
 use crate::deliver::{
     Direct, MailerOptions, Relay, Route, Trust, DIRECT_CONNECTIONS, DIRECT_CONNECTIONS_PER_DOMAIN,
-    DIRECT_DEADLINE,
 };
 use crate::error::{AppError, Result};
 use crate::transport::net::ServerAddr;
@@ -30,6 +29,7 @@ pub fn mailer_options(s: &Settings, dry_run: bool, verbosity: u8) -> Result<Mail
     if s.require_tls {
         require_tls_route(s, server.is_some(), tls)?;
     }
+    let server_given = server.is_some();
     let route = match server {
         // MX hosts are the recipients' servers: the user's credentials are
         // for their own provider and never go there.
@@ -42,9 +42,6 @@ pub fn mailer_options(s: &Settings, dry_run: bool, verbosity: u8) -> Result<Mail
             dns_server: s.dns_server.clone(),
             mx_port: s.mx_port.unwrap_or(25),
             tls,
-            deadline: s
-                .direct_deadline
-                .map_or(DIRECT_DEADLINE, |d| Duration::from_secs(d.max(1))),
             connections: s
                 .direct_connections
                 .map_or(DIRECT_CONNECTIONS, |n| n.clamp(1, 10_000) as usize),
@@ -73,12 +70,35 @@ pub fn mailer_options(s: &Settings, dry_run: bool, verbosity: u8) -> Result<Mail
         },
         ehlo: s.ehlo.clone(),
         timeout: s.timeout.map(Duration::from_secs),
+        deadline: deadline(s, server_given),
         chunking: s.chunking,
         connections: 1,
         verbosity,
         proxy: s.proxy.as_ref().map(|p| p.proxy()).transpose()?,
         ..MailerOptions::new(route)
     })
+}
+
+/// The deadline of one message: `deadline`, or for direct delivery
+/// `direct_deadline` (its older, direct-only name) when it is set in as
+/// high a layer (a `--deadline` flag beats a `direct_deadline` in the
+/// account; at the same layer the direct-only one wins).
+pub fn deadline(s: &Settings, relay: bool) -> Option<Duration> {
+    use super::Source;
+    let rank = |key: &str| match s.provenance.source_of(key) {
+        Some(Source::Flag) => 0,
+        Some(Source::Env(_)) => 1,
+        Some(Source::Account(_)) => 2,
+        Some(Source::Preset(_)) => 3,
+        Some(Source::Default) | None => 4,
+    };
+    let secs = match (relay, s.direct_deadline) {
+        (false, Some(d)) if s.deadline.is_none() || rank("direct_deadline") <= rank("deadline") => {
+            Some(d)
+        }
+        _ => s.deadline,
+    };
+    secs.map(|d| Duration::from_secs(d.max(1)))
 }
 
 /// REQUIRETLS (RFC 8689 §4.2.1) needs verified TLS on the hop missive

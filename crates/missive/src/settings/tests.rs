@@ -204,3 +204,41 @@ fn direct_connection_limits_are_settings() {
         (None, None)
     );
 }
+
+#[test]
+fn the_deadline_of_each_route_and_the_direct_only_name() {
+    use std::time::Duration;
+    let config = "[accounts.a]\nfrom = \"a@a.test\"\ndeadline = 90\ndirect_deadline = 42\n";
+    let opts = |s: &Settings| mailer_options(s, true, 0).unwrap().deadline;
+    let relay = Overrides {
+        account: Some("a".into()),
+        server: Some("smtp.a.test".into()),
+        ..Overrides::default()
+    };
+    let direct = Overrides {
+        account: Some("a".into()),
+        direct: true,
+        ..Overrides::default()
+    };
+    // The account's own: relay takes `deadline`, direct the direct-only name.
+    assert_eq!(
+        opts(&with(config, &[], relay.clone())),
+        Some(Duration::from_secs(90))
+    );
+    assert_eq!(
+        opts(&with(config, &[], direct.clone())),
+        Some(Duration::from_secs(42))
+    );
+    // A higher layer's `deadline` beats the account's `direct_deadline`.
+    let flag = Overrides {
+        deadline: Some(5),
+        ..direct.clone()
+    };
+    assert_eq!(opts(&with(config, &[], flag)), Some(Duration::from_secs(5)));
+    // Nothing set: the default, which grows with the message.
+    let none = with("", &[], Overrides::default());
+    let o = mailer_options(&none, true, 0).unwrap();
+    assert_eq!(o.deadline, None);
+    assert_eq!(o.deadline_for(0), Duration::from_secs(600));
+    assert_eq!(o.deadline_for(64 * 1024 * 100), Duration::from_secs(700));
+}

@@ -14,17 +14,17 @@
 
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use missive_smtp::command::{CommandLine, CommandParser};
 use missive_smtp::data::{DataDecoder, DataError};
 use missive_smtp::Command;
-use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
-use rustls::{ServerConfig, ServerConnection, StreamOwned};
+use rustls::{ServerConnection, StreamOwned};
 
+pub use super::fake_tls::{ca_file, identity};
 use super::{Cmd, Output};
 
 /// The longest the server waits for a connection or for bytes (a safety net).
@@ -33,69 +33,6 @@ const SERVER_WAIT: Duration = Duration::from_secs(30);
 pub const FROM: &str = "alice@example.test";
 pub const TO: &str = "bob@example.test";
 pub const BODY: &str = "Hello from missive.\n";
-
-// ---- TLS identity -------------------------------------------------------------
-
-/// A CA and a server certificate for 127.0.0.1 signed by it.
-pub struct Identity {
-    /// The CA certificate, PEM, for `--cafile`.
-    pub ca_file: PathBuf,
-    config: Arc<ServerConfig>,
-}
-
-/// The identity shared by every server of this test process.
-pub fn identity() -> &'static Identity {
-    static ID: OnceLock<Identity> = OnceLock::new();
-    ID.get_or_init(|| {
-        use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
-        let ca_key = KeyPair::generate().expect("CA key");
-        let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
-        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        ca_params
-            .distinguished_name
-            .push(DnType::CommonName, "missive fake test CA");
-        ca_params.key_usages = vec![
-            KeyUsagePurpose::KeyCertSign,
-            KeyUsagePurpose::CrlSign,
-            KeyUsagePurpose::DigitalSignature,
-        ];
-        let ca = ca_params.self_signed(&ca_key).expect("CA certificate");
-
-        let key = KeyPair::generate().expect("server key");
-        let mut params = CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()])
-            .expect("server params");
-        params
-            .distinguished_name
-            .push(DnType::CommonName, "fake.test");
-        let cert = params
-            .signed_by(&key, &ca, &ca_key)
-            .expect("server certificate");
-
-        let ca_file = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
-            .join(format!("missive-fake-ca-{}.pem", std::process::id()));
-        std::fs::write(&ca_file, ca.pem()).expect("write CA file");
-
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let config = ServerConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .expect("TLS versions")
-            .with_no_client_auth()
-            .with_single_cert(
-                vec![cert.der().clone()],
-                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der())),
-            )
-            .expect("server TLS config");
-        Identity {
-            ca_file,
-            config: Arc::new(config),
-        }
-    })
-}
-
-/// The `--cafile` path as a string.
-pub fn ca_file() -> String {
-    identity().ca_file.display().to_string()
-}
 
 // ---- what the server saw --------------------------------------------------------
 
@@ -473,70 +410,104 @@ impl Conn {
 
 // ---- the server -------------------------------------------------------------------
 
-/// A fake server serving one connection in a background thread.
+/// A fake server serving one connection in a background thread (or one
+/// connection for each script, in turn, with [`Server::start_each`]).
 pub struct Server {
     pub port: u16,
-    log: Arc<Mutex<Log>>,
+    logs: Vec<Arc<Mutex<Log>>>,
+    /// Set by [`Server::finish`]: stop waiting for connections not yet made.
+    stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Server {
     pub fn start(script: Script) -> Server {
+        Server::start_each(vec![script])
+    }
+
+    /// Serves the first connection with the first script, the next one
+    /// (once that ended) with the second, and so on: a server that fails,
+    /// then one that works, on the same port. Connections after the last
+    /// are refused at once rather than left waiting in the backlog.
+    pub fn start_each(scripts: Vec<Script>) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
         let port = listener.local_addr().expect("local addr").port();
         listener
             .set_nonblocking(true)
             .expect("nonblocking listener");
-        let log = Arc::new(Mutex::new(Log::default()));
-        let thread_log = log.clone();
+        let logs: Vec<_> = scripts.iter().map(|_| Arc::default()).collect();
+        let stop = Arc::new(AtomicBool::new(false));
+        let (thread_logs, thread_stop) = (logs.clone(), stop.clone());
         let thread = std::thread::spawn(move || {
-            let deadline = Instant::now() + SERVER_WAIT;
-            let tcp = loop {
-                match listener.accept() {
-                    // One connection only: later ones are refused at once
-                    // rather than left waiting in the backlog.
-                    Ok((s, _)) => break s,
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        if Instant::now() > deadline {
-                            return;
-                        }
-                        std::thread::sleep(Duration::from_millis(10));
-                    }
-                    Err(_) => return,
+            let (mut listener, last) = (Some(listener), scripts.len());
+            for (i, (script, log)) in scripts.into_iter().zip(thread_logs).enumerate() {
+                let Some(tcp) = listener.as_ref().and_then(|l| accept(l, &thread_stop)) else {
+                    return;
+                };
+                if i + 1 == last {
+                    listener = None;
                 }
-            };
-            drop(listener);
-            let _ = tcp.set_nonblocking(false);
-            let _ = tcp.set_read_timeout(Some(SERVER_WAIT));
-            let _ = tcp.set_write_timeout(Some(SERVER_WAIT));
-            let _ = tcp.set_nodelay(true);
-            let mut conn = Conn {
-                stream: Stream::Plain(tcp),
-                parser: CommandParser::new(),
-                log: thread_log,
-                caps: script.caps.clone(),
-                secure: false,
-            };
-            conn.run(script);
+                let _ = tcp.set_nonblocking(false);
+                let _ = tcp.set_read_timeout(Some(SERVER_WAIT));
+                let _ = tcp.set_write_timeout(Some(SERVER_WAIT));
+                let _ = tcp.set_nodelay(true);
+                let mut conn = Conn {
+                    stream: Stream::Plain(tcp),
+                    parser: CommandParser::new(),
+                    log,
+                    caps: script.caps.clone(),
+                    secure: false,
+                };
+                conn.run(script);
+            }
         });
         Server {
             port,
-            log,
+            logs,
+            stop,
             thread: Some(thread),
         }
     }
 
     /// Waits for the connection to end and returns what the server saw.
-    pub fn finish(mut self) -> Log {
+    pub fn finish(self) -> Log {
+        self.finish_each().swap_remove(0)
+    }
+
+    /// Waits for the connections to end and returns what the server saw on
+    /// each (empty for a script whose connection never came).
+    pub fn finish_each(mut self) -> Vec<Log> {
+        self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
             t.join().expect("fake server thread panicked");
         }
-        self.log.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.logs
+            .iter()
+            .map(|l| l.lock().unwrap_or_else(|e| e.into_inner()).clone())
+            .collect()
     }
 
     /// A client for this server.
     pub fn client(&self) -> Missive {
         Missive::new(self.port)
+    }
+}
+
+/// The next connection; `None` after [`SERVER_WAIT`], or once `stop` is
+/// set and none is waiting (one already made is still served).
+fn accept(listener: &TcpListener, stop: &AtomicBool) -> Option<TcpStream> {
+    let deadline = Instant::now() + SERVER_WAIT;
+    loop {
+        match listener.accept() {
+            Ok((s, _)) => return Some(s),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if stop.load(Ordering::SeqCst) || Instant::now() > deadline {
+                    return None;
+                }
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(_) => return None,
+        }
     }
 }
 

@@ -26,6 +26,7 @@
 pub mod capture;
 pub mod chromium;
 pub mod fake_smtp;
+pub mod fake_tls;
 pub mod home;
 pub mod mail;
 pub mod oauth_mock;

@@ -190,6 +190,12 @@ impl Session {
         self.committed
     }
 
+    /// Sets when everything must be over (`None`: only the timeouts
+    /// bound the waits): a pooled session gets each message's own deadline.
+    pub fn set_deadline(&mut self, deadline: Option<Instant>) {
+        self.deadline = deadline;
+    }
+
     /// The server this session is connected to.
     pub fn server(&self) -> &ServerAddr {
         &self.server
@@ -217,7 +223,7 @@ impl Session {
     /// the overall deadline ran out.
     fn expired(&self, stage: Stage, limit: Option<Duration>) -> AppError {
         match limit {
-            None => AppError::Network(format!("the overall deadline ran out during {stage}")),
+            None => AppError::Deadline { stage },
             Some(limit) => AppError::Timeout {
                 stage,
                 secs: limit.as_secs(),

@@ -1,9 +1,10 @@
 //! The fault matrix (issue 14): every stage of the conversation (greeting,
 //! EHLO, STARTTLS, the TLS handshake, AUTH, MAIL, RCPT, DATA, BDAT, the end
 //! of data, QUIT) times every fault (the connection dropped, a 4xx, a 5xx, a
-//! stall past the timeout, garbage, an oversized reply, 421), for relay and
-//! direct delivery, each cell a run of the real `missive` binary against a
-//! scripted server ([`crate::support::fake_smtp`]).
+//! stall past the timeout, garbage, an oversized reply, 421), for relay,
+//! direct delivery and the outbox (relay through `queue flush`, [`outbox`]),
+//! each cell a run of the real `missive` binary against a scripted server
+//! ([`crate::support::fake_smtp`]).
 //!
 //! Each cell asserts the exit code, the error line (it names the reply or
 //! what went wrong), that nothing was sent that should not have been (no
@@ -15,6 +16,8 @@
 //! Direct delivery points missive's MX lookups at the testbed's dnsmasq
 //! (`example2.test` has one MX host, 127.0.0.1) and its MX port at the
 //! scripted server; without the testbed that half is skipped.
+
+mod outbox;
 
 use std::fmt::Write as _;
 use std::sync::Mutex;
@@ -145,6 +148,8 @@ impl Fault {
 enum Route {
     Relay,
     Direct,
+    /// The relay's message queued, then delivered by `queue flush`.
+    Outbox,
 }
 
 const GARBAGE: &str = "\u{1}\u{2}this is not SMTP at all\r\n";
@@ -259,10 +264,15 @@ struct Expect {
     needle: &'static str,
 }
 
-/// `None`: the fault has no meaning at this stage.
+/// `None`: the fault has no meaning at this stage. (The outbox's cells
+/// start from the relay's: [`outbox::fate`].)
 fn expect(route: Route, stage: Stage, fault: Fault) -> Option<Expect> {
     use Fault::*;
     use Stage::*;
+    let route = match route {
+        Route::Outbox => Route::Relay,
+        r => r,
+    };
     let (temp, perm) = stage.refusals();
     let e = |code, needle| Some(Expect { code, needle });
     if stage == Handshake && matches!(fault, Temp | Perm | Closing) {
@@ -300,8 +310,8 @@ struct Cell {
     route: Route,
     stage: Stage,
     fault: Fault,
-    /// None: not applicable.
-    result: Option<Result<(i32, Duration), String>>,
+    /// None: not applicable; else the table's text, or what went wrong.
+    result: Option<Result<String, String>>,
 }
 
 fn run_cell(route: Route, stage: Stage, fault: Fault, mx_ok: bool) -> Cell {
@@ -315,6 +325,10 @@ fn run_cell(route: Route, stage: Stage, fault: Fault, mx_ok: bool) -> Cell {
         return cell;
     };
     if route == Route::Direct && !mx_ok {
+        return cell;
+    }
+    if route == Route::Outbox {
+        cell.result = Some(outbox::run_cell(stage, fault, &want));
         return cell;
     }
     let server = Server::start(script(route, stage, fault));
@@ -356,9 +370,13 @@ fn run_cell(route: Route, stage: Stage, fault: Fault, mx_ok: bool) -> Cell {
             &timeout,
         ])
         .run(),
+        Route::Outbox => unreachable!("run above"),
     };
     let log = server.finish();
-    cell.result = Some(check(stage, fault, &want, &out, &log).map(|()| (out.code, out.elapsed)));
+    cell.result = Some(
+        check(stage, fault, &want, &out, &log)
+            .map(|()| format!("{} ok {:.1}s", out.code, out.elapsed.as_secs_f32())),
+    );
     cell
 }
 
@@ -384,9 +402,36 @@ fn check(stage: Stage, fault: Fault, want: &Expect, out: &Output, log: &Log) -> 
             }
         }
     }
+    problems.extend(check_log(stage, want.code, log));
+    // The client already used STARTTLS: a hint to use it would mislead.
+    if stage == Stage::Handshake && out.stderr.contains("use --tls starttls") {
+        problems.push("a hint to use the STARTTLS the client already used".into());
+    }
+    if out.elapsed > bound(fault) {
+        problems.push(format!("took {:?} (bound {:?})", out.elapsed, bound(fault)));
+    }
+    match problems.is_empty() {
+        true => Ok(()),
+        false => Err(format!("{}\n{out}", problems.join("; "))),
+    }
+}
+
+/// How long a run may take: the stall's timeout and a margin.
+fn bound(fault: Fault) -> Duration {
+    match fault {
+        Fault::Stall => Duration::from_secs(TIMEOUT + 6),
+        _ => Duration::from_secs(10),
+    }
+}
+
+/// What the server received that it should not have: the body without a
+/// 354 (when the cell is not a success, `code` 0), credentials before TLS,
+/// AUTH after a failed TLS setup.
+fn check_log(stage: Stage, code: i32, log: &Log) -> Vec<String> {
+    let mut problems = Vec::new();
     // Nothing that should not have been sent.
     let body_line = BODY.trim_end();
-    if !stage.body_may_be_sent() && want.code != 0 {
+    if !stage.body_may_be_sent() && code != 0 {
         // (At the handshake the raw bytes read are the ClientHello.)
         if !log.messages.is_empty()
             || (log.raw_body_bytes > 0 && stage != Stage::Handshake)
@@ -409,32 +454,24 @@ fn check(stage: Stage, fault: Fault, want: &Expect, out: &Output, log: &Log) -> 
     {
         problems.push("AUTH after a failed TLS setup".into());
     }
-    // The client already used STARTTLS: a hint to use it would mislead.
-    if stage == Stage::Handshake && out.stderr.contains("use --tls starttls") {
-        problems.push("a hint to use the STARTTLS the client already used".into());
-    }
-    let bound = match fault {
-        Fault::Stall => Duration::from_secs(TIMEOUT + 6),
-        _ => Duration::from_secs(10),
-    };
-    if out.elapsed > bound {
-        problems.push(format!("took {:?} (bound {bound:?})", out.elapsed));
-    }
-    match problems.is_empty() {
-        true => Ok(()),
-        false => Err(format!("{}\n{out}", problems.join("; "))),
-    }
+    problems
 }
 
 /// The matrix of one route as a table.
 fn table(route: Route, cells: &[Cell]) -> String {
-    let mut s = format!("\n{route:?}: exit code per cell (ok / FAIL), `-` not applicable, `skip` without the testbed\n");
+    let what = match route {
+        Route::Outbox => outbox::LEGEND,
+        _ => "exit code and time per cell",
+    };
+    let mut s = format!(
+        "\n{route:?}: {what} (FAIL: a check failed), `-` not applicable, `skip` without the testbed\n"
+    );
     let _ = write!(s, "{:<14}", "stage");
     for f in FAULTS {
-        let _ = write!(s, "| {:<10}", f.name());
+        let _ = write!(s, "| {:<12}", f.name());
     }
     s.push('\n');
-    s.push_str(&"-".repeat(14 + 12 * FAULTS.len()));
+    s.push_str(&"-".repeat(14 + 14 * FAULTS.len()));
     s.push('\n');
     for stage in STAGES {
         let _ = write!(s, "{:<14}", stage.name());
@@ -444,12 +481,12 @@ fn table(route: Route, cells: &[Cell]) -> String {
                 .find(|c| c.route == route && c.stage == stage && c.fault == fault)
                 .expect("every cell ran");
             let text = match &cell.result {
-                None if expect(route, stage, fault).is_none() => "-".to_string(),
-                None => "skip".to_string(),
-                Some(Ok((code, t))) => format!("{code} ok {:.1}s", t.as_secs_f32()),
-                Some(Err(_)) => "FAIL".to_string(),
+                None if expect(route, stage, fault).is_none() => "-",
+                None => "skip",
+                Some(Ok(text)) => text.as_str(),
+                Some(Err(_)) => "FAIL",
             };
-            let _ = write!(s, "| {text:<10}");
+            let _ = write!(s, "| {text:<12}");
         }
         s.push('\n');
     }
@@ -460,7 +497,7 @@ fn table(route: Route, cells: &[Cell]) -> String {
 fn fault_matrix() {
     let mx_ok = testbed_with_dns().is_some();
     let mut todo: Vec<(Route, Stage, Fault)> = Vec::new();
-    for route in [Route::Relay, Route::Direct] {
+    for route in [Route::Relay, Route::Direct, Route::Outbox] {
         for stage in STAGES {
             for fault in FAULTS {
                 todo.push((route, stage, fault));
@@ -486,6 +523,7 @@ fn fault_matrix() {
     let cells = done.into_inner().unwrap();
     let mut report = table(Route::Relay, &cells);
     report.push_str(&table(Route::Direct, &cells));
+    report.push_str(&table(Route::Outbox, &cells));
     println!("{report}");
     let saved = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("fault-matrix.txt");
     let _ = std::fs::write(&saved, &report);
