@@ -135,6 +135,9 @@ pub struct RouteArgs {
     /// Direct delivery: the port of the MX hosts (default 25; for tests and unusual networks).
     #[arg(long, value_name = "PORT")]
     pub mx_port: Option<u16>,
+    /// Direct delivery: validate DNSSEC (for DANE) against the DNSKEY records in this file, or `none`. Default: the IANA root keys with the system's DNS, no validation with --dns-server.
+    #[arg(long, value_name = "FILE|none")]
+    pub dnssec_trust_anchor: Option<PathBuf>,
     /// Use this account of the configuration file.
     #[arg(long, value_name = "NAME")]
     pub account: Option<String>,
@@ -336,6 +339,7 @@ impl RouteArgs {
             direct: self.direct,
             dns_server: self.dns_server.clone(),
             mx_port: self.mx_port,
+            dnssec_trust_anchor: self.dnssec_trust_anchor.clone(),
             account: self.account.clone(),
             preset: self.preset.clone(),
             config: self.config.clone(),

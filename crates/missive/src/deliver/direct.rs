@@ -5,7 +5,10 @@
 //! addresses), then try each host in order and each of its addresses. A
 //! connection failure, a TLS failure under a required policy, or a 4xx at
 //! the greeting, EHLO or MAIL moves on to the next; a 5xx there is final.
-//! Domains are delivered concurrently: at most `Direct::connections`
+//! With DNSSEC, a secure MX answer and secure TLSA records make TLS to a
+//! host mandatory and checked against them (DANE, RFC 7672; see
+//! [`super::dane`]); a bogus answer is a temporary failure, never a
+//! downgrade. Domains are delivered concurrently: at most `Direct::connections`
 //! connections at once over all domains, and `Direct::connections_per_domain`
 //! to one domain, whose recipients go 100 to a transaction (the least a
 //! server must take, RFC 5321 §4.5.3.1.8).
@@ -18,7 +21,8 @@ use missive_smtp::client::TlsMode;
 use missive_smtp::{Envelope, Error as Smtp, Reply, ReplyCode};
 use tokio::sync::Semaphore;
 
-use super::dns::{Dns, Hickory, LookupError};
+use super::dane::{self, HostDane};
+use super::dns::{Anchors, Dns, Hickory, LookupError, Security};
 use super::engine::Engine;
 use super::mta_sts::{self, FetchTrust, Mode};
 use super::mx::{self, MxHost, Route};
@@ -65,7 +69,11 @@ pub(super) async fn deliver(
     mail: &Mail,
     on_commit: &OnCommit<'_>,
 ) -> Result<Outcome> {
-    let dns = Hickory::new(direct.dns_server.as_deref())?;
+    let anchors = Anchors::from_setting(
+        direct.dnssec_trust_anchor.as_deref(),
+        direct.dns_server.as_deref(),
+    );
+    let dns = Hickory::with_anchors(direct.dns_server.as_deref(), &anchors)?;
     let ctx = Context {
         engine,
         direct,
@@ -111,7 +119,7 @@ pub(super) async fn deliver(
 
 /// REQUIRETLS by direct delivery (RFC 8689 §4.2.1): every recipient domain
 /// needs a policy that makes TLS verified and mandatory: MTA-STS enforce
-/// (DANE is not implemented). Checked for all domains before anything is
+/// (DANE would do too, but is not looked up for this yet). Checked for all domains before anything is
 /// sent; the policies fetched here are cached for the delivery itself.
 async fn require_tls_policies<D: Dns>(
     dns: &D,
@@ -132,7 +140,7 @@ async fn require_tls_policies<D: Dns>(
         if applied.policy.as_ref().map(|p| p.mode) != Some(Mode::Enforce) {
             return Err(AppError::Refused(
                 format!(
-                    "--require-tls: {domain} has no MTA-STS enforce policy{}, so TLS to its MX hosts cannot be required and verified (DANE is not implemented); nothing was sent",
+                    "--require-tls: {domain} has no MTA-STS enforce policy{}, so TLS to its MX hosts cannot be required and verified (DANE is not used for --require-tls yet); nothing was sent",
                     applied.note.map(|n| format!(" ({n})")).unwrap_or_default()
                 ),
                 crate::error::exit::NOPERM,
@@ -177,14 +185,15 @@ enum Try {
     Final { why: String, reply: Reply },
 }
 
-/// Each outcome's hop names the policy that applied.
+/// Each outcome's hop names the policy that applied (unless the hop
+/// already says: a host delivered to under DANE).
 fn with_policy(
     mut fates: Vec<RecipientOutcome>,
     label: &str,
     note: Option<&str>,
 ) -> Vec<RecipientOutcome> {
     for f in &mut fates {
-        if let Some(hop) = f.hop.as_mut() {
+        if let Some(hop) = f.hop.as_mut().filter(|h| h.policy.is_empty()) {
             hop.policy = label.to_string();
             hop.policy_note = note.map(str::to_string);
         }
@@ -198,7 +207,13 @@ async fn deliver_domain<D: Dns>(
     domain: &str,
     rcpts: &[String],
 ) -> Vec<RecipientOutcome> {
-    let answer = within(ctx, domain, dns.mx(domain)).await;
+    // The TLSA records of MX hosts count only when the MX answer is secure
+    // (RFC 7672 §2.2.1); with no MX the domain is its own host.
+    let (dane_allowed, answer) = match within(ctx, domain, dns.mx_validated(domain)).await {
+        Ok((security, r)) => (security == Security::Secure, Ok(r)),
+        Err(e @ LookupError::NoData(_)) => (true, Err(e)),
+        Err(e) => (false, Err(e)),
+    };
     let trust = FetchTrust {
         cafile: ctx.engine.options.trust.cafile.clone(),
     };
@@ -217,9 +232,26 @@ async fn deliver_domain<D: Dns>(
         Err(_) => mta_sts::Applied::default(),
     };
     let label = applied.policy.as_ref().map_or("none", |p| p.label());
-    let mut note = applied.note.clone();
-    let fates = deliver_hosts(dns, ctx, domain, rcpts, answer, &applied, &mut note).await;
-    with_policy(fates, label, note.as_deref())
+    let mut report = Report {
+        note: applied.note.clone(),
+        dane_allowed,
+        dane_seen: false,
+    };
+    let fates = deliver_hosts(dns, ctx, domain, rcpts, answer, &applied, &mut report).await;
+    let label = match report.dane_seen {
+        true => "dane",
+        false => label,
+    };
+    with_policy(fates, label, report.note.as_deref())
+}
+
+/// What one domain's delivery learns on the way, for its outcomes.
+struct Report {
+    note: Option<String>,
+    /// The MX answer was secure (or there was none): TLSA records count.
+    dane_allowed: bool,
+    /// Some host had secure TLSA records (or a failed TLSA lookup).
+    dane_seen: bool,
 }
 
 async fn deliver_hosts<D: Dns>(
@@ -229,8 +261,9 @@ async fn deliver_hosts<D: Dns>(
     rcpts: &[String],
     answer: std::result::Result<Vec<(u16, String)>, LookupError>,
     applied: &mta_sts::Applied,
-    note: &mut Option<String>,
+    report: &mut Report,
 ) -> Vec<RecipientOutcome> {
+    let note = &mut report.note;
     let hosts = match mx::route(domain, answer, ctx.seed) {
         Ok(Route::Null) => {
             let reply = Reply::new(
@@ -312,6 +345,24 @@ async fn deliver_hosts<D: Dns>(
     }
     let mut attempts = Vec::new();
     for host in &hosts {
+        let dane = match report.dane_allowed {
+            true => within(ctx, &host.name, dane::host_dane(dns, &host.name)).await,
+            false => Ok(HostDane::None),
+        };
+        let dane = match dane {
+            Ok(d) => d,
+            Err(e) => {
+                report.dane_seen = true;
+                attempts.push(Attempt {
+                    host: host.name.clone(),
+                    ip: None,
+                    error: dane::lookup_failed(&host.name, &e),
+                });
+                continue;
+            }
+        };
+        report.dane_seen |= dane.applies();
+        let note = &mut report.note;
         let addrs = match within(ctx, &host.name, dns.addrs(&host.name)).await {
             Ok(a) => crate::transport::net::interleave(&a, |ip| *ip),
             Err(e) => {
@@ -335,11 +386,12 @@ async fn deliver_hosts<D: Dns>(
                 );
                 return fail_all(rcpts, domain, &why, Status::Deferred, None, attempts);
             }
-            match try_address(ctx, domain, &host.name, ip, rcpts, &attempts, mode).await {
+            match try_address(ctx, domain, &host.name, ip, rcpts, &attempts, mode, &dane).await {
                 Try::Done(fates) => {
                     let hop = fates.first().and_then(|f| f.hop.as_ref());
-                    if let Some(h) =
-                        hop.filter(|h| mode == Mode::Testing && !(h.tls && h.tls_verified))
+                    if let Some(h) = hop.filter(|h| {
+                        mode == Mode::Testing && !dane.applies() && !(h.tls && h.tls_verified)
+                    })
                     {
                         let why = h.tls_problem.as_deref().unwrap_or("no verified TLS");
                         push_note(note, &format!("enforce would refuse {}: {why}", host.name));
@@ -398,6 +450,7 @@ async fn within<T>(
         })
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn try_address(
     ctx: &Context<'_, '_>,
     domain: &str,
@@ -406,13 +459,24 @@ async fn try_address(
     rcpts: &[String],
     attempts: &[Attempt],
     mode: Mode,
+    dane: &HostDane,
 ) -> Try {
     let (opts, p) = (&ctx.engine.options, ctx.direct);
-    // MTA-STS enforce (RFC 8461 §4.2): STARTTLS, with a certificate valid
-    // for the MX name, or this host is not used.
+    // DANE (RFC 7672 §2.2) and MTA-STS enforce (RFC 8461 §4.2): STARTTLS,
+    // with a certificate that passes, or this host is not used.
     let mut tls = match mode {
+        _ if dane.applies() => TlsMode::StartTls,
         Mode::Enforce => TlsMode::StartTls,
         _ => p.tls,
+    };
+    let dane_tls = dane.tls(host, &ctx.engine.tls);
+    // A host under DANE says so in the reason it was left.
+    let leave = |e: AppError| match leave(e) {
+        Try::Next { why, next_host } if dane.applies() => Try::Next {
+            why: format!("DANE: {why}"),
+            next_host,
+        },
+        other => other,
     };
     loop {
         let mut transcript = ctx.transcript.clone();
@@ -438,6 +502,7 @@ async fn try_address(
             smtp,
             // Port 25: opportunistic TLS tolerates certificate problems and reports them.
             tls: match (tls, mode) {
+                _ if dane_tls.is_some() => dane_tls.clone().expect("checked"),
                 (TlsMode::Opportunistic, _) => ctx.engine.tls.tolerant(),
                 // --insecure does not weaken an MTA-STS enforce policy
                 (_, Mode::Enforce) if ctx.engine.tls.insecure => match strict(ctx) {
@@ -498,7 +563,10 @@ async fn try_address(
             tls_verified: tls_info.as_ref().is_some_and(|t| t.verified),
             tls_problem: tls_info.as_ref().and_then(|t| t.problem.clone()),
             attempts: attempts.to_vec(),
-            policy: String::new(),
+            policy: match dane.applies() {
+                true => "dane".into(),
+                false => String::new(),
+            },
             policy_note: None,
         };
         let results = Outcome::from_transaction(&outcome)

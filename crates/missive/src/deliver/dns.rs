@@ -1,16 +1,30 @@
 //! DNS for direct delivery, behind a small trait: hickory-resolver's API
 //! moves between releases, and tests want answers without a resolver.
+//!
+//! Direct delivery validates DNSSEC (hickory's validator, ring): with the
+//! system's resolver against the IANA root keys built into hickory; with
+//! `--dns-server` only when `--dnssec-trust-anchor FILE` names the keys to
+//! trust (a test zone or a private root), since a server given by hand is
+//! usually a test server whose zones are unsigned. `--dnssec-trust-anchor
+//! none` turns validation off. Without validation every answer is
+//! insecure, so DANE never applies. A bogus answer (signatures that do not
+//! verify, a missing proof) is an error, never "insecure" (RFC 7672 §2.1).
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use std::path::Path;
+use std::sync::Arc;
+
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
+use hickory_resolver::proto::dnssec::{Proof, TrustAnchors};
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::RData;
 use hickory_resolver::TokioResolver;
 
 use crate::error::{AppError, Result};
+use crate::transport::dane::Tlsa;
 
 /// Why a lookup gave no answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,7 +38,23 @@ pub enum LookupError {
     /// SERVFAIL, a timeout, no reachable server: try again later.
     #[error("{0}: DNS lookup failed temporarily ({1})")]
     Temporary(String, String),
+    /// DNSSEC validation failed (bogus or indeterminate): try again later,
+    /// never treat as unsigned (RFC 7672 §2.1).
+    #[error("{0}: the DNSSEC validation of the answer failed ({1}); not used (RFC 7672 §2.1)")]
+    Bogus(String, String),
 }
+
+/// What DNSSEC says of an answer (RFC 4035 §4.3); bogus is an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// Signed, and the signatures chain to a trust anchor.
+    Secure,
+    /// Provably unsigned, or not validated at all.
+    Insecure,
+}
+
+/// An answer and its DNSSEC status.
+pub type Validated<T> = Result<(Security, T), LookupError>;
 
 /// The lookups direct delivery needs.
 pub trait Dns {
@@ -43,16 +73,88 @@ pub trait Dns {
         &self,
         name: &str,
     ) -> impl std::future::Future<Output = Result<Vec<String>, LookupError>>;
+    /// [`Dns::mx`] with its DNSSEC status.
+    fn mx_validated(
+        &self,
+        domain: &str,
+    ) -> impl std::future::Future<Output = Validated<Vec<(u16, String)>>>;
+    /// TLSA records at `name` (`_25._tcp.HOST`) with their DNSSEC status;
+    /// none (NXDOMAIN, no data) is an empty list.
+    fn tlsa(&self, name: &str) -> impl std::future::Future<Output = Validated<Vec<Tlsa>>>;
 }
 
 /// hickory-resolver, with the system configuration or given servers.
 pub struct Hickory {
     resolver: TokioResolver,
+    /// Answers carry DNSSEC proofs.
+    validating: bool,
+}
+
+/// Which DNSSEC keys are trusted.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Anchors {
+    /// No validation: every answer is insecure.
+    Off,
+    /// The IANA root keys built into hickory.
+    Iana,
+    /// DNSKEY records from this file.
+    File(std::path::PathBuf),
+}
+
+impl Anchors {
+    /// The setting's value: `none`, a file, or unset (the IANA keys with
+    /// the system's resolver; off with `--dns-server`).
+    pub fn from_setting(value: Option<&Path>, dns_server: Option<&str>) -> Anchors {
+        match value {
+            Some(p) if p.as_os_str() == "none" => Anchors::Off,
+            Some(p) => Anchors::File(p.to_path_buf()),
+            None if dns_server.is_some() => Anchors::Off,
+            None => Anchors::Iana,
+        }
+    }
+}
+
+/// Reads a trust anchor file: DNSKEY records in zone-file form
+/// (`. IN DNSKEY 257 3 13 …`, TTL optional, `;` comments).
+pub fn read_anchors(path: &Path) -> Result<TrustAnchors> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        AppError::Config(format!(
+            "cannot read the DNSSEC trust anchor file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let bad = |why: String| {
+        AppError::Config(format!(
+            "{}: not a DNSSEC trust anchor file ({why}); it holds DNSKEY records in zone-file form, e.g. \". IN DNSKEY 257 3 13 <key>\"",
+            path.display()
+        ))
+    };
+    // hickory's parser takes DNSKEY lines only: say so for a DS (RFC 4034 §5) line.
+    if text
+        .lines()
+        .map(|l| l.split(';').next().unwrap_or(""))
+        .any(|l| l.split_whitespace().any(|w| w.eq_ignore_ascii_case("DS")))
+    {
+        return Err(bad(
+            "DS records are not supported; give the zone's DNSKEY (KSK) instead".into(),
+        ));
+    }
+    let anchors: TrustAnchors = text.parse().map_err(|e| bad(format!("{e}")))?;
+    if anchors.is_empty() && !text.to_ascii_uppercase().contains("DNSKEY") {
+        return Err(bad("no DNSKEY record".into()));
+    }
+    Ok(anchors)
 }
 
 impl Hickory {
-    /// `server`: `IP` or `IP:PORT` (`[v6]:PORT`) of one name server; `None`: the system's.
+    /// `server`: `IP` or `IP:PORT` (`[v6]:PORT`) of one name server; `None`:
+    /// the system's. No DNSSEC validation.
     pub fn new(server: Option<&str>) -> Result<Hickory> {
+        Hickory::with_anchors(server, &Anchors::Off)
+    }
+
+    /// As [`Hickory::new`], validating DNSSEC against `anchors`.
+    pub fn with_anchors(server: Option<&str>, anchors: &Anchors) -> Result<Hickory> {
         let builder = match server {
             None => TokioResolver::builder_tokio().map_err(|e| {
                 AppError::Config(format!("cannot read the system DNS configuration: {e}"))
@@ -70,15 +172,47 @@ impl Hickory {
                 )
             }
         };
-        let mut builder = builder;
+        let mut builder = match anchors {
+            Anchors::Off => builder,
+            Anchors::Iana => builder.with_trust_anchor(Arc::new(TrustAnchors::default())),
+            Anchors::File(p) => builder.with_trust_anchor(Arc::new(read_anchors(p)?)),
+        };
         let opts = builder.options_mut();
         opts.timeout = Duration::from_secs(5);
         opts.attempts = 2;
         let resolver = builder
             .build()
             .map_err(|e| AppError::Config(format!("cannot set up DNS: {e}")))?;
-        Ok(Hickory { resolver })
+        Ok(Hickory {
+            resolver,
+            validating: *anchors != Anchors::Off,
+        })
     }
+}
+
+/// The status of an RRset from its records' proofs: any bogus or
+/// indeterminate record spoils it (RFC 4035 §5).
+fn security_of(
+    name: &str,
+    proofs: impl Iterator<Item = Proof>,
+    validating: bool,
+) -> Result<Security, LookupError> {
+    if !validating {
+        // hickory leaves the proof of unvalidated records indeterminate
+        return Ok(Security::Insecure);
+    }
+    let mut all_secure = true;
+    for p in proofs {
+        match p {
+            Proof::Secure => {}
+            Proof::Insecure => all_secure = false,
+            other => return Err(LookupError::Bogus(name.to_string(), other.to_string())),
+        }
+    }
+    Ok(match all_secure {
+        true => Security::Secure,
+        false => Security::Insecure,
+    })
 }
 
 /// `IP` (port 53), `IP:PORT` or `[IPv6]:PORT`.
@@ -104,6 +238,21 @@ fn fqdn(name: &str) -> String {
 
 fn classify(name: &str, e: NetError) -> LookupError {
     match &e {
+        // hickory 0.26 turns a bogus answer, positive or negative, into DnssecBogus
+        NetError::Dns(DnsError::DnssecBogus) => {
+            LookupError::Bogus(name.to_string(), "the signatures do not verify".into())
+        }
+        // a denial whose proof is not secure: provably unsigned (NSEC3
+        // opt-out, too many iterations) is a plain denial; anything else is bogus
+        NetError::Dns(DnsError::Nsec {
+            proof, response, ..
+        }) => match proof {
+            Proof::Insecure if response.response_code == ResponseCode::NXDomain => {
+                LookupError::NxDomain(name.to_string())
+            }
+            Proof::Insecure => LookupError::NoData(name.to_string()),
+            other => LookupError::Bogus(name.to_string(), format!("{other} denial of existence")),
+        },
         NetError::Dns(DnsError::NoRecordsFound(nr))
             if nr.response_code == ResponseCode::NXDomain =>
         {
@@ -157,19 +306,63 @@ impl Dns for Hickory {
     }
 
     async fn mx(&self, domain: &str) -> Result<Vec<(u16, String)>, LookupError> {
+        self.mx_validated(domain).await.map(|(_, r)| r)
+    }
+
+    async fn mx_validated(&self, domain: &str) -> Validated<Vec<(u16, String)>> {
         let lookup = self
             .resolver
             .mx_lookup(fqdn(domain))
             .await
             .map_err(|e| classify(domain, e))?;
-        Ok(lookup
+        let mut proofs = Vec::new();
+        let records = lookup
             .answers()
             .iter()
             .filter_map(|r| match &r.data {
-                RData::MX(mx) => Some((mx.preference, ascii_name(&mx.exchange))),
+                RData::MX(mx) => {
+                    proofs.push(r.proof);
+                    Some((mx.preference, ascii_name(&mx.exchange)))
+                }
                 _ => None,
             })
-            .collect())
+            .collect();
+        let security = security_of(domain, proofs.into_iter(), self.validating)?;
+        Ok((security, records))
+    }
+
+    async fn tlsa(&self, name: &str) -> Validated<Vec<Tlsa>> {
+        let lookup = match self.resolver.tlsa_lookup(fqdn(name)).await {
+            Ok(l) => l,
+            Err(e) => {
+                return match classify(name, e) {
+                    // none: no DANE, whether the denial was signed or not
+                    LookupError::NxDomain(_) | LookupError::NoData(_) => {
+                        Ok((Security::Insecure, Vec::new()))
+                    }
+                    other => Err(other),
+                }
+            }
+        };
+        let mut proofs = Vec::new();
+        let records = lookup
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::TLSA(t) => {
+                    proofs.push(r.proof);
+                    Some(Tlsa {
+                        usage: t.cert_usage.into(),
+                        selector: t.selector.into(),
+                        matching: t.matching.into(),
+                        data: t.cert_data.clone(),
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        let security = security_of(name, proofs.into_iter(), self.validating)?;
+        Ok((security, records))
     }
 
     async fn addrs(&self, host: &str) -> Result<Vec<IpAddr>, LookupError> {
@@ -182,11 +375,22 @@ impl Dns for Hickory {
         let mut errors = Vec::new();
         for result in [v6, v4] {
             match result {
-                Ok(l) => out.extend(l.answers().iter().filter_map(|r| match &r.data {
-                    RData::A(a) => Some(IpAddr::V4(a.0)),
-                    RData::AAAA(a) => Some(IpAddr::V6(a.0)),
-                    _ => None,
-                })),
+                Ok(l) => {
+                    let addrs: Vec<(IpAddr, Proof)> = l
+                        .answers()
+                        .iter()
+                        .filter_map(|r| match &r.data {
+                            RData::A(a) => Some((IpAddr::V4(a.0), r.proof)),
+                            RData::AAAA(a) => Some((IpAddr::V6(a.0), r.proof)),
+                            _ => None,
+                        })
+                        .collect();
+                    // bogus addresses are not connected to (RFC 4035 §4.3)
+                    match security_of(host, addrs.iter().map(|a| a.1), self.validating) {
+                        Ok(_) => out.extend(addrs.into_iter().map(|a| a.0)),
+                        Err(e) => errors.push(e),
+                    }
+                }
                 Err(e) => errors.push(classify(host, e)),
             }
         }
@@ -196,7 +400,7 @@ impl Dns for Hickory {
         // Both failed or were empty: the most telling reason wins.
         Err(errors
             .iter()
-            .find(|e| matches!(e, LookupError::Temporary(..)))
+            .find(|e| matches!(e, LookupError::Temporary(..) | LookupError::Bogus(..)))
             .or_else(|| {
                 errors
                     .iter()

@@ -18,6 +18,7 @@ mod batch;
 pub mod blocking;
 mod diagnose;
 mod direct;
+mod dane;
 pub(crate) mod dns;
 mod engine;
 mod mailer;
@@ -96,6 +97,10 @@ pub struct Direct {
     pub dns_server: Option<String>,
     /// The port of the MX hosts (25).
     pub mx_port: u16,
+    /// DNSKEY records to validate DNSSEC against (DANE, RFC 7672), or
+    /// `none`. `None`: the IANA root keys with the system's DNS; no
+    /// validation (so no DANE) with `dns_server`.
+    pub dnssec_trust_anchor: Option<PathBuf>,
     /// `Opportunistic` (as MTAs do) or `StartTls` (required).
     pub tls: TlsMode,
     /// How long the whole delivery may take: recipients not delivered by
@@ -121,6 +126,7 @@ impl Default for Direct {
         Direct {
             dns_server: None,
             mx_port: 25,
+            dnssec_trust_anchor: None,
             tls: TlsMode::Opportunistic,
             deadline: DIRECT_DEADLINE,
             connections: DIRECT_CONNECTIONS,
