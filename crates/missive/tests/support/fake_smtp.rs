@@ -482,7 +482,12 @@ pub struct Server {
 
 impl Server {
     pub fn start(script: Script) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        Server::start_at("127.0.0.1:0", script)
+    }
+
+    /// [`Server::start`] on `addr` (another loopback address, a given port).
+    pub fn start_at(addr: &str, script: Script) -> Server {
+        let listener = TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
         let port = listener.local_addr().expect("local addr").port();
         listener
             .set_nonblocking(true)
