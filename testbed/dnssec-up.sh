@@ -11,6 +11,7 @@
 # never committed):
 #   root.key        the trust anchor: the root's DNSKEY in zone-file form
 #                   (missive send --dnssec-trust-anchor root.key)
+#   root.ds/test.ds the same as DS records, of the root and of test.
 #   ca.crt/ca.key   a CA of its own (not the testbed's, so PKIX cannot vouch for it)
 #   mx.crt/mx.key   leaf for every mx-*.dane.test name, signed by ca.crt;
 #   mx-chain.pem    mx.crt then ca.crt (DANE-TA needs the TA in the chain, RFC 7672 §3.2.2)
@@ -170,9 +171,12 @@ K_TEST=$(keygen test.); sign test test. "$K_TEST"
   cat "keys/$K_TEST.ds"
 } > zones/root.zone
 K_ROOT=$(keygen .); sign root . "$K_ROOT"
-# The trust anchor: the root's DNSKEY (the KSK) in zone-file form.
-grep -P '\tDNSKEY\t|\sDNSKEY\s' "keys/$K_ROOT.key" > root.key
-chmod 644 root.key
+# The trust anchor: the root's DNSKEY (the KSK) in zone-file form; the
+# same as DS records of the root and of test. (anchors of either kind).
+grep -P '\sDNSKEY\s' "keys/$K_ROOT.key" > root.key
+cp "keys/$K_ROOT.ds" root.ds
+cp "keys/$K_TEST.ds" test.ds
+chmod 644 root.key root.ds test.ds
 
 # --- NSD -------------------------------------------------------------------
 cat > nsd.conf <<EOF

@@ -22,7 +22,8 @@ use missive_smtp::{Envelope, Error as Smtp, Reply, ReplyCode};
 use tokio::sync::Semaphore;
 
 use super::dane::{self, HostDane};
-use super::dns::{Anchors, Dns, Hickory, LookupError, Security};
+use super::anchors::Anchors;
+use super::dns::{Dns, Hickory, LookupError, Security};
 use super::engine::Engine;
 use super::mta_sts::{self, FetchTrust, Mode};
 use super::mx::{self, MxHost, Route};
@@ -73,7 +74,7 @@ pub(super) async fn deliver(
         direct.dnssec_trust_anchor.as_deref(),
         direct.dns_server.as_deref(),
     );
-    let dns = Hickory::with_anchors(direct.dns_server.as_deref(), &anchors)?;
+    let dns = Hickory::with_anchors(direct.dns_server.as_deref(), &anchors).await?;
     let ctx = Context {
         engine,
         direct,

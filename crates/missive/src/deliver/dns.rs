@@ -4,8 +4,8 @@
 //! Direct delivery validates DNSSEC (hickory's validator, ring): with the
 //! system's resolver against the IANA root keys built into hickory; with
 //! `--dns-server` only when `--dnssec-trust-anchor FILE` names the keys to
-//! trust (a test zone or a private root), since a server given by hand is
-//! usually a test server whose zones are unsigned. `--dnssec-trust-anchor
+//! trust (a test zone or a private root; see [`super::anchors`]), since a
+//! server given by hand is usually a test server whose zones are unsigned. `--dnssec-trust-anchor
 //! none` turns validation off. Without validation every answer is
 //! insecure, so DANE never applies. A bogus answer (signatures that do not
 //! verify, a missing proof) is an error, never "insecure" (RFC 7672 §2.1).
@@ -13,7 +13,6 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use std::path::Path;
 use std::sync::Arc;
 
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
@@ -23,6 +22,7 @@ use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::RData;
 use hickory_resolver::TokioResolver;
 
+use super::anchors::{self, Anchors};
 use crate::error::{AppError, Result};
 use crate::transport::dane::Tlsa;
 
@@ -90,71 +90,31 @@ pub struct Hickory {
     validating: bool,
 }
 
-/// Which DNSSEC keys are trusted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Anchors {
-    /// No validation: every answer is insecure.
-    Off,
-    /// The IANA root keys built into hickory.
-    Iana,
-    /// DNSKEY records from this file.
-    File(std::path::PathBuf),
-}
-
-impl Anchors {
-    /// The setting's value: `none`, a file, or unset (the IANA keys with
-    /// the system's resolver; off with `--dns-server`).
-    pub fn from_setting(value: Option<&Path>, dns_server: Option<&str>) -> Anchors {
-        match value {
-            Some(p) if p.as_os_str() == "none" => Anchors::Off,
-            Some(p) => Anchors::File(p.to_path_buf()),
-            None if dns_server.is_some() => Anchors::Off,
-            None => Anchors::Iana,
-        }
-    }
-}
-
-/// Reads a trust anchor file: DNSKEY records in zone-file form
-/// (`. IN DNSKEY 257 3 13 …`, TTL optional, `;` comments).
-pub fn read_anchors(path: &Path) -> Result<TrustAnchors> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        AppError::Config(format!(
-            "cannot read the DNSSEC trust anchor file {}: {e}",
-            path.display()
-        ))
-    })?;
-    let bad = |why: String| {
-        AppError::Config(format!(
-            "{}: not a DNSSEC trust anchor file ({why}); it holds DNSKEY records in zone-file form, e.g. \". IN DNSKEY 257 3 13 <key>\"",
-            path.display()
-        ))
-    };
-    // hickory's parser takes DNSKEY lines only: say so for a DS (RFC 4034 §5) line.
-    if text
-        .lines()
-        .map(|l| l.split(';').next().unwrap_or(""))
-        .any(|l| l.split_whitespace().any(|w| w.eq_ignore_ascii_case("DS")))
-    {
-        return Err(bad(
-            "DS records are not supported; give the zone's DNSKEY (KSK) instead".into(),
-        ));
-    }
-    let anchors: TrustAnchors = text.parse().map_err(|e| bad(format!("{e}")))?;
-    if anchors.is_empty() && !text.to_ascii_uppercase().contains("DNSKEY") {
-        return Err(bad("no DNSKEY record".into()));
-    }
-    Ok(anchors)
-}
-
 impl Hickory {
     /// `server`: `IP` or `IP:PORT` (`[v6]:PORT`) of one name server; `None`:
     /// the system's. No DNSSEC validation.
     pub fn new(server: Option<&str>) -> Result<Hickory> {
-        Hickory::with_anchors(server, &Anchors::Off)
+        Hickory::build(server, None)
     }
 
-    /// As [`Hickory::new`], validating DNSSEC against `anchors`.
-    pub fn with_anchors(server: Option<&str>, anchors: &Anchors) -> Result<Hickory> {
+    /// As [`Hickory::new`], validating DNSSEC against `anchors` (a file's
+    /// DS records are matched to their zones' keys first, through the same DNS).
+    pub async fn with_anchors(server: Option<&str>, anchors: &Anchors) -> Result<Hickory> {
+        let keys = match anchors {
+            Anchors::Off => return Hickory::new(server),
+            Anchors::Iana => TrustAnchors::default(),
+            Anchors::File(p) => {
+                let file = anchors::read(p)?;
+                match file.ds.is_empty() {
+                    true => file.keys,
+                    false => file.resolve(&Hickory::new(server)?.resolver).await?,
+                }
+            }
+        };
+        Hickory::build(server, Some(keys))
+    }
+
+    fn build(server: Option<&str>, anchors: Option<TrustAnchors>) -> Result<Hickory> {
         let builder = match server {
             None => TokioResolver::builder_tokio().map_err(|e| {
                 AppError::Config(format!("cannot read the system DNS configuration: {e}"))
@@ -172,10 +132,10 @@ impl Hickory {
                 )
             }
         };
+        let validating = anchors.is_some();
         let mut builder = match anchors {
-            Anchors::Off => builder,
-            Anchors::Iana => builder.with_trust_anchor(Arc::new(TrustAnchors::default())),
-            Anchors::File(p) => builder.with_trust_anchor(Arc::new(read_anchors(p)?)),
+            None => builder,
+            Some(keys) => builder.with_trust_anchor(Arc::new(keys)),
         };
         let opts = builder.options_mut();
         opts.timeout = Duration::from_secs(5);
@@ -185,7 +145,7 @@ impl Hickory {
             .map_err(|e| AppError::Config(format!("cannot set up DNS: {e}")))?;
         Ok(Hickory {
             resolver,
-            validating: *anchors != Anchors::Off,
+            validating,
         })
     }
 }

@@ -14,6 +14,7 @@ use crate::secrets::Login;
 use crate::transport::net::ServerAddr;
 use crate::transport::proxy::Proxy;
 
+mod anchors;
 mod batch;
 pub mod blocking;
 mod diagnose;

@@ -266,6 +266,35 @@ fn only_unusable_tlsa_records_mean_tls_without_authentication() {
 }
 
 #[test]
+fn ds_records_are_trust_anchors_too_at_the_root_or_below() {
+    let (dns, dir) = dnssec!();
+    let port = free_port();
+    let server = mx(&dir, MX_EE, port, "ee");
+    // the root's DS, and the DS of test. (a trust anchor below the root)
+    for file in ["root.ds", "test.ds"] {
+        let rcpt = format!("{}@ee.dane.test", unique("ds"));
+        let out = send_with(&dns, &dir.join(file), port, &rcpt);
+        out.assert_code(0);
+        let r = one(&out, &rcpt);
+        assert_eq!(r["policy"], "dane", "{file}: {r:#}");
+        assert_eq!(r["tls_verified"], true, "{file}: {r:#}");
+    }
+    server.wait_for(2, DELIVERY_WAIT);
+    // a DS whose digest matches no key of its zone: refused at once (exit 78)
+    let wrong = TempDir::new("dane-ds");
+    let ds = std::fs::read_to_string(dir.join("root.ds")).unwrap();
+    let digest = ds.split_whitespace().last().unwrap().to_string();
+    let flipped: String = digest
+        .chars()
+        .map(|c| if c == '0' { '1' } else { '0' })
+        .collect();
+    let path = wrong.write("bad.ds", ds.replace(&digest, &flipped).as_bytes());
+    let out = send_with(&dns, Path::new(&path), port, &unique_addr("bad-ds"));
+    out.assert_code(78);
+    assert!(out.stderr.contains("matches its DS"), "{}", out.stderr);
+}
+
+#[test]
 fn a_trust_anchor_that_is_not_the_root_key_makes_every_answer_bogus() {
     let (dns, dir) = dnssec!();
     // a real key, but dane.test's, given as the root's: validation fails, nothing is sent
