@@ -110,7 +110,10 @@ fn parse_ds(owner: &str, fields: &[&str]) -> std::result::Result<(Name, DS), Str
     let [tag, alg, digest_type, hex @ ..] = fields else {
         return Err("a DS record needs key tag, algorithm, digest type and digest".into());
     };
-    let num = |s: &str| s.parse::<u16>().map_err(|_| format!("{s:?} is not a number"));
+    let num = |s: &str| {
+        s.parse::<u16>()
+            .map_err(|_| format!("{s:?} is not a number"))
+    };
     let hex: String = hex.concat();
     let digest = (0..hex.len())
         .step_by(2)
@@ -175,10 +178,7 @@ mod tests {
     fn file(text: &str) -> (Tmp, PathBuf) {
         static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let dir = std::env::temp_dir().join(format!(
-            "missive-anchors-{}-{n}",
-            std::process::id()
-        ));
+        let dir = std::env::temp_dir().join(format!("missive-anchors-{}-{n}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("anchor");
         std::fs::write(&path, text).unwrap();
@@ -220,7 +220,9 @@ mod tests {
             "test. IN DS 1 13\n",
         ] {
             let (_t, path) = file(text);
-            let err = read(&path).err().unwrap_or_else(|| panic!("{text:?} accepted"));
+            let err = read(&path)
+                .err()
+                .unwrap_or_else(|| panic!("{text:?} accepted"));
             assert!(err.to_string().contains("DNSKEY or DS"), "{err}");
         }
     }
@@ -228,7 +230,10 @@ mod tests {
     #[test]
     fn unset_means_iana_keys_with_the_system_dns_and_none_with_a_given_server() {
         assert_eq!(Anchors::from_setting(None, None), Anchors::Iana);
-        assert_eq!(Anchors::from_setting(None, Some("127.0.0.1:53")), Anchors::Off);
+        assert_eq!(
+            Anchors::from_setting(None, Some("127.0.0.1:53")),
+            Anchors::Off
+        );
         assert_eq!(
             Anchors::from_setting(Some(Path::new("none")), None),
             Anchors::Off

@@ -46,10 +46,9 @@ impl HostDane {
     pub fn tls(&self, host: &str, base: &TlsContext) -> Option<TlsContext> {
         match self {
             HostDane::None => None,
-            HostDane::Verify(records) => Some(base.dane(Arc::new(DaneVerifier::new(
-                records.clone(),
-                host,
-            )))),
+            HostDane::Verify(records) => {
+                Some(base.judged_by(Arc::new(DaneVerifier::new(records.clone(), host))))
+            }
             HostDane::EncryptOnly(_) => Some(base.tolerant()),
         }
     }
@@ -67,6 +66,15 @@ pub async fn host_dane<D: Dns>(dns: &D, host: &str) -> Result<HostDane, LookupEr
         true => HostDane::EncryptOnly(records),
         false => HostDane::Verify(usable),
     })
+}
+
+/// The report's word for a host whose TLSA records are all unusable.
+pub fn encrypt_only_note(host: &str, records: &[Tlsa]) -> String {
+    let list: Vec<String> = records.iter().map(Tlsa::to_string).collect();
+    format!(
+        "{host}: TLSA records all unusable ({}): TLS required, certificate not authenticated (RFC 7672 §3.1.3)",
+        list.join(", ")
+    )
 }
 
 /// Why a host was skipped when its TLSA lookup failed.

@@ -16,8 +16,8 @@ use std::time::Duration;
 use std::sync::Arc;
 
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
-use hickory_resolver::proto::dnssec::{Proof, TrustAnchors};
 use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::dnssec::{Proof, TrustAnchors};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::RData;
 use hickory_resolver::TokioResolver;
@@ -301,7 +301,7 @@ impl Dns for Hickory {
                         Ok((Security::Insecure, Vec::new()))
                     }
                     other => Err(other),
-                }
+                };
             }
         };
         let mut proofs = Vec::new();

@@ -76,7 +76,11 @@ impl std::fmt::Display for Tlsa {
             true => format!("{}…{}", &hex[..8], &hex[hex.len() - 8..]),
             false => hex,
         };
-        write!(f, "{} {} {} {short}", self.usage, self.selector, self.matching)
+        write!(
+            f,
+            "{} {} {} {short}",
+            self.usage, self.selector, self.matching
+        )
     }
 }
 

@@ -113,12 +113,12 @@ impl TlsContext {
         }
     }
 
-    /// The same connection settings, but only DANE decides whether the
-    /// certificate is good (RFC 7672 §3): not the trust anchors, not
-    /// `--insecure`. A mismatch fails the handshake.
-    pub fn dane(&self, dane: Arc<super::dane::DaneVerifier>) -> TlsContext {
+    /// The same connection settings, but only `verifier` decides whether
+    /// the certificate is good (DANE, RFC 7672 §3): not the trust anchors,
+    /// not `--insecure`. Its refusal fails the handshake.
+    pub fn judged_by(&self, verifier: Arc<dyn ServerCertVerifier>) -> TlsContext {
         let mut config = (*self.config).clone();
-        config.dangerous().set_certificate_verifier(dane);
+        config.dangerous().set_certificate_verifier(verifier);
         TlsContext {
             config: Arc::new(config),
             // never tolerant: its problem slot stays empty, so a finished

@@ -374,7 +374,9 @@ pub fn testbed_with_dnssec() -> Option<(String, PathBuf)> {
     match ready {
         Ok(()) => Some((server, dir)),
         Err(why) if testbed_required() => {
-            panic!("MISSIVE_TESTBED is set but the testbed's NSD (dnssec-up.sh) is not usable: {why}")
+            panic!(
+                "MISSIVE_TESTBED is set but the testbed's NSD (dnssec-up.sh) is not usable: {why}"
+            )
         }
         Err(why) => {
             eprintln!("skipped: testbed NSD not running ({why})");

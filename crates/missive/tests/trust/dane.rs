@@ -38,7 +38,10 @@ const MX_TLSA_BOGUS: &str = "127.0.0.39";
 /// `mx-chain`: the same with the CA after it).
 fn mx(dir: &Path, ip: &str, port: u16, cert: &str) -> Capture {
     let key = if cert == "ee" { "ee.key" } else { "mx.key" };
-    let cert = dir.join(format!("{cert}.{}", if cert == "mx-chain" { "pem" } else { "crt" }));
+    let cert = dir.join(format!(
+        "{cert}.{}",
+        if cert == "mx-chain" { "pem" } else { "crt" }
+    ));
     Capture::start_at(
         ip,
         port,
@@ -210,7 +213,10 @@ fn bogus_answers_are_a_temporary_failure_never_a_downgrade() {
     out.assert_code(75);
     let r = one(&out, &rcpt);
     let text = r["text"].as_str().unwrap();
-    assert!(text.contains("TLSA lookup") && text.contains("DNSSEC"), "{r:#}");
+    assert!(
+        text.contains("TLSA lookup") && text.contains("DNSSEC"),
+        "{r:#}"
+    );
     // without validation the same zones deliver: the failure above is DNSSEC's
     let rcpt = format!("{}@bogus.test", unique("bogus-off"));
     let out = send_with(&dns, Path::new("none"), port, &rcpt);
@@ -238,7 +244,11 @@ fn an_mx_with_secure_tlsa_but_no_starttls_is_refused() {
     let text = r["text"].as_str().unwrap();
     assert!(text.contains("DANE") && text.contains("STARTTLS"), "{r:#}");
     let log = server.finish();
-    assert!(!log.has_verb("MAIL"), "MAIL sent in plaintext: {:?}", log.lines);
+    assert!(
+        !log.has_verb("MAIL"),
+        "MAIL sent in plaintext: {:?}",
+        log.lines
+    );
     assert!(log.messages.is_empty());
 }
 
@@ -255,10 +265,15 @@ fn only_unusable_tlsa_records_mean_tls_without_authentication() {
     assert_eq!(r["policy"], "dane", "{r:#}");
     assert_eq!(r["tls"], true, "{r:#}");
     assert_eq!(r["tls_verified"], false, "{r:#}");
+    let note = r["policy_note"].as_str().unwrap_or_default();
+    assert!(note.contains("TLSA records all unusable"), "{r:#}");
     server.wait_for(1, DELIVERY_WAIT);
     drop(server);
     // and without STARTTLS it is refused
-    let plain = Server::start_at(&format!("{MX_PKIX}:{port}"), Script::new().caps(&["8BITMIME"]));
+    let plain = Server::start_at(
+        &format!("{MX_PKIX}:{port}"),
+        Script::new().caps(&["8BITMIME"]),
+    );
     let rcpt = format!("{}@pkix.dane.test", unique("pkix-plain"));
     let out = send(&dns, &dir, port, &rcpt);
     out.assert_code(75);
@@ -316,7 +331,10 @@ fn a_trust_anchor_that_is_not_the_root_key_makes_every_answer_bogus() {
     let out = send_with(&dns, Path::new(&path), port, &rcpt);
     out.assert_code(75);
     assert!(
-        one(&out, &rcpt)["text"].as_str().unwrap().contains("DNSSEC"),
+        one(&out, &rcpt)["text"]
+            .as_str()
+            .unwrap()
+            .contains("DNSSEC"),
         "{}",
         out.stdout
     );
