@@ -196,8 +196,10 @@ fn with_policy(
     note: Option<&str>,
 ) -> Vec<RecipientOutcome> {
     for f in &mut fates {
-        if let Some(hop) = f.hop.as_mut().filter(|h| h.policy.is_empty()) {
-            hop.policy = label.to_string();
+        if let Some(hop) = f.hop.as_mut() {
+            if hop.policy.is_empty() {
+                hop.policy = label.to_string();
+            }
             hop.policy_note = note.map(str::to_string);
         }
     }
