@@ -28,22 +28,28 @@ use crate::error::{AppError, Result};
 pub enum Anchors {
     /// No validation: every answer is insecure.
     Off,
-    /// The IANA root keys built into hickory.
+    /// The default with the system's DNS: the IANA root keys when that DNS
+    /// passes DNSSEC records through (checked once, on the root's DNSKEY
+    /// set), else no validation, said in the report.
+    Auto,
+    /// The IANA root keys built into hickory, whatever the DNS does.
     Iana,
     /// DNSKEY and DS records from this file.
     File(PathBuf),
 }
 
 impl Anchors {
-    /// The setting's value: `none`, a file, or unset (the IANA keys with
-    /// the system's resolver; off with `--dns-server`, usually a test
+    /// The setting's value: `none`, `iana`, `auto`, a file, or unset ([`Anchors::Auto`]
+    /// with the system's resolver; off with `--dns-server`, usually a test
     /// server whose zones are not under the real root).
     pub fn from_setting(value: Option<&Path>, dns_server: Option<&str>) -> Anchors {
         match value {
             Some(p) if p.as_os_str() == "none" => Anchors::Off,
+            Some(p) if p.as_os_str() == "iana" => Anchors::Iana,
+            Some(p) if p.as_os_str() == "auto" => Anchors::Auto,
             Some(p) => Anchors::File(p.to_path_buf()),
             None if dns_server.is_some() => Anchors::Off,
-            None => Anchors::Iana,
+            None => Anchors::Auto,
         }
     }
 }
@@ -228,8 +234,16 @@ mod tests {
     }
 
     #[test]
-    fn unset_means_iana_keys_with_the_system_dns_and_none_with_a_given_server() {
-        assert_eq!(Anchors::from_setting(None, None), Anchors::Iana);
+    fn unset_means_iana_keys_if_the_system_dns_can_and_none_with_a_given_server() {
+        assert_eq!(Anchors::from_setting(None, None), Anchors::Auto);
+        assert_eq!(
+            Anchors::from_setting(Some(Path::new("auto")), Some("127.0.0.1")),
+            Anchors::Auto
+        );
+        assert_eq!(
+            Anchors::from_setting(Some(Path::new("iana")), Some("127.0.0.1")),
+            Anchors::Iana
+        );
         assert_eq!(
             Anchors::from_setting(None, Some("127.0.0.1:53")),
             Anchors::Off

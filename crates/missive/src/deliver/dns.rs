@@ -1,25 +1,26 @@
 //! DNS for direct delivery, behind a small trait: hickory-resolver's API
 //! moves between releases, and tests want answers without a resolver.
 //!
-//! Direct delivery validates DNSSEC (hickory's validator, ring): with the
-//! system's resolver against the IANA root keys built into hickory; with
-//! `--dns-server` only when `--dnssec-trust-anchor FILE` names the keys to
-//! trust (a test zone or a private root; see [`super::anchors`]), since a
-//! server given by hand is usually a test server whose zones are unsigned. `--dnssec-trust-anchor
-//! none` turns validation off. Without validation every answer is
-//! insecure, so DANE never applies. A bogus answer (signatures that do not
-//! verify, a missing proof) is an error, never "insecure" (RFC 7672 §2.1).
+//! Direct delivery validates DNSSEC (hickory's validator, ring), with the
+//! keys of [`super::anchors`]: by default, with the system's resolver, the
+//! IANA root keys built into hickory, if that resolver passes DNSSEC
+//! records through (the root's DNSKEY set is checked once; if not, nothing
+//! is validated and the report says so, rather than every answer being
+//! bogus); with `--dns-server`, only when `--dnssec-trust-anchor FILE|iana`
+//! says which keys, since a server given by hand is usually a test server
+//! whose zones are unsigned. Without validation every answer is insecure,
+//! so DANE never applies. A bogus answer (signatures that do not verify, a
+//! proof that cannot be had) is an error, never "insecure" (RFC 7672 §2.1).
 
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
-
 use std::sync::Arc;
+use std::time::Duration;
 
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::dnssec::{Proof, TrustAnchors};
 use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::RData;
+use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use hickory_resolver::TokioResolver;
 
 use super::anchors::{self, Anchors};
@@ -88,6 +89,8 @@ pub struct Hickory {
     resolver: TokioResolver,
     /// Answers carry DNSSEC proofs.
     validating: bool,
+    /// Why DNSSEC is not validated although it was meant to be ([`Anchors::Auto`]).
+    pub note: Option<String>,
 }
 
 impl Hickory {
@@ -102,6 +105,18 @@ impl Hickory {
     pub async fn with_anchors(server: Option<&str>, anchors: &Anchors) -> Result<Hickory> {
         let keys = match anchors {
             Anchors::Off => return Hickory::new(server),
+            Anchors::Auto => {
+                let dns = Hickory::build(server, Some(TrustAnchors::default()))?;
+                return Ok(match dns.root_is_secure().await {
+                    Ok(()) => dns,
+                    Err(why) => Hickory {
+                        note: Some(format!(
+                            "DNSSEC not validated, so no DANE: the DNS server does not give a root DNSKEY set that validates with the IANA keys ({why})"
+                        )),
+                        ..Hickory::new(server)?
+                    },
+                });
+            }
             Anchors::Iana => TrustAnchors::default(),
             Anchors::File(p) => {
                 let file = anchors::read(p)?;
@@ -146,7 +161,33 @@ impl Hickory {
         Ok(Hickory {
             resolver,
             validating,
+            note: None,
         })
+    }
+
+    /// Whether DNSSEC validation works through this DNS at all: the root's
+    /// DNSKEY set validates against the trust anchors. A resolver that
+    /// drops DNSSEC records (or refuses the query) fails here, and would
+    /// make every answer bogus.
+    async fn root_is_secure(&self) -> std::result::Result<(), String> {
+        let lookup = tokio::time::timeout(
+            Duration::from_secs(10),
+            self.resolver.lookup(Name::root(), RecordType::DNSKEY),
+        )
+        .await
+        .map_err(|_| "no answer within 10 s".to_string())?
+        .map_err(|e| e.to_string())?;
+        let proofs: Vec<Proof> = lookup
+            .answers()
+            .iter()
+            .filter(|r| r.record_type() == RecordType::DNSKEY)
+            .map(|r| r.proof)
+            .collect();
+        match security_of(".", proofs.iter().copied(), true) {
+            Ok(Security::Secure) if !proofs.is_empty() => Ok(()),
+            Ok(_) => Err("not signed".into()),
+            Err(e) => Err(e.to_string()),
+        }
     }
 }
 
@@ -200,7 +241,10 @@ fn classify(name: &str, e: NetError) -> LookupError {
     match &e {
         // hickory 0.26 turns a bogus answer, positive or negative, into DnssecBogus
         NetError::Dns(DnsError::DnssecBogus) => {
-            LookupError::Bogus(name.to_string(), "the signatures do not verify".into())
+            LookupError::Bogus(
+                name.to_string(),
+                "bogus or indeterminate: signatures that do not verify, or a chain of trust that could not be fetched".into(),
+            )
         }
         // a denial whose proof is not secure: provably unsigned (NSEC3
         // opt-out, too many iterations) is a plain denial; anything else is bogus
@@ -374,7 +418,6 @@ impl Dns for Hickory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_resolver::proto::rr::Name;
 
     #[test]
     fn internationalised_mx_names_are_used_in_ascii() {

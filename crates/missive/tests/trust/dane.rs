@@ -345,3 +345,40 @@ fn a_trust_anchor_that_is_not_the_root_key_makes_every_answer_bogus() {
     out.assert_code(78);
     assert!(out.stderr.contains("DNSKEY"), "{}", out.stderr);
 }
+
+#[test]
+fn a_server_without_dnssec_makes_explicit_validation_fail_not_downgrade() {
+    // dnsmasq serves unsigned zones and refuses the root's DNSKEY query:
+    // hickory cannot prove the zones unsigned, so with the IANA keys asked
+    // for explicitly every answer is bogus, a temporary failure
+    let tb = testbed!(dns);
+    let rcpt = unique_addr("iana");
+    let out = send_with(
+        &crate::support::testbed::dns_server(),
+        Path::new("iana"),
+        tb.var("SMTP_PORT_MX").parse().unwrap(),
+        &rcpt,
+    );
+    out.assert_code(75);
+    let r = one(&out, &rcpt);
+    assert!(r["text"].as_str().unwrap().contains("DNSSEC"), "{r:#}");
+    tb.assert_nothing_for(&rcpt);
+}
+
+#[test]
+fn auto_validates_only_when_the_dns_passes_dnssec_and_says_so_when_not() {
+    // `auto` (the default with the system's DNS): the IANA keys, if the
+    // root's DNSKEY set validates with them through this DNS. NSD's private
+    // root does not, so nothing is validated: no DANE, and the note says why
+    let (dns, dir) = dnssec!();
+    let port = free_port();
+    let server = mx(&dir, MX_BAD, port, "mx");
+    let rcpt = format!("{}@bad.dane.test", unique("auto"));
+    let out = send_with(&dns, Path::new("auto"), port, &rcpt);
+    out.assert_code(0);
+    let r = one(&out, &rcpt);
+    assert_eq!(r["policy"], "none", "{r:#}");
+    let note = r["policy_note"].as_str().unwrap_or_default();
+    assert!(note.contains("DNSSEC not validated"), "{r:#}");
+    server.wait_for(1, DELIVERY_WAIT);
+}

@@ -61,6 +61,8 @@ struct Context<'a, 'h> {
     on_commit: &'a OnCommit<'h>,
     transcript: Transcript,
     seed: u64,
+    /// Why DNSSEC is not validated when it was meant to be (the report's note).
+    dnssec_note: Option<String>,
     /// When the whole delivery must be over.
     deadline: Instant,
 }
@@ -87,6 +89,7 @@ pub(super) async fn deliver(
             ..Transcript::new(engine.options.verbosity)
         },
         seed: mx::random_seed(),
+        dnssec_note: dns.note.clone(),
         deadline: Instant::now() + direct.deadline,
     };
     let global = Semaphore::new(direct.connections.max(1));
@@ -238,10 +241,13 @@ async fn deliver_domain<D: Dns>(
     };
     let label = applied.policy.as_ref().map_or("none", |p| p.label());
     let mut report = Report {
-        note: applied.note.clone(),
+        note: ctx.dnssec_note.clone(),
         dane_allowed,
         dane_seen: false,
     };
+    if let Some(n) = &applied.note {
+        push_note(&mut report.note, n);
+    }
     let fates = deliver_hosts(dns, ctx, domain, rcpts, answer, &applied, &mut report).await;
     let label = match report.dane_seen {
         true => "dane",
