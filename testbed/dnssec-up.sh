@@ -20,7 +20,7 @@
 #
 # Zones (every address is loopback; the MX hosts are the tests' `missive serve`s):
 #   .               signed; delegates test. (DS)
-#   test.           signed; delegates dane.test. and bogus.test. (DS), insecure.test. (no DS)
+#   test.           signed; delegates dane.test., bogus.test. and n3.test. (DS), insecure.test. (no DS)
 #   dane.test.      signed:
 #     ee.dane.test       MX 10 mx-ee      127.0.0.31  TLSA 3 1 1 sha256(ee SPKI)
 #     ta.dane.test       MX 10 mx-ta      127.0.0.32  TLSA 2 0 1 sha256(ca.crt)
@@ -30,6 +30,12 @@
 #     plain.dane.test    MX 10 mx-plain   127.0.0.35  TLSA 3 1 1 sha256(ee SPKI)  (the test's server offers no STARTTLS)
 #     pkix.dane.test     MX 10 mx-pkix    127.0.0.36  TLSA 1 1 1 / 0 0 1 only (unusable, RFC 7672 §3.1.3)
 #     cross.dane.test    MX 10 mx.insecure.test       (a secure MX whose host is in the unsigned zone)
+#   n3.test.        signed with NSEC3 (0 iterations, no salt, RFC 9276), so the
+#                   denials below are NSEC3 proofs:
+#     ee.n3.test         MX 10 mx-ee.n3.test 127.0.0.31  TLSA 3 1 1 sha256(ee SPKI)
+#     notlsa.n3.test     MX 10 mx-notlsa.n3.test 127.0.0.34  (no TLSA: NSEC3 no-data)
+#     unsigned.n3.test.  delegated without DS (NSEC3-proven insecure): MX 10
+#                        mx.unsigned.n3.test 127.0.0.37 with a wrong TLSA record
 #   insecure.test.  unsigned, no DS in test.: MX 10 mx.insecure.test 127.0.0.37,
 #                   which has a TLSA record that must be ignored (insecure)
 #   bogus.test.     signed, then the RRSIG over its MX set altered: bogus
@@ -75,7 +81,7 @@ subjectKeyIdentifier = hash
 basicConstraints = critical, CA:FALSE
 keyUsage = critical, digitalSignature
 extendedKeyUsage = serverAuth
-subjectAltName = DNS:mx-ee.dane.test, DNS:mx-ta.dane.test, DNS:mx-bad.dane.test, DNS:mx-notlsa.dane.test, DNS:mx-plain.dane.test, DNS:mx-pkix.dane.test, DNS:mx.insecure.test, DNS:mx.bogus.test, DNS:mx-tlsa.bogus.test
+subjectAltName = DNS:mx-ee.dane.test, DNS:mx-ta.dane.test, DNS:mx-bad.dane.test, DNS:mx-notlsa.dane.test, DNS:mx-plain.dane.test, DNS:mx-pkix.dane.test, DNS:mx.insecure.test, DNS:mx.bogus.test, DNS:mx-tlsa.bogus.test, DNS:mx-notlsa.n3.test, DNS:mx.unsigned.n3.test
 [dane_ee]
 basicConstraints = critical, CA:FALSE
 subjectAltName = DNS:unrelated.invalid
@@ -137,6 +143,25 @@ _25._tcp.mx-tlsa.bogus.test. IN TLSA 3 1 1 $EE_SPKI
 EOF
 } > zones/bogus.test.zone
 
+{ soa n3.test.
+  cat <<EOF
+ee.n3.test. IN MX 10 mx-ee.n3.test.
+mx-ee.n3.test. IN A 127.0.0.31
+_25._tcp.mx-ee.n3.test. IN TLSA 3 1 1 $EE_SPKI
+notlsa.n3.test. IN MX 10 mx-notlsa.n3.test.
+mx-notlsa.n3.test. IN A 127.0.0.34
+unsigned.n3.test. IN NS ns.test.
+EOF
+} > zones/n3.test.zone
+{ soa unsigned.n3.test.
+  cat <<EOF
+unsigned.n3.test. IN MX 10 mx.unsigned.n3.test.
+mx.unsigned.n3.test. IN A 127.0.0.37
+_25._tcp.mx.unsigned.n3.test. IN TLSA 3 1 1 $WRONG
+EOF
+} > zones/unsigned.n3.test.zone
+cp zones/unsigned.n3.test.zone zones/unsigned.n3.test.zone.signed
+
 # One key per zone (a combined signing key, flags 257), ECDSA P-256 (algorithm 13).
 keygen() { # $1 zone -> prints the key's base name
   (cd keys && ldns-keygen -a ECDSAP256SHA256 -k "$1")
@@ -146,6 +171,8 @@ sign() { # $1 zone file's base name  $2 origin  $3 key base name
 }
 K_DANE=$(keygen dane.test.); sign dane.test dane.test. "$K_DANE"
 K_BOGUS=$(keygen bogus.test.); sign bogus.test bogus.test. "$K_BOGUS"
+K_N3=$(keygen n3.test.)
+ldns-signzone -n -t 0 -f zones/n3.test.zone.signed -o n3.test. zones/n3.test.zone "keys/$K_N3" >/dev/null
 # Break the signatures over bogus.test's MX set and mx-tlsa's TLSA set: flip
 # the signature's first base64 character (the records stay; only the proof fails).
 awk '$4 == "RRSIG" && ($5 == "MX" && $1 == "bogus.test." || $5 == "TLSA") {
@@ -160,8 +187,9 @@ ns.test. IN A 127.0.0.1
 dane.test. IN NS ns.test.
 bogus.test. IN NS ns.test.
 insecure.test. IN NS ns.test.
+n3.test. IN NS ns.test.
 EOF
-  cat "keys/$K_DANE.ds" "keys/$K_BOGUS.ds"
+  cat "keys/$K_DANE.ds" "keys/$K_BOGUS.ds" "keys/$K_N3.ds"
 } > zones/test.zone
 K_TEST=$(keygen test.); sign test test. "$K_TEST"
 
@@ -198,7 +226,7 @@ server:
 remote-control:
   control-enable: no
 EOF
-for z in . test. dane.test. insecure.test. bogus.test.; do
+for z in . test. dane.test. insecure.test. bogus.test. n3.test. unsigned.n3.test.; do
   f=${z%.}; [ -z "$f" ] && f=root
   printf 'zone:\n  name: "%s"\n  zonefile: "%s.zone.signed"\n' "$z" "$f" >> nsd.conf
 done

@@ -139,6 +139,17 @@ fn a_tlsa_mismatch_is_a_temporary_failure_and_the_next_mx_is_tried() {
     assert!(text.contains("TLSA mismatch"), "{text}");
     assert!(text.contains("_25._tcp.mx-bad.dane.test"), "{text}");
     assert!(out.stderr.contains("TLSA mismatch"), "{}", out.stderr);
+    // --insecure does not weaken DANE, nor does trusting the host's CA
+    let out = Cmd::new(["send", "--dns-server", &dns, "--mx-port", &port.to_string()])
+        .arg("--dnssec-trust-anchor")
+        .arg(anchor(&dir))
+        .arg("--insecure")
+        .arg("--cafile")
+        .arg(dir.join("ca.crt"))
+        .args(["--from", "sender@client.test", "--to", &rcpt, "--body", "x"])
+        .run();
+    out.assert_code(75);
+    assert!(out.stderr.contains("TLSA mismatch"), "{}", out.stderr);
     assert!(bad.messages().is_empty(), "mail went to a mismatching host");
 
     // second.dane.test: MX 10 mx-bad (mismatch), MX 20 mx-ee (matches)
@@ -381,4 +392,31 @@ fn auto_validates_only_when_the_dns_passes_dnssec_and_says_so_when_not() {
     let note = r["policy_note"].as_str().unwrap_or_default();
     assert!(note.contains("DNSSEC not validated"), "{r:#}");
     server.wait_for(1, DELIVERY_WAIT);
+}
+
+#[test]
+fn nsec3_signed_zones_validate_their_records_and_denials() {
+    // n3.test. is signed with NSEC3: a secure TLSA record, a secure
+    // NXDOMAIN for a missing one, and an insecure delegation proven by NSEC3
+    let (dns, dir) = dnssec!();
+    let port = free_port();
+    let ee = mx(&dir, MX_EE, port, "ee");
+    let notlsa = mx(&dir, MX_NOTLSA, port, "mx");
+    let unsigned = mx(&dir, MX_INSECURE, port, "mx");
+    let cases = [
+        ("ee.n3.test", "dane", true),
+        ("notlsa.n3.test", "none", false),
+        ("unsigned.n3.test", "none", false),
+    ];
+    for (domain, policy, verified) in cases {
+        let rcpt = format!("{}@{domain}", unique("n3"));
+        let out = send(&dns, &dir, port, &rcpt);
+        out.assert_code(0);
+        let r = one(&out, &rcpt);
+        assert_eq!(r["policy"], policy, "{domain}: {r:#}");
+        assert_eq!(r["tls_verified"], verified, "{domain}: {r:#}");
+    }
+    for server in [&ee, &notlsa, &unsigned] {
+        server.wait_for(1, DELIVERY_WAIT);
+    }
 }
