@@ -125,8 +125,9 @@ pub(super) async fn deliver(
 
 /// REQUIRETLS by direct delivery (RFC 8689 §4.2.1): every recipient domain
 /// needs a policy that makes TLS verified and mandatory: MTA-STS enforce
-/// (DANE would do too, but is not looked up for this yet). Checked for all domains before anything is
-/// sent; the policies fetched here are cached for the delivery itself.
+/// (DANE would do too, but is not looked up for this yet). Checked for all
+/// domains before anything is sent; the policies fetched here are cached
+/// for the delivery itself.
 async fn require_tls_policies<D: Dns>(
     dns: &D,
     ctx: &Context<'_, '_>,
