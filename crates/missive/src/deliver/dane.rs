@@ -40,6 +40,22 @@ impl HostDane {
         *self != HostDane::None
     }
 
+    /// In words, for the transcript.
+    pub fn describe(&self) -> Option<String> {
+        let list = |r: &[Tlsa]| r.iter().map(Tlsa::to_string).collect::<Vec<_>>().join(", ");
+        match self {
+            HostDane::None => None,
+            HostDane::Verify(r) => Some(format!(
+                "STARTTLS required, certificate checked against TLSA {}",
+                list(r)
+            )),
+            HostDane::EncryptOnly(r) => Some(format!(
+                "STARTTLS required, not authenticated (TLSA {} unusable)",
+                list(r)
+            )),
+        }
+    }
+
     /// The TLS context for this host: only DANE judges the certificate
     /// (`--insecure` and the trust anchors play no part), or, for unusable
     /// records, nothing does.

@@ -374,6 +374,10 @@ async fn deliver_hosts<D: Dns>(
             }
         };
         report.dane_seen |= dane.applies();
+        if let Some(what) = dane.describe() {
+            ctx.transcript
+                .info(&format!("[{domain}] {}: DANE: {what}", host.name));
+        }
         if let HostDane::EncryptOnly(records) = &dane {
             push_note(
                 &mut report.note,
