@@ -20,7 +20,8 @@
 
 use std::sync::Arc;
 
-use super::dns::{Dns, LookupError, Security};
+use super::dns::{ascii_domain, Dns, LookupError, Security};
+use super::mx::{self, Route};
 use crate::transport::dane::{DaneVerifier, Tlsa};
 use crate::transport::tls::TlsContext;
 
@@ -91,6 +92,31 @@ pub fn encrypt_only_note(host: &str, records: &[Tlsa]) -> String {
         "{host}: TLSA records all unusable ({}): TLS required, certificate not authenticated (RFC 7672 §3.1.3)",
         list.join(", ")
     )
+}
+
+/// REQUIRETLS by DANE (RFC 8689 §4.2.1): the MX answer is secure and every
+/// MX host (or the domain itself, with no MX) has usable, secure TLSA
+/// records, so every hop is authenticated. `Err`: why not.
+pub async fn every_host_verified<D: Dns>(dns: &D, domain: &str) -> Result<(), String> {
+    let hosts: Vec<String> = match dns.mx_validated(domain).await {
+        Ok((Security::Secure, records)) => match mx::route(domain, Ok(records), 0) {
+            Ok(Route::Hosts(h)) => h.into_iter().map(|h| h.name).collect(),
+            Ok(Route::Implicit(d)) => vec![ascii_domain(&d)],
+            Ok(Route::Null) => return Err("it accepts no mail (null MX)".into()),
+            Err(e) => return Err(e.to_string()),
+        },
+        Ok((Security::Insecure, _)) => return Err("its MX records are not DNSSEC-signed".into()),
+        Err(LookupError::NoData(_)) => vec![ascii_domain(domain)],
+        Err(e) => return Err(e.to_string()),
+    };
+    for host in hosts {
+        match host_dane(dns, &host).await {
+            Ok(HostDane::Verify(_)) => {}
+            Ok(_) => return Err(format!("{host} has no usable DNSSEC-signed TLSA records")),
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Ok(())
 }
 
 /// Why a host was skipped when its TLSA lookup failed.

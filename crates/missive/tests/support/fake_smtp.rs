@@ -179,6 +179,8 @@ pub struct Script {
     pub implicit_tls: bool,
     /// Close the connection right after the greeting.
     pub close_after_greeting: bool,
+    /// The TLS identity; `None`: the shared [`identity`].
+    pub tls: Option<Arc<ServerConfig>>,
     hook: Hook,
 }
 
@@ -196,6 +198,7 @@ impl Script {
             caps: vec!["8BITMIME".into(), "SIZE 10240000".into()],
             implicit_tls: false,
             close_after_greeting: false,
+            tls: None,
             hook: Box::new(|_, _| Step::Default),
         }
     }
@@ -216,6 +219,27 @@ impl Script {
     pub fn greeting_then_close(mut self, raw: &str) -> Script {
         self.greeting = Some(raw.to_string());
         self.close_after_greeting = true;
+        self
+    }
+
+    /// Presents this certificate chain and key (PEM files) instead of the
+    /// shared identity (DANE tests: certificates the DNS vouches for).
+    pub fn certificate(mut self, chain: &std::path::Path, key: &std::path::Path) -> Script {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::CertificateDer;
+        let certs = CertificateDer::pem_file_iter(chain)
+            .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+            .unwrap_or_else(|e| panic!("{}: {e}", chain.display()));
+        let key =
+            PrivateKeyDer::from_pem_file(key).unwrap_or_else(|e| panic!("{}: {e}", key.display()));
+        let config =
+            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .expect("TLS versions")
+                .with_no_client_auth()
+                .with_single_cert(certs, key)
+                .expect("server TLS config");
+        self.tls = Some(Arc::new(config));
         self
     }
 
@@ -257,6 +281,7 @@ pub struct Conn {
     log: Arc<Mutex<Log>>,
     caps: Vec<String>,
     secure: bool,
+    tls: Arc<ServerConfig>,
 }
 
 impl Conn {
@@ -356,7 +381,7 @@ impl Conn {
         let Stream::Plain(mut tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
             return false;
         };
-        let mut tls = match ServerConnection::new(identity().config.clone()) {
+        let mut tls = match ServerConnection::new(self.tls.clone()) {
             Ok(t) => t,
             Err(e) => {
                 self.log().handshake_error = Some(e.to_string());
@@ -521,6 +546,10 @@ impl Server {
                 log: thread_log,
                 caps: script.caps.clone(),
                 secure: false,
+                tls: script
+                    .tls
+                    .clone()
+                    .unwrap_or_else(|| identity().config.clone()),
             };
             conn.run(script);
         });

@@ -420,3 +420,67 @@ fn nsec3_signed_zones_validate_their_records_and_denials() {
         server.wait_for(1, DELIVERY_WAIT);
     }
 }
+
+/// A scripted MX host that offers STARTTLS and REQUIRETLS, with the DANE-EE certificate.
+fn requiretls_mx(dir: &Path, ip: &str, port: u16) -> Server {
+    Server::start_at(
+        &format!("{ip}:{port}"),
+        Script::new()
+            .caps(&["STARTTLS", "8BITMIME", "REQUIRETLS"])
+            .certificate(&dir.join("ee.crt"), &dir.join("ee.key")),
+    )
+}
+
+fn send_requiretls(dns: &str, dir: &Path, port: u16, rcpt: &str) -> Output {
+    Cmd::new(["send", "--dns-server", dns, "--mx-port", &port.to_string()])
+        .arg("--dnssec-trust-anchor")
+        .arg(anchor(dir))
+        .args(["--from", "sender@client.test", "--to", rcpt])
+        .args(["--body", "dane", "--require-tls", "--direct-deadline", "60"])
+        .run()
+}
+
+#[test]
+fn requiretls_is_honoured_through_dane_alone() {
+    // ee.dane.test has no MTA-STS policy; DANE for its only MX host is
+    // enough for REQUIRETLS by direct delivery (RFC 8689 §4.2.1)
+    let (dns, dir) = dnssec!();
+    let port = free_port();
+    let server = requiretls_mx(&dir, MX_EE, port);
+    let rcpt = format!("{}@ee.dane.test", unique("requiretls"));
+    let out = send_requiretls(&dns, &dir, port, &rcpt);
+    let log = server.finish();
+    out.assert_code(0);
+    let mail = log
+        .lines
+        .iter()
+        .find(|l| l.to_ascii_uppercase().starts_with("MAIL FROM:"))
+        .expect("MAIL sent");
+    assert!(mail.ends_with(" REQUIRETLS"), "{mail}");
+    assert!(log.position("MAIL").unwrap() >= log.tls_at.expect("STARTTLS"));
+    assert_eq!(log.messages.len(), 1);
+}
+
+#[test]
+fn requiretls_without_dane_for_every_host_sends_nothing() {
+    let (dns, dir) = dnssec!();
+    let port = free_port();
+    // nothing listens: exit 77 means it was refused before connecting
+    for (domain, why) in [
+        (
+            "notlsa.dane.test",
+            "has no usable DNSSEC-signed TLSA records",
+        ),
+        ("insecure.test", "not DNSSEC-signed"),
+        ("pkix.dane.test", "has no usable DNSSEC-signed TLSA records"),
+    ] {
+        let rcpt = format!("{}@{domain}", unique("requiretls-no"));
+        let out = send_requiretls(&dns, &dir, port, &rcpt);
+        out.assert_code(77);
+        assert!(
+            out.stderr.contains("no DANE for every MX host") && out.stderr.contains(why),
+            "{domain}: {}",
+            out.stderr
+        );
+    }
+}

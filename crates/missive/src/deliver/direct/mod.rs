@@ -124,10 +124,10 @@ pub(super) async fn deliver(
 }
 
 /// REQUIRETLS by direct delivery (RFC 8689 §4.2.1): every recipient domain
-/// needs a policy that makes TLS verified and mandatory: MTA-STS enforce
-/// (DANE would do too, but is not looked up for this yet). Checked for all
-/// domains before anything is sent; the policies fetched here are cached
-/// for the delivery itself.
+/// needs a policy that makes TLS verified and mandatory: MTA-STS enforce,
+/// or DANE for every MX host. Checked for all domains before anything is
+/// sent; the answers are cached for the delivery itself, which uses only
+/// the hosts such a policy vouches for.
 async fn require_tls_policies<D: Dns>(
     dns: &D,
     ctx: &Context<'_, '_>,
@@ -144,10 +144,17 @@ async fn require_tls_policies<D: Dns>(
                 policy: None,
                 note: Some("the lookup ran past the delivery deadline".into()),
             });
-        if applied.policy.as_ref().map(|p| p.mode) != Some(Mode::Enforce) {
+        if applied.policy.as_ref().map(|p| p.mode) == Some(Mode::Enforce) {
+            continue;
+        }
+        let left = ctx.deadline.saturating_duration_since(Instant::now());
+        let dane = tokio::time::timeout(left, dane::every_host_verified(dns, domain))
+            .await
+            .unwrap_or_else(|_| Err("the lookup ran past the delivery deadline".into()));
+        if let Err(why) = dane {
             return Err(AppError::Refused(
                 format!(
-                    "--require-tls: {domain} has no MTA-STS enforce policy{}, so TLS to its MX hosts cannot be required and verified (DANE is not used for --require-tls yet); nothing was sent",
+                    "--require-tls: {domain} has no MTA-STS enforce policy{} and no DANE for every MX host ({why}), so TLS to its MX hosts cannot be required and verified; nothing was sent",
                     applied.note.map(|n| format!(" ({n})")).unwrap_or_default()
                 ),
                 crate::error::exit::NOPERM,
@@ -373,6 +380,21 @@ async fn deliver_hosts<D: Dns>(
                 continue;
             }
         };
+        // REQUIRETLS: only hosts that DANE or MTA-STS enforce authenticate
+        // (RFC 8689 §4.2.1), whatever else the checks before sending saw
+        if ctx.mail.envelope.require_tls
+            && mode != Mode::Enforce
+            && !matches!(dane, HostDane::Verify(_))
+        {
+            attempts.push(Attempt {
+                host: host.name.clone(),
+                ip: None,
+                error:
+                    "skipped: REQUIRETLS: neither DANE nor MTA-STS enforce authenticates this host"
+                        .into(),
+            });
+            continue;
+        }
         report.dane_seen |= dane.applies();
         if let Some(what) = dane.describe() {
             ctx.transcript
