@@ -135,6 +135,9 @@ pub struct RouteArgs {
     /// Direct delivery: the port of the MX hosts (default 25; for tests and unusual networks).
     #[arg(long, value_name = "PORT")]
     pub mx_port: Option<u16>,
+    /// Direct delivery: validate DNSSEC (for DANE) against the DNSKEY/DS records in this file; `iana`: the IANA root keys; `auto`: those if the DNS passes DNSSEC through, else none; `none`. Default: auto with the system's DNS, none with --dns-server.
+    #[arg(long, value_name = "FILE|iana|auto|none")]
+    pub dnssec_trust_anchor: Option<PathBuf>,
     /// Use this account of the configuration file.
     #[arg(long, value_name = "NAME")]
     pub account: Option<String>,
@@ -339,6 +342,7 @@ impl RouteArgs {
             direct: self.direct,
             dns_server: self.dns_server.clone(),
             mx_port: self.mx_port,
+            dnssec_trust_anchor: self.dnssec_trust_anchor.clone(),
             account: self.account.clone(),
             preset: self.preset.clone(),
             config: self.config.clone(),

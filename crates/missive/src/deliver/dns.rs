@@ -1,16 +1,31 @@
 //! DNS for direct delivery, behind a small trait: hickory-resolver's API
 //! moves between releases, and tests want answers without a resolver.
+//!
+//! Direct delivery validates DNSSEC (hickory's validator, ring), with the
+//! keys of [`super::anchors`]: by default, with the system's resolver, the
+//! IANA root keys built into hickory, if that resolver passes DNSSEC
+//! records through (the root's DNSKEY set is checked once; if not, nothing
+//! is validated and the report says so, rather than every answer being
+//! bogus); with `--dns-server`, only when `--dnssec-trust-anchor FILE|iana`
+//! says which keys, since a server given by hand is usually a test server
+//! whose zones are unsigned. Without validation every answer is insecure,
+//! so DANE never applies. A bogus answer (signatures that do not verify, a
+//! proof that cannot be had) is an error, never "insecure" (RFC 7672 §2.1).
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig};
 use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::dnssec::{Proof, TrustAnchors};
 use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::RData;
+use hickory_resolver::proto::rr::{Name, RData, RecordType};
 use hickory_resolver::TokioResolver;
 
+use super::anchors::{self, Anchors};
 use crate::error::{AppError, Result};
+use crate::transport::dane::Tlsa;
 
 /// Why a lookup gave no answer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -24,7 +39,23 @@ pub enum LookupError {
     /// SERVFAIL, a timeout, no reachable server: try again later.
     #[error("{0}: DNS lookup failed temporarily ({1})")]
     Temporary(String, String),
+    /// DNSSEC validation failed (bogus or indeterminate): try again later,
+    /// never treat as unsigned (RFC 7672 §2.1).
+    #[error("{0}: the DNSSEC validation of the answer failed ({1}); not used (RFC 7672 §2.1)")]
+    Bogus(String, String),
 }
+
+/// What DNSSEC says of an answer (RFC 4035 §4.3); bogus is an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Security {
+    /// Signed, and the signatures chain to a trust anchor.
+    Secure,
+    /// Provably unsigned, or not validated at all.
+    Insecure,
+}
+
+/// An answer and its DNSSEC status.
+pub type Validated<T> = Result<(Security, T), LookupError>;
 
 /// The lookups direct delivery needs.
 pub trait Dns {
@@ -43,16 +74,62 @@ pub trait Dns {
         &self,
         name: &str,
     ) -> impl std::future::Future<Output = Result<Vec<String>, LookupError>>;
+    /// [`Dns::mx`] with its DNSSEC status.
+    fn mx_validated(
+        &self,
+        domain: &str,
+    ) -> impl std::future::Future<Output = Validated<Vec<(u16, String)>>>;
+    /// TLSA records at `name` (`_25._tcp.HOST`) with their DNSSEC status;
+    /// none (NXDOMAIN, no data) is an empty list.
+    fn tlsa(&self, name: &str) -> impl std::future::Future<Output = Validated<Vec<Tlsa>>>;
 }
 
 /// hickory-resolver, with the system configuration or given servers.
 pub struct Hickory {
     resolver: TokioResolver,
+    /// Answers carry DNSSEC proofs.
+    validating: bool,
+    /// Why DNSSEC is not validated although it was meant to be ([`Anchors::Auto`]).
+    pub note: Option<String>,
 }
 
 impl Hickory {
-    /// `server`: `IP` or `IP:PORT` (`[v6]:PORT`) of one name server; `None`: the system's.
+    /// `server`: `IP` or `IP:PORT` (`[v6]:PORT`) of one name server; `None`:
+    /// the system's. No DNSSEC validation.
     pub fn new(server: Option<&str>) -> Result<Hickory> {
+        Hickory::build(server, None)
+    }
+
+    /// As [`Hickory::new`], validating DNSSEC against `anchors` (a file's
+    /// DS records are matched to their zones' keys first, through the same DNS).
+    pub async fn with_anchors(server: Option<&str>, anchors: &Anchors) -> Result<Hickory> {
+        let keys = match anchors {
+            Anchors::Off => return Hickory::new(server),
+            Anchors::Auto => {
+                let dns = Hickory::build(server, Some(TrustAnchors::default()))?;
+                return Ok(match dns.root_is_secure().await {
+                    Ok(()) => dns,
+                    Err(why) => Hickory {
+                        note: Some(format!(
+                            "DNSSEC not validated, so no DANE: the DNS server does not give a root DNSKEY set that validates with the IANA keys ({why})"
+                        )),
+                        ..Hickory::new(server)?
+                    },
+                });
+            }
+            Anchors::Iana => TrustAnchors::default(),
+            Anchors::File(p) => {
+                let file = anchors::read(p)?;
+                match file.ds.is_empty() {
+                    true => file.keys,
+                    false => file.resolve(&Hickory::new(server)?.resolver).await?,
+                }
+            }
+        };
+        Hickory::build(server, Some(keys))
+    }
+
+    fn build(server: Option<&str>, anchors: Option<TrustAnchors>) -> Result<Hickory> {
         let builder = match server {
             None => TokioResolver::builder_tokio().map_err(|e| {
                 AppError::Config(format!("cannot read the system DNS configuration: {e}"))
@@ -70,15 +147,73 @@ impl Hickory {
                 )
             }
         };
-        let mut builder = builder;
+        let validating = anchors.is_some();
+        let mut builder = match anchors {
+            None => builder,
+            Some(keys) => builder.with_trust_anchor(Arc::new(keys)),
+        };
         let opts = builder.options_mut();
         opts.timeout = Duration::from_secs(5);
         opts.attempts = 2;
         let resolver = builder
             .build()
             .map_err(|e| AppError::Config(format!("cannot set up DNS: {e}")))?;
-        Ok(Hickory { resolver })
+        Ok(Hickory {
+            resolver,
+            validating,
+            note: None,
+        })
     }
+
+    /// Whether DNSSEC validation works through this DNS at all: the root's
+    /// DNSKEY set validates against the trust anchors. A resolver that
+    /// drops DNSSEC records (or refuses the query) fails here, and would
+    /// make every answer bogus.
+    async fn root_is_secure(&self) -> std::result::Result<(), String> {
+        let lookup = tokio::time::timeout(
+            Duration::from_secs(10),
+            self.resolver.lookup(Name::root(), RecordType::DNSKEY),
+        )
+        .await
+        .map_err(|_| "no answer within 10 s".to_string())?
+        .map_err(|e| e.to_string())?;
+        let proofs: Vec<Proof> = lookup
+            .answers()
+            .iter()
+            .filter(|r| r.record_type() == RecordType::DNSKEY)
+            .map(|r| r.proof)
+            .collect();
+        match security_of(".", proofs.iter().copied(), true) {
+            Ok(Security::Secure) if !proofs.is_empty() => Ok(()),
+            Ok(_) => Err("not signed".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+}
+
+/// The status of an RRset from its records' proofs: any bogus or
+/// indeterminate record spoils it (RFC 4035 §5).
+fn security_of(
+    name: &str,
+    proofs: impl Iterator<Item = Proof>,
+    validating: bool,
+) -> Result<Security, LookupError> {
+    if !validating {
+        // hickory leaves the proof of unvalidated records indeterminate
+        return Ok(Security::Insecure);
+    }
+    let mut all_secure = true;
+    for p in proofs {
+        match p {
+            Proof::Secure => {}
+            Proof::Insecure => all_secure = false,
+            other => return Err(LookupError::Bogus(name.to_string(), other.to_string())),
+        }
+    }
+    Ok(match all_secure {
+        true => Security::Secure,
+        false => Security::Insecure,
+    })
 }
 
 /// `IP` (port 53), `IP:PORT` or `[IPv6]:PORT`.
@@ -104,6 +239,24 @@ fn fqdn(name: &str) -> String {
 
 fn classify(name: &str, e: NetError) -> LookupError {
     match &e {
+        // hickory 0.26 turns a bogus answer, positive or negative, into DnssecBogus
+        NetError::Dns(DnsError::DnssecBogus) => {
+            LookupError::Bogus(
+                name.to_string(),
+                "bogus or indeterminate: signatures that do not verify, or a chain of trust that could not be fetched".into(),
+            )
+        }
+        // a denial whose proof is not secure: provably unsigned (NSEC3
+        // opt-out, too many iterations) is a plain denial; anything else is bogus
+        NetError::Dns(DnsError::Nsec {
+            proof, response, ..
+        }) => match proof {
+            Proof::Insecure if response.response_code == ResponseCode::NXDomain => {
+                LookupError::NxDomain(name.to_string())
+            }
+            Proof::Insecure => LookupError::NoData(name.to_string()),
+            other => LookupError::Bogus(name.to_string(), format!("{other} denial of existence")),
+        },
         NetError::Dns(DnsError::NoRecordsFound(nr))
             if nr.response_code == ResponseCode::NXDomain =>
         {
@@ -157,19 +310,63 @@ impl Dns for Hickory {
     }
 
     async fn mx(&self, domain: &str) -> Result<Vec<(u16, String)>, LookupError> {
+        self.mx_validated(domain).await.map(|(_, r)| r)
+    }
+
+    async fn mx_validated(&self, domain: &str) -> Validated<Vec<(u16, String)>> {
         let lookup = self
             .resolver
             .mx_lookup(fqdn(domain))
             .await
             .map_err(|e| classify(domain, e))?;
-        Ok(lookup
+        let mut proofs = Vec::new();
+        let records = lookup
             .answers()
             .iter()
             .filter_map(|r| match &r.data {
-                RData::MX(mx) => Some((mx.preference, ascii_name(&mx.exchange))),
+                RData::MX(mx) => {
+                    proofs.push(r.proof);
+                    Some((mx.preference, ascii_name(&mx.exchange)))
+                }
                 _ => None,
             })
-            .collect())
+            .collect();
+        let security = security_of(domain, proofs.into_iter(), self.validating)?;
+        Ok((security, records))
+    }
+
+    async fn tlsa(&self, name: &str) -> Validated<Vec<Tlsa>> {
+        let lookup = match self.resolver.tlsa_lookup(fqdn(name)).await {
+            Ok(l) => l,
+            Err(e) => {
+                return match classify(name, e) {
+                    // none: no DANE, whether the denial was signed or not
+                    LookupError::NxDomain(_) | LookupError::NoData(_) => {
+                        Ok((Security::Insecure, Vec::new()))
+                    }
+                    other => Err(other),
+                };
+            }
+        };
+        let mut proofs = Vec::new();
+        let records = lookup
+            .answers()
+            .iter()
+            .filter_map(|r| match &r.data {
+                RData::TLSA(t) => {
+                    proofs.push(r.proof);
+                    Some(Tlsa {
+                        usage: t.cert_usage.into(),
+                        selector: t.selector.into(),
+                        matching: t.matching.into(),
+                        data: t.cert_data.clone(),
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        let security = security_of(name, proofs.into_iter(), self.validating)?;
+        Ok((security, records))
     }
 
     async fn addrs(&self, host: &str) -> Result<Vec<IpAddr>, LookupError> {
@@ -182,11 +379,22 @@ impl Dns for Hickory {
         let mut errors = Vec::new();
         for result in [v6, v4] {
             match result {
-                Ok(l) => out.extend(l.answers().iter().filter_map(|r| match &r.data {
-                    RData::A(a) => Some(IpAddr::V4(a.0)),
-                    RData::AAAA(a) => Some(IpAddr::V6(a.0)),
-                    _ => None,
-                })),
+                Ok(l) => {
+                    let addrs: Vec<(IpAddr, Proof)> = l
+                        .answers()
+                        .iter()
+                        .filter_map(|r| match &r.data {
+                            RData::A(a) => Some((IpAddr::V4(a.0), r.proof)),
+                            RData::AAAA(a) => Some((IpAddr::V6(a.0), r.proof)),
+                            _ => None,
+                        })
+                        .collect();
+                    // bogus addresses are not connected to (RFC 4035 §4.3)
+                    match security_of(host, addrs.iter().map(|a| a.1), self.validating) {
+                        Ok(_) => out.extend(addrs.into_iter().map(|a| a.0)),
+                        Err(e) => errors.push(e),
+                    }
+                }
                 Err(e) => errors.push(classify(host, e)),
             }
         }
@@ -196,7 +404,7 @@ impl Dns for Hickory {
         // Both failed or were empty: the most telling reason wins.
         Err(errors
             .iter()
-            .find(|e| matches!(e, LookupError::Temporary(..)))
+            .find(|e| matches!(e, LookupError::Temporary(..) | LookupError::Bogus(..)))
             .or_else(|| {
                 errors
                     .iter()
@@ -210,7 +418,6 @@ impl Dns for Hickory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hickory_resolver::proto::rr::Name;
 
     #[test]
     fn internationalised_mx_names_are_used_in_ascii() {

@@ -14,8 +14,10 @@ use crate::secrets::Login;
 use crate::transport::net::ServerAddr;
 use crate::transport::proxy::Proxy;
 
+mod anchors;
 mod batch;
 pub mod blocking;
+mod dane;
 mod diagnose;
 mod direct;
 pub(crate) mod dns;
@@ -96,6 +98,10 @@ pub struct Direct {
     pub dns_server: Option<String>,
     /// The port of the MX hosts (25).
     pub mx_port: u16,
+    /// DNSKEY records to validate DNSSEC against (DANE, RFC 7672), or
+    /// `none`. `None`: the IANA root keys with the system's DNS; no
+    /// validation (so no DANE) with `dns_server`.
+    pub dnssec_trust_anchor: Option<PathBuf>,
     /// `Opportunistic` (as MTAs do) or `StartTls` (required).
     pub tls: TlsMode,
     /// Connections open at once, over all domains.
@@ -121,6 +127,7 @@ impl Default for Direct {
         Direct {
             dns_server: None,
             mx_port: 25,
+            dnssec_trust_anchor: None,
             tls: TlsMode::Opportunistic,
             connections: DIRECT_CONNECTIONS,
             connections_per_domain: DIRECT_CONNECTIONS_PER_DOMAIN,

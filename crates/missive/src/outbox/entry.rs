@@ -104,6 +104,9 @@ pub struct StoredRoute {
     pub server: Option<String>,
     pub dns_server: Option<String>,
     pub mx_port: Option<u16>,
+    /// Old entries have none: the default then.
+    #[serde(default)]
+    pub dnssec_trust_anchor: Option<PathBuf>,
     pub ehlo: Option<String>,
     pub timeout: Option<u64>,
     /// The deadline of each attempt, in seconds, when one was set.
@@ -168,6 +171,10 @@ impl StoredRoute {
             server: s.server.clone(),
             dns_server: s.dns_server.clone(),
             mx_port: s.mx_port,
+            dnssec_trust_anchor: match &s.dnssec_trust_anchor {
+                Some(p) if p.as_os_str() == "none" => Some(p.clone()),
+                other => absolute(other),
+            },
             ehlo: s.ehlo.clone(),
             timeout: s.timeout,
             deadline: crate::settings::deadline(s, s.server.is_some()).map(|d| d.as_secs()),
@@ -190,6 +197,7 @@ impl StoredRoute {
             direct: self.server.is_none(),
             dns_server: self.dns_server.clone(),
             mx_port: self.mx_port,
+            dnssec_trust_anchor: self.dnssec_trust_anchor.clone(),
             account: self.account.clone(),
             config: self.config.clone(),
             ehlo: self.ehlo.clone(),

@@ -63,6 +63,8 @@ pub struct Account {
     pub direct_connections: Option<u64>,
     /// Direct delivery: connections at once to one domain.
     pub direct_connections_per_domain: Option<u64>,
+    /// Direct delivery: DNSKEY records to validate DNSSEC against (DANE), or `none`.
+    pub dnssec_trust_anchor: Option<PathBuf>,
     pub password_cmd: Option<String>,
     pub password_env: Option<String>,
     pub oauth_token_cmd: Option<String>,

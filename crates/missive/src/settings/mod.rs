@@ -40,6 +40,8 @@ pub struct Overrides {
     pub direct: bool,
     pub dns_server: Option<String>,
     pub mx_port: Option<u16>,
+    /// `--dnssec-trust-anchor FILE|none`.
+    pub dnssec_trust_anchor: Option<PathBuf>,
     pub account: Option<String>,
     pub preset: Option<String>,
     pub config: Option<PathBuf>,
@@ -83,6 +85,9 @@ pub struct Settings {
     pub server: Option<String>,
     pub dns_server: Option<String>,
     pub mx_port: Option<u16>,
+    /// Direct delivery: DNSKEY records to validate DNSSEC against, or
+    /// `none` (`None`: the default, see [`crate::deliver::Direct`]).
+    pub dnssec_trust_anchor: Option<PathBuf>,
     /// The sender, as given (an address or `Name <address>`).
     pub from: Option<String>,
     pub ehlo: Option<String>,
@@ -397,6 +402,19 @@ pub fn resolve(flags: &Overrides) -> Result<Settings> {
         }),
     };
     let queue = queue::resolve(&config, Some(&acct), flags.queue, None)?;
+    let dnssec_trust_anchor = pick(
+        &mut p,
+        "dnssec_trust_anchor",
+        flags.dnssec_trust_anchor.clone(),
+        [
+            (
+                env("MISSIVE_DNSSEC_TRUST_ANCHOR").map(PathBuf::from),
+                env_src("MISSIVE_DNSSEC_TRUST_ANCHOR"),
+            ),
+            (acct.dnssec_trust_anchor.clone(), a_src()),
+            (None, Source::Default),
+        ],
+    );
     let dkim = trust::dkim(flags, &acct, acct_name.as_deref(), &mut p)?;
     let require_tls = trust::require_tls(flags, &acct, acct_name.as_deref(), &mut p)?;
     Ok(Settings {
@@ -408,6 +426,7 @@ pub fn resolve(flags: &Overrides) -> Result<Settings> {
         server,
         dns_server,
         mx_port,
+        dnssec_trust_anchor,
         from,
         ehlo,
         timeout,

@@ -41,6 +41,7 @@ pub fn mailer_options(s: &Settings, dry_run: bool, verbosity: u8) -> Result<Mail
         None => Route::Direct(Direct {
             dns_server: s.dns_server.clone(),
             mx_port: s.mx_port.unwrap_or(25),
+            dnssec_trust_anchor: s.dnssec_trust_anchor.clone(),
             tls,
             connections: s
                 .direct_connections

@@ -175,6 +175,33 @@ fn direct_keeps_server_empty() {
 }
 
 #[test]
+fn the_dnssec_trust_anchor_comes_from_flag_env_or_account() {
+    let config = "[accounts.a]\ndnssec_trust_anchor = \"/etc/missive/root.key\"\n";
+    let a = |flag: Option<&str>| Overrides {
+        account: Some("a".into()),
+        dnssec_trust_anchor: flag.map(PathBuf::from),
+        ..Overrides::default()
+    };
+    let s = with(config, &[], a(None));
+    assert_eq!(
+        s.dnssec_trust_anchor,
+        Some(PathBuf::from("/etc/missive/root.key"))
+    );
+    let s = with(config, &[("MISSIVE_DNSSEC_TRUST_ANCHOR", "none")], a(None));
+    assert_eq!(s.dnssec_trust_anchor, Some(PathBuf::from("none")));
+    let s = with(
+        config,
+        &[("MISSIVE_DNSSEC_TRUST_ANCHOR", "none")],
+        a(Some("/tmp/k.ds")),
+    );
+    assert_eq!(s.dnssec_trust_anchor, Some(PathBuf::from("/tmp/k.ds")));
+    assert_eq!(
+        with("", &[], Overrides::default()).dnssec_trust_anchor,
+        None
+    );
+}
+
+#[test]
 fn direct_connection_limits_are_settings() {
     let config = "[accounts.a]\ndirect_connections = 12\ndirect_connections_per_domain = 3\n";
     let a = || Overrides {

@@ -1,9 +1,10 @@
 //! The thin I/O shell around the protocol core: sockets and Happy Eyeballs
-//! ([`net`]), proxies ([`proxy`]: SOCKS5, HTTP CONNECT), rustls ([`tls`]), the session that drives
+//! ([`net`]), proxies ([`proxy`]: SOCKS5, HTTP CONNECT), rustls ([`tls`]; DANE's TLSA check in [`dane`]), the session that drives
 //! [`missive_smtp::Client`] with timeouts ([`session`]), and the `-v`
 //! transcript.
 
 mod body;
+pub(crate) mod dane;
 pub(crate) mod hostname;
 pub(crate) mod net;
 pub(crate) mod proxy;

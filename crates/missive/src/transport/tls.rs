@@ -113,6 +113,26 @@ impl TlsContext {
         }
     }
 
+    /// The same connection settings, but only `verifier` decides whether
+    /// the certificate is good (DANE, RFC 7672 §3): not the trust anchors,
+    /// not `--insecure`. Its refusal fails the handshake.
+    pub fn judged_by(&self, verifier: Arc<dyn ServerCertVerifier>) -> TlsContext {
+        let mut config = (*self.config).clone();
+        config.dangerous().set_certificate_verifier(verifier);
+        TlsContext {
+            config: Arc::new(config),
+            // never tolerant: its problem slot stays empty, so a finished
+            // handshake reads as verified
+            verifier: Arc::new(Verifier {
+                anchors: self.verifier.anchors.clone(),
+                provider: self.verifier.provider.clone(),
+                tolerant: false,
+                problem: Mutex::new(None),
+            }),
+            insecure: false,
+        }
+    }
+
     /// Why the last certificate did not verify, when it did not (tolerant mode).
     pub fn take_problem(&self) -> Option<String> {
         self.verifier.problem.lock().ok()?.take()
@@ -353,6 +373,8 @@ pub fn describe_tls_error(e: &rustls::Error) -> String {
         | rustls::Error::InvalidCertificate(C::ExpiredContext { .. }) => {
             "the certificate has expired".into()
         }
+        // our own verifiers' words (DANE), without rustls' "unexpected error: "
+        rustls::Error::General(why) => why.clone(),
         other => other.to_string(),
     }
 }

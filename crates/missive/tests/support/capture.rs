@@ -31,9 +31,14 @@ pub struct Capture {
 impl Capture {
     /// Starts it on `port` with `extra` options and waits until it is ready.
     pub fn start_on(port: u16, extra: &[&str]) -> Capture {
+        Capture::start_at("127.0.0.1", port, extra)
+    }
+
+    /// [`Capture::start_on`] at another loopback address (an MX host of its own).
+    pub fn start_at(ip: &str, port: u16, extra: &[&str]) -> Capture {
         let dir = TempDir::new("capture");
         let maildir = dir.join("mail");
-        let mut child = Cmd::new(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        let mut child = Cmd::new(["serve", "--listen", &format!("{ip}:{port}")])
             .arg("--maildir")
             .arg(&maildir)
             .arg("--quiet")

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use missive_smtp::command::{CommandLine, CommandParser};
 use missive_smtp::data::{DataDecoder, DataError};
 use missive_smtp::Command;
-use rustls::{ServerConnection, StreamOwned};
+use rustls::{ServerConfig, ServerConnection, StreamOwned};
 
 pub use super::fake_tls::{ca_file, identity};
 use super::{Cmd, Output};
@@ -116,6 +116,8 @@ pub struct Script {
     pub implicit_tls: bool,
     /// Close the connection right after the greeting.
     pub close_after_greeting: bool,
+    /// The TLS identity; `None`: the shared [`identity`].
+    pub tls: Option<Arc<ServerConfig>>,
     hook: Hook,
 }
 
@@ -133,6 +135,7 @@ impl Script {
             caps: vec!["8BITMIME".into(), "SIZE 10240000".into()],
             implicit_tls: false,
             close_after_greeting: false,
+            tls: None,
             hook: Box::new(|_, _| Step::Default),
         }
     }
@@ -153,6 +156,13 @@ impl Script {
     pub fn greeting_then_close(mut self, raw: &str) -> Script {
         self.greeting = Some(raw.to_string());
         self.close_after_greeting = true;
+        self
+    }
+
+    /// Presents this certificate chain and key (PEM files) instead of the
+    /// shared identity (DANE tests: certificates the DNS vouches for).
+    pub fn certificate(mut self, chain: &std::path::Path, key: &std::path::Path) -> Script {
+        self.tls = Some(super::fake_tls::server_config(chain, key));
         self
     }
 
@@ -194,6 +204,7 @@ pub struct Conn {
     log: Arc<Mutex<Log>>,
     caps: Vec<String>,
     secure: bool,
+    tls: Arc<ServerConfig>,
 }
 
 impl Conn {
@@ -293,7 +304,7 @@ impl Conn {
         let Stream::Plain(mut tcp) = std::mem::replace(&mut self.stream, Stream::Gone) else {
             return false;
         };
-        let mut tls = match ServerConnection::new(identity().config.clone()) {
+        let mut tls = match ServerConnection::new(self.tls.clone()) {
             Ok(t) => t,
             Err(e) => {
                 self.log().handshake_error = Some(e.to_string());
@@ -425,12 +436,21 @@ impl Server {
         Server::start_each(vec![script])
     }
 
+    /// [`Server::start`] on `addr` (another loopback address, a given port).
+    pub fn start_at(addr: &str, script: Script) -> Server {
+        Server::start_each_at(addr, vec![script])
+    }
+
     /// Serves the first connection with the first script, the next one
     /// (once that ended) with the second, and so on: a server that fails,
     /// then one that works, on the same port. Connections after the last
     /// are refused at once rather than left waiting in the backlog.
     pub fn start_each(scripts: Vec<Script>) -> Server {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        Server::start_each_at("127.0.0.1:0", scripts)
+    }
+
+    fn start_each_at(addr: &str, scripts: Vec<Script>) -> Server {
+        let listener = TcpListener::bind(addr).unwrap_or_else(|e| panic!("bind {addr}: {e}"));
         let port = listener.local_addr().expect("local addr").port();
         listener
             .set_nonblocking(true)
@@ -457,6 +477,10 @@ impl Server {
                     log,
                     caps: script.caps.clone(),
                     secure: false,
+                    tls: script
+                        .tls
+                        .clone()
+                        .unwrap_or_else(|| identity().config.clone()),
                 };
                 conn.run(script);
             }

@@ -67,3 +67,23 @@ pub fn identity() -> &'static Identity {
 pub fn ca_file() -> String {
     identity().ca_file.display().to_string()
 }
+
+/// A server TLS configuration presenting the chain and key of these PEM
+/// files (DANE tests: certificates the DNS vouches for).
+pub fn server_config(chain: &std::path::Path, key: &std::path::Path) -> Arc<ServerConfig> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::CertificateDer;
+    let certs = CertificateDer::pem_file_iter(chain)
+        .and_then(|i| i.collect::<Result<Vec<_>, _>>())
+        .unwrap_or_else(|e| panic!("{}: {e}", chain.display()));
+    let key =
+        PrivateKeyDer::from_pem_file(key).unwrap_or_else(|e| panic!("{}: {e}", key.display()));
+    let config =
+        ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .expect("server TLS config");
+    Arc::new(config)
+}

@@ -305,12 +305,17 @@ pub fn dns_server() -> String {
 /// Sends one MX query for example.test over UDP and checks that an answer
 /// with records comes back: dnsmasq is up with the testbed's zones.
 fn dns_answers(server: &str) -> Result<(), String> {
+    mx_answers(server, &["example", "test"])
+}
+
+/// One MX query for the name of `labels`: an answer with records comes back.
+fn mx_answers(server: &str, labels: &[&str]) -> Result<(), String> {
     let sock = UdpSocket::bind("127.0.0.1:0").map_err(|e| format!("bind: {e}"))?;
     sock.set_read_timeout(Some(Duration::from_secs(2)))
         .map_err(|e| e.to_string())?;
     // header: id 0x4d49, RD, one question
     let mut q = vec![0x4d, 0x49, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
-    for label in ["example", "test"] {
+    for label in labels {
         q.push(label.len() as u8);
         q.extend_from_slice(label.as_bytes());
     }
@@ -328,7 +333,8 @@ fn dns_answers(server: &str) -> Result<(), String> {
     let answers = u16::from_be_bytes([buf[6], buf[7]]);
     if rcode != 0 || answers == 0 {
         return Err(format!(
-            "{server} answers MX example.test with rcode {rcode} and {answers} records"
+            "{server} answers MX {} with rcode {rcode} and {answers} records",
+            labels.join(".")
         ));
     }
     Ok(())
@@ -345,6 +351,35 @@ pub fn testbed_with_dns() -> Option<Testbed> {
         }
         Err(why) => {
             eprintln!("skipped: testbed DNS not running ({why})");
+            None
+        }
+    }
+}
+
+/// The DNSSEC-signed zones of `testbed/dnssec-up.sh`: NSD on
+/// 127.0.0.1:$TB_DNSSEC_PORT (5354) and its directory (trust anchor,
+/// certificates). When NSD does not answer: None after "skipped", or a
+/// panic when the testbed is required.
+pub fn testbed_with_dnssec() -> Option<(String, PathBuf)> {
+    let dir = testbed()?.dir.join("dnssec");
+    let port = std::env::var("TB_DNSSEC_PORT")
+        .ok()
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| "5354".to_string());
+    let server = format!("127.0.0.1:{port}");
+    let ready = match dir.join("root.key").is_file() {
+        true => mx_answers(&server, &["ee", "dane", "test"]),
+        false => Err(format!("no {}", dir.join("root.key").display())),
+    };
+    match ready {
+        Ok(()) => Some((server, dir)),
+        Err(why) if testbed_required() => {
+            panic!(
+                "MISSIVE_TESTBED is set but the testbed's NSD (dnssec-up.sh) is not usable: {why}"
+            )
+        }
+        Err(why) => {
+            eprintln!("skipped: testbed NSD not running ({why})");
             None
         }
     }

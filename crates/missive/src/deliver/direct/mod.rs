@@ -5,29 +5,36 @@
 //! addresses), then try each host in order and each of its addresses. A
 //! connection failure, a TLS failure under a required policy, or a 4xx at
 //! the greeting, EHLO or MAIL moves on to the next; a 5xx there is final.
-//! Domains are delivered concurrently: at most `Direct::connections`
+//! With DNSSEC, a secure MX answer and secure TLSA records make TLS to a
+//! host mandatory and checked against them (DANE, RFC 7672; see
+//! [`super::dane`]); a bogus answer is a temporary failure, never a
+//! downgrade. Domains are delivered concurrently: at most `Direct::connections`
 //! connections at once over all domains, and `Direct::connections_per_domain`
 //! to one domain, whose recipients go 100 to a transaction (the least a
 //! server must take, RFC 5321 §4.5.3.1.8).
 
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
-use missive_smtp::client::TlsMode;
-use missive_smtp::{Envelope, Error as Smtp, Reply, ReplyCode};
+use missive_smtp::{Reply, ReplyCode};
 use tokio::sync::Semaphore;
 
-use super::dns::{Dns, Hickory, LookupError};
+use super::anchors::Anchors;
+use super::dane::{self, HostDane};
+use super::dns::{Dns, Hickory, LookupError, Security};
 use super::engine::Engine;
 use super::mta_sts::{self, FetchTrust, Mode};
 use super::mx::{self, MxHost, Route};
 use super::{Attempt, Direct, Hop, Outcome, RecipientOutcome, Status};
 use crate::error::{AppError, Result};
 use crate::message::Mail;
-use crate::transport::net::ServerAddr;
-use crate::transport::session::{OnCommit, Session, SessionOptions};
+use crate::transport::session::OnCommit;
 use crate::transport::transcript::Transcript;
+
+mod attempt;
+
+use attempt::try_address;
 
 /// Recipients in one transaction: the least every server must accept.
 const RCPTS_PER_TRANSACTION: usize = 100;
@@ -54,6 +61,8 @@ struct Context<'a, 'h> {
     on_commit: &'a OnCommit<'h>,
     transcript: Transcript,
     seed: u64,
+    /// Why DNSSEC is not validated when it was meant to be (the report's note).
+    dnssec_note: Option<String>,
     /// When the whole delivery must be over.
     deadline: Instant,
     /// How long it was given.
@@ -67,8 +76,12 @@ pub(super) async fn deliver(
     mail: &Mail,
     on_commit: &OnCommit<'_>,
 ) -> Result<Outcome> {
-    let dns = Hickory::new(direct.dns_server.as_deref())?;
     let allowed = engine.options.deadline_for(mail.message.size());
+    let anchors = Anchors::from_setting(
+        direct.dnssec_trust_anchor.as_deref(),
+        direct.dns_server.as_deref(),
+    );
+    let dns = Hickory::with_anchors(direct.dns_server.as_deref(), &anchors).await?;
     let ctx = Context {
         engine,
         direct,
@@ -79,6 +92,7 @@ pub(super) async fn deliver(
             ..Transcript::new(engine.options.verbosity)
         },
         seed: mx::random_seed(),
+        dnssec_note: dns.note.clone(),
         deadline: Instant::now() + allowed,
         allowed,
     };
@@ -114,9 +128,10 @@ pub(super) async fn deliver(
 }
 
 /// REQUIRETLS by direct delivery (RFC 8689 §4.2.1): every recipient domain
-/// needs a policy that makes TLS verified and mandatory: MTA-STS enforce
-/// (DANE is not implemented). Checked for all domains before anything is
-/// sent; the policies fetched here are cached for the delivery itself.
+/// needs a policy that makes TLS verified and mandatory: MTA-STS enforce,
+/// or DANE for every MX host. Checked for all domains before anything is
+/// sent; the answers are cached for the delivery itself, which uses only
+/// the hosts such a policy vouches for.
 async fn require_tls_policies<D: Dns>(
     dns: &D,
     ctx: &Context<'_, '_>,
@@ -133,10 +148,17 @@ async fn require_tls_policies<D: Dns>(
                 policy: None,
                 note: Some("the lookup ran past the delivery deadline".into()),
             });
-        if applied.policy.as_ref().map(|p| p.mode) != Some(Mode::Enforce) {
+        if applied.policy.as_ref().map(|p| p.mode) == Some(Mode::Enforce) {
+            continue;
+        }
+        let left = ctx.deadline.saturating_duration_since(Instant::now());
+        let dane = tokio::time::timeout(left, dane::every_host_verified(dns, domain))
+            .await
+            .unwrap_or_else(|_| Err("the lookup ran past the delivery deadline".into()));
+        if let Err(why) = dane {
             return Err(AppError::Refused(
                 format!(
-                    "--require-tls: {domain} has no MTA-STS enforce policy{}, so TLS to its MX hosts cannot be required and verified (DANE is not implemented); nothing was sent",
+                    "--require-tls: {domain} has no MTA-STS enforce policy{} and no DANE for every MX host ({why}), so TLS to its MX hosts cannot be required and verified; nothing was sent",
                     applied.note.map(|n| format!(" ({n})")).unwrap_or_default()
                 ),
                 crate::error::exit::NOPERM,
@@ -181,7 +203,8 @@ enum Try {
     Final { why: String, reply: Reply },
 }
 
-/// Each outcome's hop names the policy that applied.
+/// Each outcome's hop names the policy that applied (unless the hop
+/// already says: a host delivered to under DANE).
 fn with_policy(
     mut fates: Vec<RecipientOutcome>,
     label: &str,
@@ -189,7 +212,9 @@ fn with_policy(
 ) -> Vec<RecipientOutcome> {
     for f in &mut fates {
         if let Some(hop) = f.hop.as_mut() {
-            hop.policy = label.to_string();
+            if hop.policy.is_empty() {
+                hop.policy = label.to_string();
+            }
             hop.policy_note = note.map(str::to_string);
         }
     }
@@ -202,7 +227,13 @@ async fn deliver_domain<D: Dns>(
     domain: &str,
     rcpts: &[String],
 ) -> Vec<RecipientOutcome> {
-    let answer = within(ctx, domain, dns.mx(domain)).await;
+    // The TLSA records of MX hosts count only when the MX answer is secure
+    // (RFC 7672 §2.2.1); with no MX the domain is its own host.
+    let (dane_allowed, answer) = match within(ctx, domain, dns.mx_validated(domain)).await {
+        Ok((security, r)) => (security == Security::Secure, Ok(r)),
+        Err(e @ LookupError::NoData(_)) => (true, Err(e)),
+        Err(e) => (false, Err(e)),
+    };
     let trust = FetchTrust {
         cafile: ctx.engine.options.trust.cafile.clone(),
     };
@@ -221,9 +252,29 @@ async fn deliver_domain<D: Dns>(
         Err(_) => mta_sts::Applied::default(),
     };
     let label = applied.policy.as_ref().map_or("none", |p| p.label());
-    let mut note = applied.note.clone();
-    let fates = deliver_hosts(dns, ctx, domain, rcpts, answer, &applied, &mut note).await;
-    with_policy(fates, label, note.as_deref())
+    let mut report = Report {
+        note: ctx.dnssec_note.clone(),
+        dane_allowed,
+        dane_seen: false,
+    };
+    if let Some(n) = &applied.note {
+        push_note(&mut report.note, n);
+    }
+    let fates = deliver_hosts(dns, ctx, domain, rcpts, answer, &applied, &mut report).await;
+    let label = match report.dane_seen {
+        true => "dane",
+        false => label,
+    };
+    with_policy(fates, label, report.note.as_deref())
+}
+
+/// What one domain's delivery learns on the way, for its outcomes.
+struct Report {
+    note: Option<String>,
+    /// The MX answer was secure (or there was none): TLSA records count.
+    dane_allowed: bool,
+    /// Some host had secure TLSA records (or a failed TLSA lookup).
+    dane_seen: bool,
 }
 
 async fn deliver_hosts<D: Dns>(
@@ -233,8 +284,9 @@ async fn deliver_hosts<D: Dns>(
     rcpts: &[String],
     answer: std::result::Result<Vec<(u16, String)>, LookupError>,
     applied: &mta_sts::Applied,
-    note: &mut Option<String>,
+    report: &mut Report,
 ) -> Vec<RecipientOutcome> {
+    let note = &mut report.note;
     let hosts = match mx::route(domain, answer, ctx.seed) {
         Ok(Route::Null) => {
             let reply = Reply::new(
@@ -316,6 +368,49 @@ async fn deliver_hosts<D: Dns>(
     }
     let mut attempts = Vec::new();
     for host in &hosts {
+        let dane = match report.dane_allowed {
+            true => within(ctx, &host.name, dane::host_dane(dns, &host.name)).await,
+            false => Ok(HostDane::None),
+        };
+        let dane = match dane {
+            Ok(d) => d,
+            Err(e) => {
+                report.dane_seen = true;
+                attempts.push(Attempt {
+                    host: host.name.clone(),
+                    ip: None,
+                    error: dane::lookup_failed(&host.name, &e),
+                });
+                continue;
+            }
+        };
+        // REQUIRETLS: only hosts that DANE or MTA-STS enforce authenticate
+        // (RFC 8689 §4.2.1), whatever else the checks before sending saw
+        if ctx.mail.envelope.require_tls
+            && mode != Mode::Enforce
+            && !matches!(dane, HostDane::Verify(_))
+        {
+            attempts.push(Attempt {
+                host: host.name.clone(),
+                ip: None,
+                error:
+                    "skipped: REQUIRETLS: neither DANE nor MTA-STS enforce authenticates this host"
+                        .into(),
+            });
+            continue;
+        }
+        report.dane_seen |= dane.applies();
+        if let Some(what) = dane.describe() {
+            ctx.transcript
+                .info(&format!("[{domain}] {}: DANE: {what}", host.name));
+        }
+        if let HostDane::EncryptOnly(records) = &dane {
+            push_note(
+                &mut report.note,
+                &dane::encrypt_only_note(&host.name, records),
+            );
+        }
+        let note = &mut report.note;
         let addrs = match within(ctx, &host.name, dns.addrs(&host.name)).await {
             Ok(a) => crate::transport::net::interleave(&a, |ip| *ip),
             Err(e) => {
@@ -339,12 +434,12 @@ async fn deliver_hosts<D: Dns>(
                 );
                 return fail_all(rcpts, domain, &why, Status::Deferred, None, attempts);
             }
-            match try_address(ctx, domain, &host.name, ip, rcpts, &attempts, mode).await {
+            match try_address(ctx, domain, &host.name, ip, rcpts, &attempts, mode, &dane).await {
                 Try::Done(fates) => {
                     let hop = fates.first().and_then(|f| f.hop.as_ref());
-                    if let Some(h) =
-                        hop.filter(|h| mode == Mode::Testing && !(h.tls && h.tls_verified))
-                    {
+                    if let Some(h) = hop.filter(|h| {
+                        mode == Mode::Testing && !dane.applies() && !(h.tls && h.tls_verified)
+                    }) {
                         let why = h.tls_problem.as_deref().unwrap_or("no verified TLS");
                         push_note(note, &format!("enforce would refuse {}: {why}", host.name));
                     }
@@ -400,168 +495,6 @@ async fn within<T>(
                 "the delivery deadline ran out".into(),
             ))
         })
-}
-
-async fn try_address(
-    ctx: &Context<'_, '_>,
-    domain: &str,
-    host: &str,
-    ip: IpAddr,
-    rcpts: &[String],
-    attempts: &[Attempt],
-    mode: Mode,
-) -> Try {
-    let (opts, p) = (&ctx.engine.options, ctx.direct);
-    // MTA-STS enforce (RFC 8461 §4.2): STARTTLS, with a certificate valid
-    // for the MX name, or this host is not used.
-    let mut tls = match mode {
-        Mode::Enforce => TlsMode::StartTls,
-        _ => p.tls,
-    };
-    loop {
-        let mut transcript = ctx.transcript.clone();
-        transcript.prefix = format!("[{domain}] ");
-        // MX hosts are the recipients' servers: no credentials go there.
-        let smtp = missive_smtp::client::ClientConfig {
-            ehlo_name: opts.ehlo.clone().unwrap_or_default(),
-            tls,
-            credentials: None,
-            mechanism: None,
-            allow_plaintext_auth: false,
-            server_host: host.to_string(),
-            server_port: p.mx_port,
-            chunking: opts.chunking,
-        };
-        let opts = SessionOptions {
-            server: ServerAddr {
-                host: host.to_string(),
-                port: p.mx_port,
-            },
-            addrs: vec![SocketAddr::new(ip, p.mx_port)],
-            connect_timeout: ADDRESS_CONNECT_TIMEOUT,
-            smtp,
-            // Port 25: opportunistic TLS tolerates certificate problems and reports them.
-            tls: match (tls, mode) {
-                (TlsMode::Opportunistic, _) => ctx.engine.tls.tolerant(),
-                // --insecure does not weaken an MTA-STS enforce policy
-                (_, Mode::Enforce) if ctx.engine.tls.insecure => match strict(ctx) {
-                    Ok(t) => t,
-                    Err(e) => return leave(e),
-                },
-                _ => ctx.engine.tls.clone(),
-            },
-            timeout: opts.timeout,
-            proxy: ctx.engine.options.proxy.clone(),
-            deadline: Some(ctx.deadline),
-        };
-        let mut session = match Session::open(opts, transcript).await {
-            Ok(s) => s,
-            // An opportunistic handshake that fails: deliver in plaintext, as MTAs do.
-            Err(AppError::Tls(why)) if tls == TlsMode::Opportunistic => {
-                ctx.transcript
-                    .info(&format!("[{domain}] {why}; retrying {host} without TLS"));
-                tls = TlsMode::None;
-                continue;
-            }
-            Err(e) => return leave(e),
-        };
-        let envelope = Envelope {
-            to: rcpts.to_vec(),
-            ..ctx.mail.envelope.clone()
-        };
-        let outcome = match session
-            .send_mail(envelope, &mut ctx.mail.message.open(), ctx.on_commit)
-            .await
-        {
-            Ok(o) => o,
-            Err(e) => {
-                session.close_after_error().await;
-                return leave(e);
-            }
-        };
-        let tls_info = session.tls.clone();
-        session.quit().await;
-        if let Some(mail) = outcome.mail.as_ref().filter(|m| !m.code.is_positive()) {
-            let why = format!("MAIL FROM: {}", mail.summary());
-            return match mail.code.is_transient() {
-                true => Try::Next {
-                    why,
-                    next_host: true,
-                },
-                false => Try::Final {
-                    why,
-                    reply: mail.clone(),
-                },
-            };
-        }
-        let hop = Hop {
-            domain: domain.to_string(),
-            mx: Some(host.to_string()),
-            ip: Some(ip.to_string()),
-            tls: tls_info.is_some(),
-            tls_verified: tls_info.as_ref().is_some_and(|t| t.verified),
-            tls_problem: tls_info.as_ref().and_then(|t| t.problem.clone()),
-            attempts: attempts.to_vec(),
-            policy: String::new(),
-            policy_note: None,
-        };
-        let results = Outcome::from_transaction(&outcome)
-            .into_iter()
-            .map(|r| RecipientOutcome {
-                hop: Some(hop.clone()),
-                ..r
-            })
-            .collect();
-        return Try::Done(results);
-    }
-}
-
-/// The mailer's trust with certificate checking on, whatever --insecure says.
-fn strict(ctx: &Context<'_, '_>) -> Result<crate::transport::tls::TlsContext> {
-    let t = &ctx.engine.options.trust;
-    crate::transport::tls::TlsContext::new(&crate::transport::tls::TlsOptions {
-        cafile: t.cafile.clone(),
-        insecure: false,
-        no_system_roots: t.no_system_roots,
-        extra_roots: t.extra_roots.clone(),
-    })
-}
-
-/// Whether an error at one address means trying the next, or stopping.
-fn leave(e: AppError) -> Try {
-    let why = e.to_string();
-    match e {
-        // The message cannot go to this host as it is (8-bit data without
-        // 8BITMIME): conversion required but not supported (RFC 3463).
-        AppError::Data(_) => Try::Final {
-            reply: Reply::new(
-                ReplyCode::new(554).expect("valid code"),
-                &format!("5.6.3 {why}"),
-            ),
-            why,
-        },
-        AppError::Smtp(Smtp::Rejected { reply, .. }) if reply.code.is_permanent() => {
-            Try::Final { why, reply }
-        }
-        AppError::Smtp(
-            Smtp::Rejected { .. }
-            | Smtp::ServiceClosing(_)
-            | Smtp::TlsUnavailable
-            | Smtp::StartTlsRefused(_)
-            | Smtp::RequireTls(_),
-        ) => Try::Next {
-            why,
-            next_host: true,
-        },
-        AppError::Tls(_) | AppError::Smtp(Smtp::Protocol(_) | Smtp::DataBeforeTls) => Try::Next {
-            why,
-            next_host: true,
-        },
-        _ => Try::Next {
-            why,
-            next_host: false,
-        },
-    }
 }
 
 #[cfg(test)]
