@@ -421,9 +421,9 @@ fn hex(b: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn states_survive_reopening_and_a_torn_last_line() {
-        let dir = std::env::temp_dir().join(format!("missive-journal-{}", std::process::id()));
+    /// A new journal path in a directory of its own, and an identity.
+    fn fresh(name: &str) -> (PathBuf, PathBuf, Identity) {
+        let dir = std::env::temp_dir().join(format!("missive-{name}-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let path = dir.join("j");
         let _ = std::fs::remove_file(&path);
@@ -432,6 +432,12 @@ mod tests {
             csv_sha256: "a".into(),
             template_sha256: "b".into(),
         };
+        (dir, path, id)
+    }
+
+    #[test]
+    fn states_survive_reopening_and_a_torn_last_line() {
+        let (dir, path, id) = fresh("journal");
         let mut j = Journal::open(&path, &id).unwrap();
         let change = |row, state, id: &str, reply: Option<&str>| -> Change {
             (row, state, id.into(), reply.map(Into::into))
@@ -472,15 +478,7 @@ mod tests {
 
     #[test]
     fn a_batch_sent_in_an_earlier_boot_is_in_doubt_and_in_this_boot_is_not() {
-        let dir = std::env::temp_dir().join(format!("missive-journal-boot-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = dir.join("j");
-        let _ = std::fs::remove_file(&path);
-        let id = Identity {
-            csv: "r.csv".into(),
-            csv_sha256: "a".into(),
-            template_sha256: "b".into(),
-        };
+        let (dir, path, id) = fresh("journal-boot");
         let boot = |b: &str| Some(b.to_string());
         let mut j = Journal::open_in(&path, &id, boot("boot-1")).unwrap();
         let synced = j

@@ -85,25 +85,6 @@ fn direct_delivery_defers_what_the_deadline_leaves() {
     );
 }
 
-#[test]
-fn direct_deadline_is_a_setting() {
-    let home = Home::new("deadline");
-    home.config("[accounts.a]\ndirect_deadline = 42\n", 0o600);
-    let out = home.cmd(&["config", "show", "--account", "a"]).run();
-    out.assert_code(0);
-    assert_shown(&out, "direct_deadline", "42", "account a");
-    let out = home
-        .cmd(&["config", "show", "--account", "a"])
-        .env("MISSIVE_DIRECT_DEADLINE", "7")
-        .run();
-    assert_shown(
-        &out,
-        "direct_deadline",
-        "7",
-        "environment MISSIVE_DIRECT_DEADLINE",
-    );
-}
-
 /// A relay that answers every command well, but each reply `delay` late.
 fn trickling_relay(delay: Duration) -> Server {
     Server::start(trickling(delay))
@@ -180,8 +161,15 @@ fn deadline_is_a_setting_and_the_direct_only_name_still_works() {
     let out = home
         .cmd(&["config", "show", "--account", "a"])
         .env("MISSIVE_DEADLINE", "7")
+        .env("MISSIVE_DIRECT_DEADLINE", "8")
         .run();
     assert_shown(&out, "deadline", "7", "environment MISSIVE_DEADLINE");
+    assert_shown(
+        &out,
+        "direct_deadline",
+        "8",
+        "environment MISSIVE_DIRECT_DEADLINE",
+    );
 }
 
 /// Three messages through a relay that answers each command 400 ms late:
