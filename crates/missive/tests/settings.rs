@@ -23,6 +23,30 @@ password_cmd = "pass show work"
 "#;
 
 #[test]
+fn config_show_includes_the_outbox_settings() {
+    let home = Home::new("queue-show");
+    home.config(
+        "queue = \"on-failure\"\nqueue_lifetime = \"2d\"\n[accounts.a]\nfrom = \"a@a.test\"\nqueue = \"always\"\n",
+        0o600,
+    );
+    let out = home.cmd(&["config", "show"]).run();
+    assert_eq!(out.code, 0, "{out}");
+    let line = head(&out, "queue");
+    assert!(line.starts_with("on-failure;"), "{line}");
+    assert!(line.contains("for 2d"), "{line}");
+    assert!(line.contains("doubling up to 1h"), "{line}");
+    // The account's mode wins over the file's; the environment's lifetime over both.
+    let out = home
+        .cmd(&["config", "show", "--account", "a", "--json"])
+        .env("MISSIVE_QUEUE_LIFETIME", "3h")
+        .run();
+    assert_eq!(out.code, 0, "{out}");
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).expect("JSON");
+    assert_eq!(v["queue"]["when"], "always", "{out}");
+    assert_eq!(v["queue"]["lifetime_secs"], 3 * 3600, "{out}");
+}
+
+#[test]
 fn precedence_flag_environment_account_preset_in_config_show() {
     let home = Home::new("prec");
     home.config(WORK, 0o600);

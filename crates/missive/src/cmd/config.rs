@@ -4,6 +4,7 @@ use std::io::Write;
 
 use crate::cli::ConfigCmd;
 use crate::error::Result;
+use crate::outbox::human;
 use crate::settings::{self, Overrides};
 
 pub(super) fn run(cmd: ConfigCmd) -> Result<()> {
@@ -28,8 +29,27 @@ pub(super) fn run(cmd: ConfigCmd) -> Result<()> {
     if a.quiet && !a.json {
         return Ok(());
     }
+    let q = &settings.queue;
+    // `None`: each command's own default (send: never; sendmail: on-failure).
+    let when = q
+        .when
+        .map_or("the command's default".to_string(), |w| w.to_string());
     if a.json {
-        println!("{}", serde_json::to_string_pretty(p).unwrap_or_default());
+        let mut v = serde_json::to_value(p).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert(
+                "queue".into(),
+                serde_json::json!({
+                    "when": q.when,
+                    "dir": q.dir,
+                    "lifetime_secs": q.lifetime.as_secs(),
+                    "backoff_secs": q.backoff.as_secs(),
+                    "backoff_max_secs": q.backoff_max.as_secs(),
+                    "notify_failures": q.notify_failures,
+                }),
+            );
+        }
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return Ok(());
     }
     let mut out = std::io::stdout().lock();
@@ -49,6 +69,19 @@ pub(super) fn run(cmd: ConfigCmd) -> Result<()> {
             "(no server: mail goes directly to each recipient's MX hosts)"
         );
     }
+    let _ = writeln!(
+        out,
+        "queue    {when}; spool {}; retried after {}, doubling up to {}, for {}{}",
+        q.dir.display(),
+        human(q.backoff),
+        human(q.backoff_max),
+        human(q.lifetime),
+        if q.notify_failures {
+            "; failure notices to the sender"
+        } else {
+            ""
+        }
+    );
     if let Some(note) = &p.note {
         let _ = writeln!(out, "note     {note}");
     }
