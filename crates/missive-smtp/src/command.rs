@@ -150,15 +150,29 @@ fn parse_path(rest: &str, prefix: &str) -> Result<(String, Vec<String>), Error> 
     let inner = rest
         .strip_prefix('<')
         .ok_or_else(|| Error::Syntax("address must be in <>".into()))?;
-    let end = inner
-        .find('>')
-        .ok_or_else(|| Error::Syntax("address must be in <>".into()))?;
+    let end = path_end(inner).ok_or_else(|| Error::Syntax("address must be in <>".into()))?;
     let path = inner[..end].to_string();
     let params = inner[end + 1..]
         .split_whitespace()
         .map(str::to_string)
         .collect();
     Ok((path, params))
+}
+
+/// Where the path's closing `>` is: the first one outside a quoted local
+/// part (RFC 5321 §4.1.2: `"a>b"@example.com` is one mailbox).
+fn path_end(inner: &str) -> Option<usize> {
+    let (mut quoted, mut escaped) = (false, false);
+    for (i, c) in inner.char_indices() {
+        match c {
+            _ if escaped => escaped = false,
+            '\\' if quoted => escaped = true,
+            '"' => quoted = !quoted,
+            '>' if !quoted => return Some(i),
+            _ => {}
+        }
+    }
+    None
 }
 
 impl fmt::Display for Command {

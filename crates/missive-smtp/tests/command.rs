@@ -122,3 +122,27 @@ proptest! {
         prop_assert_eq!(Command::parse(&rcpt.to_bytes()).unwrap(), rcpt);
     }
 }
+
+#[test]
+fn a_quoted_local_part_may_hold_a_closing_bracket() {
+    // RFC 5321 §4.1.2: the path ends at the first `>` outside quotes.
+    let cmd = Command::parse(br#"MAIL FROM:<"a>b"@x.test> SIZE=10"#).unwrap();
+    assert_eq!(
+        cmd,
+        Command::Mail {
+            from: r#""a>b"@x.test"#.into(),
+            params: vec!["SIZE=10".into()],
+        }
+    );
+    let cmd = Command::parse(br#"RCPT TO:<"a\">"@x.test>"#).unwrap();
+    assert_eq!(
+        cmd,
+        Command::Rcpt {
+            to: r#""a\">"@x.test"#.into(),
+            params: vec![],
+        }
+    );
+    // Encoding and parsing again gives the same command.
+    assert_eq!(Command::parse(&cmd.to_bytes()).unwrap(), cmd);
+    assert!(Command::parse(br#"MAIL FROM:<"a>b@x.test"#).is_err());
+}
