@@ -36,6 +36,8 @@
 //!   message): `553 5.1.7` for the sender, `501 5.1.3` for a recipient
 //!   ([`crate::envelope::validate_received_path`]). A source route is
 //!   dropped. A HELO/EHLO name with a control character: `501 5.5.4`.
+//! - A non-ASCII path in a transaction whose MAIL did not carry SMTPUTF8:
+//!   `553 5.6.7` (RFC 6531 §3.4).
 
 use std::collections::VecDeque;
 use std::time::Duration;
@@ -180,6 +182,10 @@ enum AuthStep {
     LoginPassword,
 }
 
+/// RFC 6531 §3.4 (with RFC 6533's code): a non-ASCII address in a
+/// transaction that did not ask for SMTPUTF8.
+const NON_ASCII: &str = "5.6.7 Non-ASCII address needs MAIL FROM with SMTPUTF8";
+
 /// The SMTP server state machine. See the module docs.
 #[derive(Debug)]
 pub struct Server {
@@ -193,6 +199,8 @@ pub struct Server {
     auth_user: Option<String>,
     login_user: String,
     mail: Option<String>,
+    /// The transaction's MAIL had SMTPUTF8 (RFC 6531 §3.4).
+    smtputf8: bool,
     rcpts: Vec<String>,
     data: Option<DataDecoder>,
     /// BDAT: the message has started (MessageStart sent) and its size so far.
@@ -226,6 +234,7 @@ impl Server {
             auth_user: None,
             login_user: String::new(),
             mail: None,
+            smtputf8: false,
             rcpts: Vec::new(),
             data: None,
             bdat_size: 0,
@@ -647,6 +656,7 @@ impl Server {
                         _ => return self.reply(555, "5.5.4 Unsupported option"),
                     }
                 }
+                let smtputf8 = params.iter().any(|p| p.eq_ignore_ascii_case("SMTPUTF8"));
                 let from = match from.as_str() {
                     "" => from,
                     path => match validate_received_path(path) {
@@ -654,7 +664,11 @@ impl Server {
                         Err(_) => return self.reply(553, "5.1.7 Bad sender address syntax"),
                     },
                 };
+                if !smtputf8 && !from.is_ascii() {
+                    return self.reply(553, NON_ASCII);
+                }
                 if self.reply_at(FaultStage::Mail, 250, "2.1.0 Ok") {
+                    self.smtputf8 = smtputf8;
                     self.mail = Some(from);
                 }
             }
@@ -671,6 +685,9 @@ impl Server {
                     Ok(mailbox) => mailbox.to_string(),
                     Err(_) => return self.reply(501, "5.1.3 Bad recipient address syntax"),
                 };
+                if !self.smtputf8 && !to.is_ascii() {
+                    return self.reply(553, NON_ASCII);
+                }
                 let rejected = self
                     .config
                     .faults

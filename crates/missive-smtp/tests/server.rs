@@ -212,11 +212,25 @@ fn control_characters_and_bad_syntax_in_paths_are_refused() {
     }
 }
 
+/// RFC 6531 §3.4: a non-ASCII address needs SMTPUTF8 on the MAIL command.
+#[test]
+fn non_ascii_addresses_need_smtputf8() {
+    let script = "EHLO c\r\nMAIL FROM:<j\u{f6}rg@x.test>\r\n\
+        MAIL FROM:<a@x.test>\r\nRCPT TO:<j\u{f6}rg@x.test>\r\nRSET\r\n\
+        MAIL FROM:<j\u{f6}rg@x.test> SMTPUTF8\r\nRCPT TO:<b\u{e4}@x.test>\r\n\
+        QUIT\r\n";
+    let (out, _) = run(ServerConfig::default(), &[script.as_bytes()]);
+    let replies: Vec<&str> = out.lines().filter(|l| l.contains(" 5.6.7 ")).collect();
+    assert_eq!(replies.len(), 2, "{out}");
+    assert!(replies.iter().all(|l| l.starts_with("553 ")), "{out}");
+    assert_eq!(out.matches("250 2.1.5").count(), 1, "{out}");
+}
+
 /// What RFC 5321 §4.1.2 allows still goes through, and a source route is
 /// dropped (§4.1.1.3): the stored envelope holds plain mailboxes.
 #[test]
 fn valid_paths_are_accepted_and_recorded_without_route() {
-    let script = "EHLO c\r\nMAIL FROM:<>\r\n\
+    let script = "EHLO c\r\nMAIL FROM:<> SMTPUTF8\r\n\
         RCPT TO:<Postmaster>\r\n\
         RCPT TO:<\"john q. public\"@x.test>\r\n\
         RCPT TO:<j\u{f6}rg@ex\u{e4}mple.test>\r\n\
