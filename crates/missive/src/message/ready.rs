@@ -221,11 +221,14 @@ fn spool_stdin(dot_ends_input: bool) -> Result<Spool> {
     Ok(spool)
 }
 
-/// The header fields as (name, raw lines with CRLF), and where the body starts.
-fn read_header(path: &Path, total: u64) -> Result<(Vec<(String, Vec<u8>)>, u64)> {
+/// A header field: its name, and its lines as they were, each with CRLF.
+type Field = (String, Vec<u8>);
+
+/// The header fields, and where the body starts.
+fn read_header(path: &Path, total: u64) -> Result<(Vec<Field>, u64)> {
     let f = File::open(path).map_err(|e| AppError::Io(format!("{}: {e}", path.display())))?;
     let mut r = BufReader::new(f.take(MAX_HEADER as u64 + 1));
-    let mut fields: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut fields: Vec<Field> = Vec::new();
     let mut offset = 0u64;
     let mut line = Vec::new();
     loop {
