@@ -242,10 +242,8 @@ fn secret_key_at(text: &str, offset: usize) -> Option<&'static str> {
     let before = &text[..offset.min(text.len())];
     let key = before.trim_end().strip_suffix('=').map(|b| {
         let b = b.trim_end().trim_end_matches(['"', '\'']);
-        let start = b
-            .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
-            .map_or(0, |i| i + 1);
-        &b[start..]
+        let rest = b.trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        &b[rest.len()..]
     });
     if let Some(k) = SECRET.into_iter().find(|k| key == Some(*k)) {
         return Some(k);
@@ -409,6 +407,15 @@ mod tests {
         // other values are still shown, to help
         let e = parse("[accounts]\nw = { port = 99999 }\n", Path::new("/c.toml")).unwrap_err();
         assert!(e.to_string().contains("99999"), "{e}");
+    }
+
+    // Found by fuzz/config_loader: a multi-byte character before the `=`
+    // cut the text inside the character (a panic).
+    #[test]
+    fn a_bad_line_with_a_multibyte_character_is_an_error() {
+        let text = "[accounts.x]\npre\u{feff} == \"z\"\n";
+        let e = parse(text, Path::new("/c.toml")).unwrap_err();
+        assert!(e.to_string().starts_with("/c.toml:2:"), "{e}");
     }
 
     #[test]
