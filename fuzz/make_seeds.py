@@ -312,6 +312,174 @@ BODIES = {
 }
 
 
+# ---- header values: subjects and display names as people write them
+
+SUBJECTS = [
+    "Hello",
+    "Re: [list] Quarterly report (draft 3) -- please review by Friday",
+    "Grüße aus Köln",
+    "Fwd: 会議の議事録 / minutes",
+    "Ünïcödé and a very long word: " + "x" * 120,
+    "=?UTF-8?B?aGk=?= looks encoded but is not",
+    "tab\tseparated   and  spaced ",
+    "Re: Re: Re: Re: " + "word " * 40,
+    "emoji 📬✉️ mail",
+    "",
+]
+
+NAMES = [
+    "Jörg Müller",
+    "Smith, J.",
+    'Alice "Al" Example',
+    "Bob\\Backslash",
+    "O'Brien",
+    "Ремонт и сервис",
+    "name with\ttab",
+    "x" * 100,
+    "   ",
+    "Team <team@example.com>",
+]
+
+# ---- ready-made messages (--message FILE, sendmail)
+
+MESSAGES = {
+    "cron-lf": b"From: root@host.example (Cron Daemon)\nTo: admin@example.com\nSubject: Cron <root@host> run-parts /etc/cron.daily\nContent-Type: text/plain; charset=UTF-8\n\n/etc/cron.daily/logrotate:\nerror: skipping \"/var/log/app.log\"\n",
+    "thunderbird": crlf("""
+Message-ID: <3c1f6a2e-8b1d-4f0e-9d33-6a1b2c3d4e5f@example.com>
+Date: Sat, 28 Nov 2026 17:00:00 +0100
+MIME-Version: 1.0
+User-Agent: Mozilla Thunderbird
+Content-Language: en-GB
+To: Bob <bob@example.com>, "Carol, C." <carol@example.org>
+Cc: team: dave@example.com, erin@example.com;
+Bcc: hidden@example.net,
+ also-hidden@example.net
+From: Alice <alice@example.com>
+Subject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?= and the
+ agenda for Monday
+Content-Type: text/plain; charset=UTF-8; format=flowed
+Content-Transfer-Encoding: 8bit
+
+Hi Bob,
+
+.hidden dot line
+.
+-- 
+Alice
+"""),
+    "outlook-multipart": crlf("""
+From: =?utf-8?B?SsO2cmc=?= <jorg@contoso.com>
+To: undisclosed-recipients:;
+Resent-Bcc: audit@contoso.com
+Subject: Report
+Thread-Topic: Report
+Content-Type: multipart/mixed;
+\tboundary="_004_DB7PR0"
+MIME-Version: 1.0
+
+--_004_DB7PR0
+Content-Type: text/plain; charset="us-ascii"
+
+See attached.
+--_004_DB7PR0
+Content-Type: application/pdf; name="r.pdf"
+Content-Transfer-Encoding: base64
+
+JVBERi0xLjQKJcOkw7zDtsOfCjIgMCBvYmoKPDwvTGVuZ3RoIDMgMCBSL0ZpbHRlci9GbGF0ZURl
+--_004_DB7PR0--
+"""),
+    "headers-only": b"Subject: only a header\n",
+    "utf8-header": "Subject: Grüße\r\nTo: jörg@example.com\r\n\r\nbody\r\n".encode(),
+    "latin1-header": b"Subject: Gr\xfc\xdfe\r\nTo: a@example.com\r\n\r\nbody\r\n",
+    "bare-cr": b"Subject: hi\rBcc: hidden@example.com\nTo: a@example.com\n\nbody\rmore\n",
+    "mixed-ends": b"To: a@example.com\r\nSubject: x\n\r\nline1\r\nline2\nline3\rline4",
+    "blank-first": b"\r\nno header at all\r\n",
+    "long-header": b"X-Long: " + b"y" * 990 + b"\nTo: a@example.com\n\nbody\n",
+}
+
+# ---- configuration files; secrets carry the marker SECRET
+
+CONFIGS = {
+    "password": """
+default = "work"
+queue = "on-failure"
+queue_lifetime = "5d"
+
+[accounts.work]
+server = "smtp.example.com:587"
+tls = "starttls"
+auth = "plain"
+user = "alice@example.com"
+from = "*@example.com"
+password = "Zq7-fuzz-SECRET-pw"
+""",
+    "oauth": """
+[accounts.o365]
+preset = "office365"
+user = "alice@contoso.com"
+from = "alice@contoso.com"
+
+[accounts.o365.oauth]
+provider = "microsoft"
+client_id = "00000000-aaaa-bbbb-cccc-123456789abc"
+client_secret = "abc~SECRET~def"
+tenant = "organizations"
+flow = "device"
+""",
+    "inline": """
+[accounts]
+gmail = { preset = "gmail", user = "bob@gmail.com", password = "SECRET app pw", auth = "xoauth2" }
+work = { server = "mx.example.org", port = 465, tls = "implicit", password = 12345678901 }
+""",
+    "wrong-types": """
+[accounts.default]
+server = "smtp.example.net"
+port = "587"
+password = ["SECRET"]
+timeout = -1
+""",
+    "numeric-password": """
+[accounts.work]
+user = "u"
+password = 20261128
+""",
+    "escaped": """
+[accounts.work]
+password = "SEC\\"RET\\\\SECRET\\u0041"
+keyring = "SECRET-not-bool"
+from = 'literal "quoted" SECRET'
+""",
+    "dkim-queue": """
+queue_dir = "/var/spool/missive"
+queue_backoff = "1m"
+queue_backoff_max = "1h"
+notify_failures = true
+
+[accounts.work]
+server = "smtp.example.com"
+password_cmd = "pass show mail/work"
+proxy = "socks5h://127.0.0.1:1080"
+log = "syslog"
+require_tls = true
+
+[[accounts.work.dkim]]
+domain = "example.com"
+selector = "s2026"
+key_file = "/etc/missive/dkim.pem"
+algorithm = "ed25519"
+headers = ["From", "To", "Subject"]
+""",
+    "multiline": """
+[accounts.x]
+password = '''
+SECRET line one
+line two'''
+client_secret = 'SECRET'
+unknown_key = 1
+""",
+}
+
+
 def write(target, name, data):
     d = os.path.join(SEEDS, target)
     os.makedirs(d, exist_ok=True)
@@ -342,6 +510,16 @@ def main():
     for name, b in BODIES.items():
         for seed in (0, 1, 2, 9):
             write("data_codec", f"{name}-{seed}", bytes([seed]) + b)
+    for i, v in enumerate(SUBJECTS):
+        write("header_encoder", f"subject-{i:02}", b"\x00" + v.encode())
+    for i, v in enumerate(NAMES):
+        write("header_encoder", f"name-{i:02}", b"\x01" + v.encode())
+    for name, m in MESSAGES.items():
+        for flags in (0, 1):
+            write("ready_reader", f"{name}-{flags}", bytes([flags]) + m)
+    for name, c in CONFIGS.items():
+        for mode in (0, 2, 5):
+            write("config_loader", f"{name}-{mode}", bytes([mode]) + c.lstrip("\n").encode())
     for t in sorted(os.listdir(SEEDS)):
         print(f"{t}: {len(os.listdir(os.path.join(SEEDS, t)))} seeds")
 

@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Runs every fuzz target for SECONDS (default 60) each, one after another,
-# at low priority, and prints a table: target, executions, crashes.
+# at low priority, and prints a table: target, executions, seconds, crashes.
 #
 #   fuzz/run.sh [SECONDS] [TARGET...]
+#   RUNS=10000000 fuzz/run.sh 0 envelope    # until 10 M executions (0: no time limit)
+#
+# Environment: RUNS (stop after this many executions), MAX_LEN (longest
+# input, default 8192), NICE (default 10), NO_BUILD=1 (use the binaries
+# already built).
 #
 # Needs the nightly toolchain and cargo-fuzz (cargo install cargo-fuzz).
 # New inputs go to fuzz/corpus/<target>/ (not committed), on top of the seeds
@@ -17,8 +22,11 @@ targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then
   mapfile -t targets < <(cargo +nightly fuzz list)
 fi
+nice="${NICE:-10}"
+limits=(-max_total_time="$secs" -max_len="${MAX_LEN:-8192}")
+if [ -n "${RUNS:-}" ]; then limits+=(-runs="$RUNS"); fi
 
-nice -n 10 cargo +nightly fuzz build
+if [ -z "${NO_BUILD:-}" ]; then nice -n "$nice" cargo +nightly fuzz build; fi
 triple="$(rustc +nightly -vV | sed -n 's/^host: //p')"
 bin="target/$triple/release"
 mkdir -p logs
@@ -28,19 +36,21 @@ for t in "${targets[@]}"; do
   mkdir -p "corpus/$t" "artifacts/$t"
   before=$(find "artifacts/$t" -type f | wc -l)
   status=0
-  nice -n 10 "$bin/$t" "corpus/$t" "seeds/$t" \
-    -max_total_time="$secs" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
+  start=$(date +%s)
+  nice -n "$nice" "$bin/$t" "corpus/$t" "seeds/$t" \
+    "${limits[@]}" -timeout=10 -rss_limit_mb=2048 \
     -artifact_prefix="artifacts/$t/" -print_final_stats=1 \
     >"logs/$t.log" 2>&1 || status=$?
+  took=$(( $(date +%s) - start ))
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "logs/$t.log" | tail -1)
   crashes=$(( $(find "artifacts/$t" -type f | wc -l) - before ))
   if [ "$status" -ne 0 ] && [ "$crashes" -eq 0 ]; then crashes="exit $status"; fi
-  rows+=("$t|${execs:-?}|$crashes")
-  echo "$t: ${execs:-?} executions, crashes: $crashes" >&2
+  rows+=("$t|${execs:-?}|$took|$crashes")
+  echo "$t: ${execs:-?} executions in $took s, crashes: $crashes" >&2
 done
 
-printf '\n%-16s %14s %8s\n' target execs crashes
+printf '\n%-16s %14s %8s %8s\n' target execs seconds crashes
 for r in "${rows[@]}"; do
-  IFS='|' read -r t e c <<<"$r"
-  printf '%-16s %14s %8s\n' "$t" "$e" "$c"
+  IFS='|' read -r t e s c <<<"$r"
+  printf '%-16s %14s %8s %8s\n' "$t" "$e" "$s" "$c"
 done

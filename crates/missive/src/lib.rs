@@ -49,6 +49,9 @@ mod cmd;
 mod date;
 mod deliver;
 mod error;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 mod message;
 mod outbox;
 mod secrets;

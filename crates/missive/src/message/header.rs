@@ -51,7 +51,11 @@ impl Mailbox {
             .map(|n| n.replace(|c: char| c.is_control(), " "));
         match &clean {
             None => self.addr.clone(),
-            Some(n) if !n.is_ascii() || n.split(' ').any(|w| w.len() > FOLD_AT - 2) => {
+            Some(n)
+                if !n.is_ascii()
+                    || looks_encoded(n)
+                    || n.split(' ').any(|w| w.len() > FOLD_AT - 2) =>
+            {
                 format!("{} <{}>", encode_words(n), self.addr)
             }
             Some(n)
@@ -145,11 +149,18 @@ pub fn header(out: &mut String, name: &str, value: &str) {
 /// be folded anywhere (a 1500-character word cannot be).
 pub fn unstructured(value: &str) -> String {
     let fits = value.split(' ').all(|w| w.len() <= FOLD_AT - 2);
-    if value.is_ascii() && fits {
+    if value.is_ascii() && fits && !looks_encoded(value) {
         value.to_string()
     } else {
         encode_words(value)
     }
+}
+
+/// Whether a reader would take part of `text` for an encoded word
+/// (`=?charset?B?…?=`): then it must be encoded itself, or it reads back as
+/// something else.
+fn looks_encoded(text: &str) -> bool {
+    text.contains("=?")
 }
 
 /// RFC 2047 `B` encoded words, each at most 75 characters, split at
@@ -322,6 +333,40 @@ mod tests {
             decoded.push_str(std::str::from_utf8(&B64.decode(b).unwrap()).unwrap());
         }
         assert_eq!(decoded, s);
+    }
+
+    /// Decodes what `encode_words` writes (and only that).
+    fn decode_words(enc: &str) -> String {
+        enc.split(' ')
+            .map(|w| {
+                let b = w
+                    .strip_prefix("=?UTF-8?B?")
+                    .unwrap()
+                    .strip_suffix("?=")
+                    .unwrap();
+                String::from_utf8(B64.decode(b).unwrap()).unwrap()
+            })
+            .collect()
+    }
+
+    // Found by fuzz/header_encoder: plain text that looks like an encoded
+    // word went out as it was, and mail readers decoded it to "hi".
+    #[test]
+    fn encoded_word_lookalikes_are_encoded() {
+        let subject = "=?UTF-8?B?aGk=?= looks encoded but is not";
+        let enc = unstructured(subject);
+        assert_ne!(enc, subject);
+        assert_eq!(decode_words(&enc), subject);
+        let name = "=?utf-8?q?Admin?=";
+        let m = Mailbox {
+            name: Some(name.into()),
+            addr: "a@x.test".into(),
+        };
+        let form = m.header_form();
+        let (words, addr) = form.rsplit_once(' ').unwrap();
+        assert_eq!((decode_words(words).as_str(), addr), (name, "<a@x.test>"));
+        // plain ASCII stays plain
+        assert_eq!(unstructured("Re: a = b? yes"), "Re: a = b? yes");
     }
 
     #[test]

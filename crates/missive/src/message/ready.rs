@@ -17,6 +17,7 @@ const MAX_HEADER: usize = 1024 * 1024;
 
 /// A loaded message and what its headers say.
 pub struct Ready {
+    /// The header as it will be sent, then the body from the file.
     pub message: Message,
     /// From (else Sender) of the header, if it parses.
     pub from: Option<Mailbox>,
@@ -61,12 +62,13 @@ pub fn load(path: &str, opts: &LoadOptions) -> Result<Ready> {
     let mut sender = None;
     let mut recipients = Vec::new();
     let mut message_id = None;
-    let mut kept = String::new();
+    // Bytes, not text: a header in Latin-1 goes out as it came.
+    let mut kept = Vec::new();
     let has = |name: &str| fields.iter().any(|(n, _)| n.eq_ignore_ascii_case(name));
     let (has_date, has_id, has_from) = (has("Date"), has("Message-ID"), has("From"));
     for (name, raw) in &fields {
         let lower = name.to_ascii_lowercase();
-        let value = unfold(raw, name);
+        let value = unfold(&String::from_utf8_lossy(raw), name);
         match lower.as_str() {
             "to" | "cc" | "bcc" => recipients.extend(addresses(&value, name)?),
             "from" => from = first_address(&value),
@@ -76,29 +78,33 @@ pub fn load(path: &str, opts: &LoadOptions) -> Result<Ready> {
         }
         // Bcc never leaves in the header (RFC 5322 §3.6.3).
         if lower != "bcc" && lower != "resent-bcc" {
-            kept.push_str(raw);
+            kept.extend_from_slice(raw);
         }
     }
     if let Some(default_from) = &opts.add_missing {
+        let mut added = String::new();
         if !has_date {
             message::header(
-                &mut kept,
+                &mut added,
                 "Date",
                 &message::rfc5322_date(std::time::SystemTime::now()),
             );
         }
         if !has_id {
             let id = message::message_id(default_from.domain());
-            message::header(&mut kept, "Message-ID", &id);
+            message::header(&mut added, "Message-ID", &id);
             message_id = Some(id);
         }
         if !has_from {
-            message::header(&mut kept, "From", &default_from.header_form());
+            message::header(&mut added, "From", &default_from.header_form());
         }
+        kept.extend_from_slice(added.as_bytes());
     }
-    kept.push_str("\r\n");
+    kept.extend_from_slice(b"\r\n");
+    // 8-bit octets in the header need 8BITMIME as much as in the body.
+    let eight_bit = scan.eight_bit || !kept.is_ascii();
     let segments = vec![
-        Segment::Bytes(kept.into_bytes()),
+        Segment::Bytes(kept),
         Segment::Raw {
             file: spool,
             offset: body_offset,
@@ -108,7 +114,7 @@ pub fn load(path: &str, opts: &LoadOptions) -> Result<Ready> {
     Ok(Ready {
         message: Message {
             segments,
-            eight_bit: scan.eight_bit,
+            eight_bit,
             // What CRLF normalisation adds, so SIZE= is what goes on the wire.
             line_end_growth: scan.growth,
         },
@@ -215,11 +221,14 @@ fn spool_stdin(dot_ends_input: bool) -> Result<Spool> {
     Ok(spool)
 }
 
-/// The header fields as (name, raw lines with CRLF), and where the body starts.
-fn read_header(path: &Path, total: u64) -> Result<(Vec<(String, String)>, u64)> {
+/// A header field: its name, and its lines as they were, each with CRLF.
+type Field = (String, Vec<u8>);
+
+/// The header fields, and where the body starts.
+fn read_header(path: &Path, total: u64) -> Result<(Vec<Field>, u64)> {
     let f = File::open(path).map_err(|e| AppError::Io(format!("{}: {e}", path.display())))?;
     let mut r = BufReader::new(f.take(MAX_HEADER as u64 + 1));
-    let mut fields: Vec<(String, String)> = Vec::new();
+    let mut fields: Vec<Field> = Vec::new();
     let mut offset = 0u64;
     let mut line = Vec::new();
     loop {
@@ -256,16 +265,17 @@ fn read_header(path: &Path, total: u64) -> Result<(Vec<(String, String)>, u64)> 
             break;
         }
         let raw = line.strip_suffix(b"\n").unwrap_or(&line);
-        if raw.strip_suffix(b"\r").unwrap_or(raw).len() > MAX_LINE {
+        let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
+        if raw.len() > MAX_LINE {
             return Err(AppError::Data(format!(
                 "a header line of the message is over {MAX_LINE} octets: fold it"
             )));
         }
         if content.starts_with([' ', '\t']) {
             match fields.last_mut() {
-                Some((_, raw)) => {
-                    raw.push_str(content);
-                    raw.push_str("\r\n");
+                Some((_, field)) => {
+                    field.extend_from_slice(raw);
+                    field.extend_from_slice(b"\r\n");
                 }
                 None => {
                     return Err(AppError::Data(
@@ -286,7 +296,7 @@ fn read_header(path: &Path, total: u64) -> Result<(Vec<(String, String)>, u64)> 
                 "invalid header field name {name:?}"
             )));
         }
-        fields.push((name.to_string(), format!("{content}\r\n")));
+        fields.push((name.to_string(), [raw, b"\r\n"].concat()));
     }
     Ok((fields, offset.min(total)))
 }
@@ -356,6 +366,23 @@ mod tests {
         // the size counts the CRLFs the LF-only body gets on the wire
         let wire = out.replace("\r\n", "\n").replace('\n', "\r\n");
         assert_eq!(r.message.size() as usize, wire.len());
+    }
+
+    // Found by fuzz/ready_reader: a Latin-1 header went out with U+FFFD in
+    // place of its 8-bit octets, and without asking for 8BITMIME.
+    #[test]
+    fn an_eight_bit_header_goes_out_as_it_is() {
+        let text = b"Subject: Gr\xfc\xdfe\r\nTo: a@example.com\r\n\r\nbody\r\n";
+        let path =
+            std::env::temp_dir().join(format!("missive-ready-8bit-{}.eml", std::process::id()));
+        std::fs::write(&path, text).unwrap();
+        let r = load(path.to_str().unwrap(), &LoadOptions::default()).unwrap();
+        let mut out = Vec::new();
+        r.message.open().read_to_end(&mut out).unwrap();
+        std::fs::remove_file(&path).ok();
+        assert_eq!(out, text);
+        assert!(r.message.eight_bit, "8-bit header octets need 8BITMIME");
+        assert_eq!(r.recipients[0].addr, "a@example.com");
     }
 
     #[test]

@@ -23,6 +23,7 @@ use crate::error::{AppError, Result};
 pub struct ConfigFile {
     /// The account used when none is named and none matches --from.
     pub default: Option<String>,
+    /// `[accounts.NAME]` tables, by name.
     #[serde(default)]
     pub accounts: BTreeMap<String, Account>,
     /// When mail is kept in the outbox (each account may say otherwise).
@@ -91,7 +92,9 @@ pub struct Account {
 /// A loaded configuration and where it came from.
 #[derive(Debug, Clone, Default)]
 pub struct Config {
+    /// The file read (none when there is no configuration).
     pub path: Option<PathBuf>,
+    /// What it says.
     pub file: ConfigFile,
 }
 
@@ -235,13 +238,23 @@ fn redact_strings(text: &str) -> String {
     out
 }
 
-/// The secret field (`password`, `client_secret`) on the line of `offset`, if any.
+/// The secret field (`password`, `client_secret`) whose value is at
+/// `offset`: the key just before it (`password = 123` in an inline table
+/// too), else the key that starts the line.
 fn secret_key_at(text: &str, offset: usize) -> Option<&'static str> {
-    let start = text[..offset.min(text.len())]
-        .rfind('\n')
-        .map_or(0, |i| i + 1);
+    const SECRET: [&str; 2] = ["password", "client_secret"];
+    let before = &text[..offset.min(text.len())];
+    let key = before.trim_end().strip_suffix('=').map(|b| {
+        let b = b.trim_end().trim_end_matches(['"', '\'']);
+        let rest = b.trim_end_matches(|c: char| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        &b[rest.len()..]
+    });
+    if let Some(k) = SECRET.into_iter().find(|k| key == Some(*k)) {
+        return Some(k);
+    }
+    let start = before.rfind('\n').map_or(0, |i| i + 1);
     let line = text[start..].lines().next().unwrap_or("").trim_start();
-    ["password", "client_secret"].into_iter().find(|k| {
+    SECRET.into_iter().find(|k| {
         line.strip_prefix(k)
             .is_some_and(|rest| rest.trim_start().starts_with('='))
     })
@@ -380,6 +393,33 @@ mod tests {
         let e = parse("[accounts.a]\npassword = 98765432\n", Path::new("/c.toml")).unwrap_err();
         assert!(!e.to_string().contains("98765432"), "{e}");
         assert!(e.to_string().contains("password"), "{e}");
+    }
+
+    // Found by fuzz/config_loader: a numeric password in an inline table
+    // was shown in the error (only a key at the start of the line counted).
+    #[test]
+    fn a_bad_secret_value_in_an_inline_table_is_not_shown() {
+        for text in [
+            "[accounts]\nwork = { server = \"mx\", password = 12345678901 }\n",
+            "[accounts.w]\noauth = { client_id = \"c\", \"client_secret\" = 12345678901 }\n",
+            "accounts.w.password = 12345678901\n",
+        ] {
+            let e = parse(text, Path::new("/c.toml")).unwrap_err().to_string();
+            assert!(!e.contains("12345678901"), "{e}");
+            assert!(e.contains("not shown"), "{e}");
+        }
+        // other values are still shown, to help
+        let e = parse("[accounts]\nw = { port = 99999 }\n", Path::new("/c.toml")).unwrap_err();
+        assert!(e.to_string().contains("99999"), "{e}");
+    }
+
+    // Found by fuzz/config_loader: a multi-byte character before the `=`
+    // cut the text inside the character (a panic).
+    #[test]
+    fn a_bad_line_with_a_multibyte_character_is_an_error() {
+        let text = "[accounts.x]\npre\u{feff} == \"z\"\n";
+        let e = parse(text, Path::new("/c.toml")).unwrap_err();
+        assert!(e.to_string().starts_with("/c.toml:2:"), "{e}");
     }
 
     #[test]
