@@ -1,9 +1,10 @@
 //! TLS client configuration (rustls): the system trust store, extra CAs from
-//! `--cafile`, and a tolerant mode that records certificate problems instead
-//! of failing (for `--insecure` and opportunistic port-25 TLS).
+//! `--cafile`, and a tolerant mode that lets a handshake finish whatever the
+//! certificate, then says what was wrong with it (for `--insecure` and
+//! opportunistic port-25 TLS).
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
@@ -26,7 +27,8 @@ pub struct TlsOptions {
     pub extra_roots: Vec<CertificateDer<'static>>,
 }
 
-/// A ready rustls configuration and the record of what verification found.
+/// A ready rustls configuration, and how a finished handshake's certificate
+/// is judged ([`TlsContext::problem_with`]).
 #[derive(Clone)]
 pub struct TlsContext {
     pub config: Arc<rustls::ClientConfig>,
@@ -79,7 +81,6 @@ impl TlsContext {
             anchors,
             provider: provider.clone(),
             tolerant: opts.insecure,
-            problem: Mutex::new(None),
         });
         let config = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
@@ -100,7 +101,6 @@ impl TlsContext {
             anchors: self.verifier.anchors.clone(),
             provider: self.verifier.provider.clone(),
             tolerant: true,
-            problem: Mutex::new(None),
         });
         let mut config = (*self.config).clone();
         config
@@ -121,21 +121,41 @@ impl TlsContext {
         config.dangerous().set_certificate_verifier(verifier);
         TlsContext {
             config: Arc::new(config),
-            // never tolerant: its problem slot stays empty, so a finished
-            // handshake reads as verified
+            // never tolerant, so a finished handshake reads as verified
             verifier: Arc::new(Verifier {
                 anchors: self.verifier.anchors.clone(),
                 provider: self.verifier.provider.clone(),
                 tolerant: false,
-                problem: Mutex::new(None),
             }),
             insecure: false,
         }
     }
 
-    /// Why the last certificate did not verify, when it did not (tolerant mode).
-    pub fn take_problem(&self) -> Option<String> {
-        self.verifier.problem.lock().ok()?.take()
+    /// Why the certificates a finished handshake received do not verify
+    /// for `name`, when they do not; always `None` when the context is not
+    /// tolerant (the handshake itself refused a bad certificate).
+    ///
+    /// Judged from this connection's own certificates, with no state kept
+    /// between handshakes: sessions that share a context (a [`Mailer`]'s
+    /// pool) cannot read each other's verdicts.
+    ///
+    /// [`Mailer`]: crate::Mailer
+    pub fn problem_with(
+        &self,
+        certs: Option<&[CertificateDer<'_>]>,
+        name: &ServerName<'_>,
+    ) -> Option<String> {
+        if !self.verifier.tolerant {
+            return None;
+        }
+        let Some((end_entity, intermediates)) = certs.and_then(|c| c.split_first()) else {
+            return Some("the server sent no certificate".into());
+        };
+        self.verifier
+            .anchors
+            .verify(end_entity, intermediates, name, &[], UnixTime::now())
+            .err()
+            .map(|e| describe_tls_error(&e))
     }
 }
 
@@ -275,13 +295,14 @@ impl Anchors {
     }
 }
 
-/// The normal webpki verification, made tolerant on request.
+/// The normal webpki verification, or (tolerant) none during the handshake:
+/// [`TlsContext::problem_with`] judges the certificate afterwards. The
+/// handshake's signatures are checked either way.
 #[derive(Debug)]
 struct Verifier {
     anchors: Arc<Anchors>,
     provider: Arc<rustls::crypto::CryptoProvider>,
     tolerant: bool,
-    problem: Mutex<Option<String>>,
 }
 
 impl ServerCertVerifier for Verifier {
@@ -293,19 +314,11 @@ impl ServerCertVerifier for Verifier {
         ocsp: &[u8],
         now: UnixTime,
     ) -> std::result::Result<ServerCertVerified, rustls::Error> {
-        let result = self
-            .anchors
-            .verify(end_entity, intermediates, server_name, ocsp, now);
-        match result {
-            Ok(ok) => Ok(ok),
-            Err(e) if self.tolerant => {
-                if let Ok(mut p) = self.problem.lock() {
-                    *p = Some(describe_tls_error(&e));
-                }
-                Ok(ServerCertVerified::assertion())
-            }
-            Err(e) => Err(e),
+        if self.tolerant {
+            return Ok(ServerCertVerified::assertion());
         }
+        self.anchors
+            .verify(end_entity, intermediates, server_name, ocsp, now)
     }
 
     fn verify_tls12_signature(
@@ -462,4 +475,77 @@ pub struct TlsInfo {
     /// The certificates the server sent after its own (intermediates, maybe the root).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub chain: Vec<CertSummary>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair, KeyUsagePurpose};
+
+    /// A CA, a leaf it signed for `mx.example.test`, and a self-signed leaf.
+    fn certs() -> (
+        CertificateDer<'static>,
+        CertificateDer<'static>,
+        CertificateDer<'static>,
+    ) {
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca.key_usages = vec![KeyUsagePurpose::KeyCertSign];
+        let ca = ca.self_signed(&ca_key).unwrap();
+        let name = vec!["mx.example.test".to_string()];
+        let key = KeyPair::generate().unwrap();
+        let good = CertificateParams::new(name.clone())
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        let own = CertificateParams::new(name)
+            .unwrap()
+            .self_signed(&KeyPair::generate().unwrap())
+            .unwrap();
+        (ca.der().clone(), good.der().clone(), own.der().clone())
+    }
+
+    fn context(ca: &CertificateDer<'static>, insecure: bool) -> TlsContext {
+        TlsContext::new(&TlsOptions {
+            no_system_roots: true,
+            extra_roots: vec![ca.clone()],
+            insecure,
+            ..TlsOptions::default()
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn a_tolerant_context_judges_each_connections_own_certificate() {
+        let (ca, good, own) = certs();
+        let name = ServerName::try_from("mx.example.test").unwrap();
+        let other = ServerName::try_from("other.example.test").unwrap();
+        for ctx in [context(&ca, false).tolerant(), context(&ca, true)] {
+            let bad = ctx.problem_with(Some(std::slice::from_ref(&own)), &name);
+            assert!(bad.is_some(), "a self-signed certificate passed");
+            // Another connection's bad certificate does not colour this one's.
+            assert_eq!(
+                ctx.problem_with(Some(std::slice::from_ref(&good)), &name),
+                None
+            );
+            let wrong = ctx
+                .problem_with(Some(std::slice::from_ref(&good)), &other)
+                .unwrap();
+            assert!(
+                wrong.contains("other.example.test") || wrong.contains("name"),
+                "{wrong}"
+            );
+            assert!(ctx.problem_with(None, &name).is_some());
+            assert!(ctx.problem_with(Some(&[]), &name).is_some());
+        }
+    }
+
+    #[test]
+    fn a_strict_context_has_no_problems_to_report() {
+        // Its handshake refuses a bad certificate: one that finished is verified.
+        let (ca, _, own) = certs();
+        let name = ServerName::try_from("mx.example.test").unwrap();
+        assert_eq!(context(&ca, false).problem_with(Some(&[own]), &name), None);
+    }
 }

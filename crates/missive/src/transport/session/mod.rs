@@ -370,7 +370,7 @@ impl Session {
         })?;
         let connector = tokio_rustls::TlsConnector::from(self.tls_ctx.config.clone());
         let wait = self.limit(stage.timeout());
-        let tls = match tokio::time::timeout(wait, connector.connect(name, tcp)).await {
+        let tls = match tokio::time::timeout(wait, connector.connect(name.clone(), tcp)).await {
             Err(_) => {
                 return Err(AppError::Network(format!(
                     "TLS handshake with {} timed out after {} s{}",
@@ -387,7 +387,7 @@ impl Session {
             Ok(Ok(t)) => t,
         };
         let conn = tls.get_ref().1;
-        let problem = self.tls_ctx.take_problem();
+        let problem = self.tls_ctx.problem_with(conn.peer_certificates(), &name);
         let info = TlsInfo {
             version: conn
                 .protocol_version()
