@@ -259,8 +259,11 @@ fn the_api_answers_while_smtp_is_busy() {
         }
         slowest
     });
+    // Not a speed test: an API stuck behind the SMTP sessions (which never
+    // end on their own) would wait for the client's 60 s timeout. 10 s
+    // tells the two apart on a loaded machine, where 2 s once did not.
     assert!(
-        sent < Duration::from_secs(2),
+        sent < Duration::from_secs(10),
         "slowest API answer under load: {sent:?}"
     );
     assert_eq!(web.json("/api/v1/messages")["total"], 20);
