@@ -19,15 +19,7 @@ const MARKER: &str = "SECRET";
 
 fn path() -> &'static PathBuf {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
-    PATH.get_or_init(|| {
-        let dir = std::path::Path::new("/dev/shm");
-        let dir = if dir.is_dir() {
-            dir.to_path_buf()
-        } else {
-            std::env::temp_dir()
-        };
-        dir.join(format!("missive-fuzz-config-{}.toml", std::process::id()))
-    })
+    PATH.get_or_init(|| missive_smtp_fuzz::scratch("config.toml"))
 }
 
 /// The byte ranges of the values given to a secret key (`password = …`,

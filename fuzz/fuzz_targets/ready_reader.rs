@@ -22,13 +22,7 @@ use missive_smtp_fuzz::{normalise, only_crlf};
 fn path() -> &'static str {
     static PATH: OnceLock<String> = OnceLock::new();
     PATH.get_or_init(|| {
-        let dir = std::path::Path::new("/dev/shm");
-        let dir = if dir.is_dir() {
-            dir.to_path_buf()
-        } else {
-            std::env::temp_dir()
-        };
-        let p = dir.join(format!("missive-fuzz-ready-{}.eml", std::process::id()));
+        let p = missive_smtp_fuzz::scratch("ready.eml");
         p.to_str().unwrap().to_string()
     })
 }

@@ -73,3 +73,16 @@ pub fn normalise(input: &[u8]) -> Vec<u8> {
     }
     out
 }
+
+/// A scratch file for targets that must go through a path, named `stem`
+/// plus this process's id (so parallel fuzzers do not share it), in
+/// `/dev/shm` where there is one (no disk writes per execution).
+pub fn scratch(stem: &str) -> std::path::PathBuf {
+    let shm = std::path::Path::new("/dev/shm");
+    let dir = if shm.is_dir() {
+        shm.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    };
+    dir.join(format!("missive-fuzz-{}-{stem}", std::process::id()))
+}
