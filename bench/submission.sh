@@ -9,10 +9,13 @@
 #   floor    bench/floor (a minimal in-process Rust client, not part of missive):
 #            the same conversation with TCP_QUICKACK, no process start, no
 #            session resumption, trusting the CA file alone; each round it does
-#            1 warm-up and FLOOR_PER_ROUND (3) measured conversations.
+#            1 warm-up and PER_ROUND (3) measured conversations.
 #
-# The three clients are interleaved round-robin (the starting client rotates each
-# round), 2 warm-up rounds first, then RUNS measured rounds (default 15). Every run
+# The clients are interleaved round-robin (the starting client rotates each
+# round), 2 warm-up rounds first, then RUNS measured rounds (default 15). In a
+# measured round every client gets what the floor gets: 1 warm-up run, then
+# PER_ROUND measured runs back to back (a run that follows 190 ms of msmtp
+# waiting meets idle, slow-to-wake CPUs; the floor's never did). Every run
 # must exit 0, otherwise the bench stops and prints that run's output.
 # Prints median/min/max in ms, missive's median over each peer's median, and
 # whether the targets of the issues are met: missive median <= 0.2 x msmtp
@@ -37,7 +40,7 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TESTBED_DIR="${TESTBED_DIR:-/tmp/smtp-testbed}"
 CREDS="$TESTBED_DIR/credentials.env"
 CLIENTS=(missive floor msmtp swaks)
-FLOOR_PER_ROUND=3
+PER_ROUND=3
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -136,7 +139,7 @@ CMD_swaks=(swaks --server "$HOST" --port "$PORT" --tls --tls-verify --tls-ca-pat
   --auth PLAIN --auth-user "$USER_" --auth-password "$SMTP_PASS"
   --from "$USER_" --to "$(rcpt swaks)" --data "@$TMP/swaks.eml")
 CMD_floor=("$FLOOR" submission "$HOST:$PORT" "$CA" "$USER_" MISSIVE_BENCH_PW
-  "$USER_" "$(rcpt floor)" "$TMP/floor.eml" 1 "$FLOOR_PER_ROUND")
+  "$USER_" "$(rcpt floor)" "$TMP/floor.eml" 1 "$PER_ROUND")
 
 # Wall time of one whole process in microseconds, into $ELAPSED_US. $EPOCHREALTIME
 # (bash 5) is read without a fork, so no date(1) start-up lands inside the interval.
@@ -178,9 +181,15 @@ for ((round = 0; round < WARMUP + RUNS; round++)); do
     c=${CLIENTS[(round + k) % n]}
     if ((round < WARMUP)); then
       run_one "$c" "warm-up $((round + 1))"
-    else
+    elif [ "$c" = floor ]; then
       run_one "$c" "run $((round - WARMUP + 1))"
       record "$c"
+    else
+      run_one "$c" "warm-up of run $((round - WARMUP + 1))"
+      for ((i = 1; i <= PER_ROUND; i++)); do
+        run_one "$c" "run $((round - WARMUP + 1)).$i"
+        record "$c"
+      done
     fi
   done
   printf '.' >&2
@@ -207,8 +216,9 @@ cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || t
 
 echo
 echo "One message, STARTTLS + AUTH PLAIN, CA-verified, via $HOST:$PORT (Postfix $ver_postfix)"
-echo "whole-process wall time, $RUNS runs per client after $WARMUP warm-ups, interleaved round-robin"
-echo "floor: bench/floor in-process, $FLOOR_PER_ROUND conversations (after 1 warm-up) per round, in the same rounds"
+echo "$RUNS rounds after $WARMUP warm-up rounds, clients interleaved round-robin; in each round every"
+echo "client does 1 warm-up and $PER_ROUND measured runs back to back: whole-process wall time for"
+echo "missive, msmtp and swaks; the floor (bench/floor) times its conversations in-process"
 echo "machine: $(nproc) CPU(s)${cpu:+ ($cpu)}, $(uname -sr); load average $LOAD_BEFORE before, $LOAD_AFTER after"
 echo "versions: $ver_missive ($ver_rustc, release); $ver_msmtp; $ver_swaks"
 echo
@@ -243,8 +253,8 @@ fi
 # --- remove the bench mail once Postfix has delivered it ----------------------------
 deadline=$((SECONDS + 30))
 for d in "${MAIL_DIRS[@]}"; do
-  expect=$((WARMUP + RUNS))
-  case "$d" in *-floor) expect=$(((WARMUP + RUNS) * (FLOOR_PER_ROUND + 1))) ;; esac
+  expect=$((WARMUP + RUNS * (PER_ROUND + 1)))
+  case "$d" in *-floor) expect=$(((WARMUP + RUNS) * (PER_ROUND + 1))) ;; esac
   while :; do
     got=$(find "$d/new" -maxdepth 1 -type f 2>/dev/null | wc -l)
     [ "$got" -ge "$expect" ] && break
