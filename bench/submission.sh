@@ -15,8 +15,12 @@
 # round), 2 warm-up rounds first, then RUNS measured rounds (default 15). In a
 # measured round every client gets what the floor gets: 1 warm-up run, then
 # PER_ROUND measured runs back to back (a run that follows 190 ms of msmtp
-# waiting meets idle, slow-to-wake CPUs; the floor's never did). Every run
-# must exit 0, otherwise the bench stops and prints that run's output.
+# waiting meets idle, slow-to-wake CPUs; the floor's never did). Before each
+# run (and each of the floor's conversations) the bench pauses PAUSE_MS
+# (default 10, untimed) so that Postfix has delivered the previous message:
+# one send is measured against a server that is not still busy with the
+# last one (with 2 cores, that delivery competed with the next run). Every
+# run must exit 0, otherwise the bench stops and prints that run's output.
 # Prints median/min/max in ms, missive's median over each peer's median, and
 # whether the targets of the issues are met: missive median <= 0.2 x msmtp
 # median (issue 7) and <= 1.5 x the floor's median (issue 17).
@@ -39,8 +43,11 @@ case "$RUNS" in '' | *[!0-9]*) echo "usage: $0 [RUNS]   (RUNS: a positive intege
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TESTBED_DIR="${TESTBED_DIR:-/tmp/smtp-testbed}"
 CREDS="$TESTBED_DIR/credentials.env"
-CLIENTS=(missive floor msmtp swaks)
+read -r -a CLIENTS <<<"${BENCH_CLIENTS:-missive floor msmtp swaks}"
 PER_ROUND=3
+PAUSE_MS=${PAUSE_MS:-10}
+export FLOOR_PAUSE_MS=$PAUSE_MS
+PAUSE_S=$(awk -v ms="$PAUSE_MS" 'BEGIN { printf "%.3f", ms / 1000 }')
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
@@ -153,6 +160,8 @@ run_one() { # CLIENT LABEL
   local -n cmd="CMD_$c"
   local input=/dev/null
   [ "$c" = msmtp ] && input="$TMP/msmtp.eml"
+  # the floor pauses before each of its conversations itself
+  [ "$c" = floor ] || sleep "$PAUSE_S"
   if [ -n "${EPOCHREALTIME:-}" ]; then
     t0=$EPOCHREALTIME; "${cmd[@]}" <"$input" >"$out" 2>&1 || rc=$?; t1=$EPOCHREALTIME
     t0=${t0/./} t1=${t1/./}
@@ -217,7 +226,7 @@ cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || t
 echo
 echo "One message, STARTTLS + AUTH PLAIN, CA-verified, via $HOST:$PORT (Postfix $ver_postfix)"
 echo "$RUNS rounds after $WARMUP warm-up rounds, clients interleaved round-robin; in each round every"
-echo "client does 1 warm-up and $PER_ROUND measured runs back to back: whole-process wall time for"
+echo "client does 1 warm-up and $PER_ROUND measured runs, each after a $PAUSE_MS ms pause: whole-process wall time for"
 echo "missive, msmtp and swaks; the floor (bench/floor) times its conversations in-process"
 echo "machine: $(nproc) CPU(s)${cpu:+ ($cpu)}, $(uname -sr); load average $LOAD_BEFORE before, $LOAD_AFTER after"
 echo "versions: $ver_missive ($ver_rustc, release); $ver_msmtp; $ver_swaks"

@@ -5,7 +5,9 @@
 //!   connect, EHLO, STARTTLS, handshake (verified against CAFILE only, no
 //!   session resumption), EHLO, AUTH PLAIN, MAIL+RCPT+DATA pipelined, the
 //!   message, QUIT: WARMUP + COUNT times in this one process; prints each
-//!   measured conversation's wall time in ms, one a line.
+//!   measured conversation's wall time in ms, one a line. With
+//!   FLOOR_PAUSE_MS set, it pauses that long before each conversation
+//!   (untimed), as bench/submission.sh does before each client's run.
 //! floor data HOST:PORT TLS(none|implicit) CAFILE|- NAME FROM TO MESSAGE
 //!   one conversation that writes MESSAGE (already CRLF, nothing to stuff)
 //!   after DATA, in 64 KiB writes; prints its wall time in ms.
@@ -206,7 +208,14 @@ fn main() -> Res<()> {
             }
             let config = tls_config(cafile)?;
             let (warmup, count): (usize, usize) = (warmup.parse()?, count.parse()?);
+            let pause = std::env::var("FLOOR_PAUSE_MS")
+                .ok()
+                .and_then(|ms| ms.parse().ok())
+                .map(std::time::Duration::from_millis);
             for i in 0..warmup + count {
+                if let Some(pause) = pause {
+                    std::thread::sleep(pause);
+                }
                 let start = Instant::now();
                 submission(addr, &config, &plain, from, to, &message)?;
                 if i >= warmup {
