@@ -10,6 +10,8 @@
 #            the same conversation with TCP_QUICKACK, no process start, no
 #            session resumption, trusting the CA file alone; each round it does
 #            1 warm-up and PER_ROUND (3) measured conversations.
+#   true     /bin/true: a process that does nothing, for the least a
+#            process-per-send client can cost (floor + true).
 #
 # The clients are interleaved round-robin (the starting client rotates each
 # round), 2 warm-up rounds first, then RUNS measured rounds (default 15). In a
@@ -43,7 +45,7 @@ case "$RUNS" in '' | *[!0-9]*) echo "usage: $0 [RUNS]   (RUNS: a positive intege
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 TESTBED_DIR="${TESTBED_DIR:-/tmp/smtp-testbed}"
 CREDS="$TESTBED_DIR/credentials.env"
-read -r -a CLIENTS <<<"${BENCH_CLIENTS:-missive floor msmtp swaks}"
+read -r -a CLIENTS <<<"${BENCH_CLIENTS:-missive floor msmtp swaks true}"
 PER_ROUND=3
 PAUSE_MS=${PAUSE_MS:-10}
 export FLOOR_PAUSE_MS=$PAUSE_MS
@@ -106,7 +108,9 @@ fi
 # --- per-client setup ------------------------------------------------------------
 TAG="bench-$$"
 rcpt() { printf '%s-%s@example.test' "$TAG" "$1"; }
-for c in "${CLIENTS[@]}"; do MAIL_DIRS+=("${SMTP_MAILDIR_BASE:-$TESTBED_DIR/mail}/example.test/$TAG-$c"); done
+for c in "${CLIENTS[@]}"; do
+  [ "$c" = true ] || MAIL_DIRS+=("${SMTP_MAILDIR_BASE:-$TESTBED_DIR/mail}/example.test/$TAG-$c")
+done
 
 BODY="$TMP/body.txt"
 printf 'A small benchmark message.\nSecond line.\n' >"$BODY"
@@ -145,6 +149,8 @@ CMD_msmtp=(msmtp -C "$MSMTPRC" -a bench "$(rcpt msmtp)")
 CMD_swaks=(swaks --server "$HOST" --port "$PORT" --tls --tls-verify --tls-ca-path "$CA"
   --auth PLAIN --auth-user "$USER_" --auth-password "$SMTP_PASS"
   --from "$USER_" --to "$(rcpt swaks)" --data "@$TMP/swaks.eml")
+# /bin/true: what a process costs before it does anything (fork, exec, exit)
+CMD_true=(/bin/true)
 CMD_floor=("$FLOOR" submission "$HOST:$PORT" "$CA" "$USER_" MISSIVE_BENCH_PW
   "$USER_" "$(rcpt floor)" "$TMP/floor.eml" 1 "$PER_ROUND")
 
@@ -247,6 +253,10 @@ fgoal=$(awk -v m="${MED[floor]}" 'BEGIN {printf "%.2f", 1.5 * m}')
 fr=$(ratio "${MED[missive]}" "${MED[floor]}")
 if awk -v a="${MED[missive]}" -v g="$fgoal" 'BEGIN {exit !(a <= g)}'; then fverdict=MET; else fverdict="NOT MET"; fi
 echo "target (issue 17): missive median <= 1.5 x floor median = $fgoal ms -> $fverdict (missive ${MED[missive]} ms, ratio $fr)"
+if [ -n "${MED[true]:-}" ]; then
+  least=$(awk -v a="${MED[floor]}" -v b="${MED[true]}" 'BEGIN {printf "%.2f", a + b}')
+  echo "  (no process-per-send client can beat floor + /bin/true = $least ms, $(ratio "$least" "${MED[floor]}") x the floor)"
+fi
 if [ -n "${BENCH_SUMMARY:-}" ]; then
   printf 'submission: 1 message, STARTTLS+AUTH, Postfix\tmedian ms\t%s\t%s\t%s\tmsmtp %s, swaks %s\t<= 1.5 x floor\t%s\n' \
     "${MED[missive]}" "${MED[floor]}" "$fr" "${MED[msmtp]}" "${MED[swaks]}" "$fverdict" >>"$BENCH_SUMMARY"
