@@ -14,6 +14,9 @@ pub struct MxArgs {
     /// Use this DNS server, IP[:PORT], instead of the system's.
     #[arg(long, value_name = "IP[:PORT]")]
     pub dns_server: Option<String>,
+    /// Validate DNSSEC and show each host's DANE (TLSA) requirements, against the DNSKEY/DS records in this file; `iana`, `auto` or `none` as for `send --direct`. Default: auto with the system's DNS, none with --dns-server.
+    #[arg(long, value_name = "FILE|iana|auto|none")]
+    pub dnssec_trust_anchor: Option<std::path::PathBuf>,
     /// Print JSON.
     #[arg(long)]
     pub json: bool,

@@ -129,6 +129,11 @@ impl Hickory {
         Hickory::build(server, Some(keys))
     }
 
+    /// Whether answers are DNSSEC-validated (a trust anchor is in use).
+    pub fn validates(&self) -> bool {
+        self.validating
+    }
+
     fn build(server: Option<&str>, anchors: Option<TrustAnchors>) -> Result<Hickory> {
         let builder = match server {
             None => TokioResolver::builder_tokio().map_err(|e| {

@@ -29,7 +29,9 @@ mod outcome;
 mod relay;
 
 pub use crate::transport::session::QuitAfter;
+pub(crate) use anchors::Anchors;
 pub use batch::Batched;
+pub(crate) use dane::{host_dane, HostDane};
 pub use diagnose::Diagnosis;
 pub use mailer::Mailer;
 pub use outcome::{Attempt, Hop, Outcome, RecipientOutcome, Status};
