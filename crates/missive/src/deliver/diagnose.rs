@@ -2,6 +2,8 @@
 //! stage (QUIT; RSET first inside a transaction) and says how far it got.
 //! The fastest answer to "does my login work?" without sending anything.
 
+use std::time::{Duration, Instant};
+
 use missive_smtp::{Envelope, Reply};
 
 use super::{relay, Mailer, Route};
@@ -45,7 +47,25 @@ impl Mailer {
                 "--quit-after needs a server (--server, --account or --preset)".into(),
             ));
         }
-        let mut session = relay::open(engine, self.transcript(), Some(quit_after), None).await?;
+        // The same deadline as a message of no size: a server that answers
+        // each reply just in time cannot hold the diagnosis for an hour.
+        let allowed = engine.options.deadline_for(0);
+        let end = Instant::now() + allowed;
+        let late = |e: AppError| {
+            match e {
+            AppError::Deadline { stage } if Instant::now() + Duration::from_millis(20) >= end => {
+                AppError::Network(format!(
+                    "the deadline ({} s) ran out during {stage}, before --quit-after {} was reached: the server answers too slowly; allow more time with --deadline SECS",
+                    allowed.as_secs(),
+                    quit_after.name()
+                ))
+            }
+            e => e,
+        }
+        };
+        let mut session = relay::open(engine, self.transcript(), Some(quit_after), Some(end))
+            .await
+            .map_err(late)?;
         let client = session.client();
         let caps = client.capabilities();
         let mut d = Diagnosis {
@@ -71,7 +91,8 @@ impl Mailer {
             })?;
             let tx = session
                 .try_envelope(envelope.clone(), quit_after == QuitAfter::Rcpt)
-                .await?;
+                .await
+                .map_err(late)?;
             d.mail = tx.mail.clone();
             if quit_after == QuitAfter::Rcpt {
                 d.recipients = tx

@@ -238,6 +238,29 @@ fn the_deadline_is_per_message_in_a_queue_run() {
 }
 
 #[test]
+fn quit_after_is_bounded_by_the_deadline_too() {
+    // Each reply 1 s late, within --timeout 5: EHLO, MAIL and RCPT take 3 s,
+    // past --deadline 2, before --quit-after rcpt is reached.
+    let server = trickling_relay(Duration::from_secs(1));
+    let out = server
+        .client()
+        .args(&["--tls", "none", "--timeout", "5", "--deadline", "2"])
+        .args(&["--quit-after", "rcpt"])
+        .run();
+    let log = server.finish();
+    out.assert_code(75);
+    let line = out.one_error_line();
+    assert!(line.contains("deadline (2 s) ran out during"), "{out}");
+    assert!(line.contains("--quit-after rcpt"), "{out}");
+    assert!(log.messages.is_empty(), "{log:?}");
+    assert!(
+        out.elapsed >= Duration::from_millis(1900) && out.elapsed < Duration::from_secs(4),
+        "took {:?}: the deadline did not bound the diagnosis\n{out}",
+        out.elapsed
+    );
+}
+
+#[test]
 fn the_deadline_is_per_message_in_a_bulk_run() {
     let server = trickling_relay(SLOW);
     let dir = TempDir::new("deadline-bulk");
