@@ -21,7 +21,7 @@ struct DomainReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
     /// The MX answer: "secure", "insecure" (provably unsigned), "bogus",
-    /// "none" (no MX records to judge), or "not validated" (no trust
+    /// "none" (no MX records to judge), or "not-validated" (no trust
     /// anchor; `dnssec_note` says why when one was meant).
     dnssec: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -72,7 +72,7 @@ pub(super) async fn run(args: MxArgs) -> Result<()> {
             false => (dns.mx(&domain).await, None),
         };
         let dnssec_word = match (dns.validates(), dnssec, &answer) {
-            (false, ..) => "not validated",
+            (false, ..) => "not-validated",
             (true, Some(Security::Secure), _) => "secure",
             (true, Some(Security::Insecure), _) => "insecure",
             (true, None, Err(LookupError::Bogus(..))) => "bogus",

@@ -51,17 +51,21 @@ impl Mailer {
         // each reply just in time cannot hold the diagnosis for an hour.
         let allowed = engine.options.deadline_for(0);
         let end = Instant::now() + allowed;
+        // Past the deadline, any error is the deadline's: a connect or TLS
+        // handshake cut short by it fails with its own words otherwise.
         let late = |e: AppError| {
-            match e {
-            AppError::Deadline { stage } if Instant::now() + Duration::from_millis(20) >= end => {
-                AppError::Network(format!(
-                    "the deadline ({} s) ran out during {stage}, before --quit-after {} was reached: the server answers too slowly; allow more time with --deadline SECS",
-                    allowed.as_secs(),
-                    quit_after.name()
-                ))
+            if Instant::now() + Duration::from_millis(20) < end {
+                return e;
             }
-            e => e,
-        }
+            let during = match &e {
+                AppError::Deadline { stage } => format!("during {stage}"),
+                other => format!("({other})"),
+            };
+            AppError::Network(format!(
+                "the deadline ({} s) ran out {during}, before --quit-after {} was reached: the server answers too slowly; allow more time with --deadline SECS",
+                allowed.as_secs(),
+                quit_after.name()
+            ))
         };
         let mut session = relay::open(engine, self.transcript(), Some(quit_after), Some(end))
             .await

@@ -19,7 +19,7 @@ use crate::error::{AppError, Result};
 pub struct TlsOptions {
     /// Extra trust anchors (PEM), on top of the system store.
     pub cafile: Option<PathBuf>,
-    /// Do not fail on certificate problems (they are still recorded and shown).
+    /// Do not fail on certificate problems (they are still reported and shown).
     pub insecure: bool,
     /// Skip the system store (the sandbox trusts only its own CA).
     pub no_system_roots: bool,
@@ -95,7 +95,8 @@ impl TlsContext {
         })
     }
 
-    /// The same trust, but certificate problems are recorded rather than fatal.
+    /// The same trust, but a certificate problem is not fatal: the handshake
+    /// finishes and [`TlsContext::problem_with`] reports it.
     pub fn tolerant(&self) -> TlsContext {
         let verifier = Arc::new(Verifier {
             anchors: self.verifier.anchors.clone(),

@@ -554,7 +554,7 @@ fn mx_shows_the_dnssec_status_and_each_hosts_dane_requirements() {
     let (out, reports) = mx_report(&dns, None, &["ee.dane.test", "bogus.test"]);
     out.assert_code(0);
     for r in &reports {
-        assert_eq!(r["dnssec"], "not validated", "{out}");
+        assert_eq!(r["dnssec"], "not-validated", "{out}");
         assert!(r["hosts"][0].get("dane").is_none(), "{out}");
     }
 }
