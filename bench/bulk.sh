@@ -70,15 +70,18 @@ source_run() { # CONNECTIONS
   rate "$s" "$e"
 }
 
+# The middle value (of an even count, the lower of the two middle ones).
 median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 ROUNDS=${ROUNDS:-3}
+case "$ROUNDS" in '' | *[!0-9]* | 0) die "ROUNDS must be a whole number of at least 1, not '$ROUNDS'" ;; esac
 
 printf '%-14s %14s %14s %8s %s\n' "connections" "missive msg/s" "smtp-source" "ratio" "target"
 rounds=""
 for c in 1 8; do
   all_ours="" all_src=""
   for r in $(seq 1 "$ROUNDS"); do
-    if [ $((r % 2)) = 1 ]; then
+    # who goes first alternates, and differs between the 1- and 8-connection runs
+    if [ $(((r + c) % 2)) = 1 ]; then
       s1=$(source_run "$c"); o1=$(missive_run "$c")
     else
       o1=$(missive_run "$c"); s1=$(source_run "$c")
