@@ -7,9 +7,13 @@
 #
 # Environment: RUNS (stop after this many executions), MAX_LEN (longest
 # input, default 8192), NICE (default 10), NO_BUILD=1 (use the binaries
-# already built), SANITIZER (default none: the fuzzed code has no `unsafe`,
-# so AddressSanitizer finds nothing there and costs 3-5x the speed; debug
-# assertions and overflow checks stay on, cargo-fuzz's default).
+# already built), SANITIZER (default none: there is no `unsafe` on the
+# fuzzed paths, so AddressSanitizer finds nothing there and costs 3-5x the
+# speed; debug assertions and overflow checks stay on, cargo-fuzz's default).
+#
+# Do not stop a fuzzer with SIGSTOP to free the CPU for a while: on SIGCONT
+# libFuzzer counts the pause against the input it was running and reports a
+# timeout (and stops) that is not one.
 #
 # Needs the nightly toolchain and cargo-fuzz (cargo install cargo-fuzz).
 # New inputs go to fuzz/corpus/<target>/ (not committed), on top of the seeds
@@ -44,6 +48,12 @@ for t in "${targets[@]}"; do
     -artifact_prefix="artifacts/$t/" -print_final_stats=1 \
     >"logs/$t.log" 2>&1 || status=$?
   took=$(( $(date +%s) - start ))
+  # scratch files (fuzz/src/lib.rs) of fuzzers that are no longer running
+  for f in /dev/shm/missive-fuzz-* "${TMPDIR:-/tmp}"/missive-fuzz-*; do
+    [ -e "$f" ] || continue
+    pid=${f##*/missive-fuzz-}; pid=${pid%%-*}
+    kill -0 "$pid" 2>/dev/null || rm -f -- "$f"
+  done
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "logs/$t.log" | tail -1)
   crashes=$(( $(find "artifacts/$t" -type f | wc -l) - before ))
   if [ "$status" -ne 0 ] && [ "$crashes" -eq 0 ]; then crashes="exit $status"; fi
