@@ -30,6 +30,7 @@
 #     plain.dane.test    MX 10 mx-plain   127.0.0.35  TLSA 3 1 1 sha256(ee SPKI)  (the test's server offers no STARTTLS)
 #     pkix.dane.test     MX 10 mx-pkix    127.0.0.36  TLSA 1 1 1 / 0 0 1 only (unusable, RFC 7672 §3.1.3)
 #     cross.dane.test    MX 10 mx.insecure.test       (a secure MX whose host is in the unsigned zone)
+#     alias.dane.test    CNAME ee.dane.test           (a signed alias of a secure MX set)
 #   n3.test.        signed with NSEC3 (0 iterations, no salt, RFC 9276), so the
 #                   denials below are NSEC3 proofs:
 #     ee.n3.test         MX 10 mx-ee.n3.test 127.0.0.31  TLSA 3 1 1 sha256(ee SPKI)
@@ -37,7 +38,9 @@
 #     unsigned.n3.test.  delegated without DS (NSEC3-proven insecure): MX 10
 #                        mx.unsigned.n3.test 127.0.0.37 with a wrong TLSA record
 #   insecure.test.  unsigned, no DS in test.: MX 10 mx.insecure.test 127.0.0.37,
-#                   which has a TLSA record that must be ignored (insecure)
+#                   which has a TLSA record that must be ignored (insecure);
+#                   alias.insecure.test CNAME ee.dane.test (an unsigned link
+#                   to a secure MX set: the answer is insecure, RFC 7672 §2.1.3)
 #   bogus.test.     signed, then the RRSIG over its MX set altered: bogus
 #     bogus.test         MX 10 mx.bogus.test 127.0.0.38 (bogus MX answer)
 #     tlsa.bogus.test    MX 10 mx-tlsa.bogus.test 127.0.0.39, whose TLSA RRSIG is altered
@@ -124,6 +127,7 @@ pkix.dane.test. IN MX 10 mx-pkix.dane.test.
 _25._tcp.mx-pkix.dane.test. IN TLSA 1 1 1 $MX_SPKI
 _25._tcp.mx-pkix.dane.test. IN TLSA 0 0 1 $CA_CERT
 cross.dane.test. IN MX 10 mx.insecure.test.
+alias.dane.test. IN CNAME ee.dane.test.
 EOF
 } > zones/dane.test.zone
 { soa insecure.test.
@@ -131,6 +135,7 @@ EOF
 insecure.test. IN MX 10 mx.insecure.test.
 mx.insecure.test. IN A 127.0.0.37
 _25._tcp.mx.insecure.test. IN TLSA 3 1 1 $WRONG
+alias.insecure.test. IN CNAME ee.dane.test.
 EOF
 } > zones/insecure.test.zone
 { soa bogus.test.

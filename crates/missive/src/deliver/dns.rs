@@ -333,6 +333,11 @@ impl Dns for Hickory {
                     proofs.push(r.proof);
                     Some((mx.preference, ascii_name(&mx.exchange)))
                 }
+                // every alias on the way counts (RFC 7672 §2.1.3)
+                RData::CNAME(_) => {
+                    proofs.push(r.proof);
+                    None
+                }
                 _ => None,
             })
             .collect();
@@ -367,6 +372,10 @@ impl Dns for Hickory {
                         data: t.cert_data.clone(),
                     })
                 }
+                RData::CNAME(_) => {
+                    proofs.push(r.proof);
+                    None
+                }
                 _ => None,
             })
             .collect();
@@ -394,8 +403,14 @@ impl Dns for Hickory {
                             _ => None,
                         })
                         .collect();
-                    // bogus addresses are not connected to (RFC 4035 §4.3)
-                    match security_of(host, addrs.iter().map(|a| a.1), self.validating) {
+                    let aliases = l
+                        .answers()
+                        .iter()
+                        .filter(|r| matches!(r.data, RData::CNAME(_)))
+                        .map(|r| r.proof);
+                    // bogus addresses (or aliases) are not connected to (RFC 4035 §4.3)
+                    let proofs = addrs.iter().map(|a| a.1).chain(aliases);
+                    match security_of(host, proofs, self.validating) {
                         Ok(_) => out.extend(addrs.into_iter().map(|a| a.0)),
                         Err(e) => errors.push(e),
                     }

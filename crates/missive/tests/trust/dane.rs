@@ -206,6 +206,39 @@ fn an_unsigned_zone_gets_no_dane_even_with_a_wrong_tlsa_record() {
 }
 
 #[test]
+fn an_alias_counts_as_part_of_the_mx_answer() {
+    let (dns, dir) = dnssec!();
+    let port = free_port();
+    let server = mx(&dir, MX_EE, port, "ee");
+    // alias.dane.test CNAME ee.dane.test: signed all the way, so DANE
+    let rcpt = format!("{}@alias.dane.test", unique("alias"));
+    let out = send(&dns, &dir, port, &rcpt);
+    out.assert_code(0);
+    let r = one(&out, &rcpt);
+    assert_eq!(r["policy"], "dane", "{r:#}");
+    assert_eq!(r["tls_verified"], true, "{r:#}");
+    // alias.insecure.test CNAME ee.dane.test: the alias is in the unsigned
+    // zone, so the MX answer is insecure and its host's TLSA records do not
+    // count (RFC 7672 §2.1.3, §2.2.1), though the MX records are signed
+    let rcpt = format!("{}@alias.insecure.test", unique("alias-insecure"));
+    let out = send(&dns, &dir, port, &rcpt);
+    out.assert_code(0);
+    let r = one(&out, &rcpt);
+    assert_eq!(r["policy"], "none", "{r:#}");
+    assert_eq!(
+        r["tls_verified"], false,
+        "the certificate names another host: {r:#}"
+    );
+    server.wait_for(2, DELIVERY_WAIT);
+
+    let (out, reports) = mx_report(&dns, Some(&anchor(&dir)), &["alias.insecure.test"]);
+    out.assert_code(0);
+    let alias = report(&reports, "alias.insecure.test");
+    assert_eq!(alias["dnssec"], "insecure", "{out}");
+    assert!(alias["hosts"][0].get("dane").is_none(), "{out}");
+}
+
+#[test]
 fn bogus_answers_are_a_temporary_failure_never_a_downgrade() {
     let (dns, dir) = dnssec!();
     let port = free_port();
