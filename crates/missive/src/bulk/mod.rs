@@ -89,12 +89,15 @@ pub(crate) async fn run(plan: Plan) -> Result<i32> {
         )));
     }
     templates.check_columns(&rows.columns, &plan.csv)?;
-    // Every row is checked before the first message leaves.
+    // Every row is checked before the first message leaves. Only the
+    // first (shown for confirmation) is DKIM-signed here: a signature does
+    // not depend on whether a row is valid, and signing reads the whole
+    // message, attachments too, which the send does again.
     let mut total = 0;
     let mut first = None;
     while let Some(row) = rows.next_row(&plan.csv) {
         let row = row?;
-        let job = build(&templates, &plan, &row, None)?;
+        let job = build(&templates, &plan, &row, None, first.is_none())?;
         total = row.number;
         if first.is_none() {
             first = Some(job);
@@ -283,7 +286,7 @@ impl Shared<'_> {
                 _ => true,
             };
             if send {
-                return build(self.templates, self.plan, &row, id.as_deref()).map(Some);
+                return build(self.templates, self.plan, &row, id.as_deref(), true).map(Some);
             }
         }
         Ok(None)
@@ -435,8 +438,9 @@ fn says_slow_down(reply: &missive_smtp::Reply) -> bool {
         .any(|w| text.contains(w))
 }
 
-/// A row's message: rendered, with its recipient, sender and attachments.
-fn build(t: &Templates, plan: &Plan, row: &Row, id: Option<&str>) -> Result<Job> {
+/// A row's message: rendered, with its recipient, sender and attachments;
+/// DKIM-signed when `sign`.
+fn build(t: &Templates, plan: &Plan, row: &Row, id: Option<&str>, sign: bool) -> Result<Job> {
     let r = t.render(row)?;
     let data =
         |what: String, e: AppError| AppError::Data(format!("row {}: {what}: {e}", row.number));
@@ -482,8 +486,10 @@ fn build(t: &Templates, plan: &Plan, row: &Row, id: Option<&str>) -> Result<Job>
     let built = b.build().map_err(|e| data("the message".into(), e))?;
     let mut mail = Mail::new(&built.from_address, &[&to.addr], built.message)
         .map_err(|e| data(format!("column {:?}", plan.to_column), e))?
-        .with_message_id(built.message_id)
-        .signed(&plan.dkim)?;
+        .with_message_id(built.message_id);
+    if sign {
+        mail = mail.signed(&plan.dkim)?;
+    }
     mail.envelope.require_tls = plan.require_tls;
     Ok(Job {
         row: row.number,
@@ -523,7 +529,7 @@ fn dry_run(t: &Templates, plan: &Plan, n: usize, total: usize) -> Result<()> {
         let Some(row) = rows.next_row(&plan.csv) else {
             break;
         };
-        let job = build(t, plan, &row?, None)?;
+        let job = build(t, plan, &row?, None, true)?;
         writeln!(
             out,
             "# row {} ({} octets)",
