@@ -5,26 +5,29 @@
 //! names a column; render and check every row (nothing is sent if one is
 //! wrong); open the journal (resuming a run: rows accepted or refused are
 //! done, rows in doubt are skipped unless asked); confirm; then
-//! `connections` workers take rows in turn, within the rate limits, each
+//! `connections` workers take rows in turn (built ahead on a thread of
+//! their own, ahead.rs), within the rate limits, each
 //! recording "sending" (synced before any end goes out), "committing" and
 //! the outcome in the journal (journal.rs says why that is crash-safe). A 421, or a 4xx that
 //! says to slow down, pauses the run and puts the row back for later.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use crate::deliver::{Mailer, MailerOptions, Status};
 use crate::error::{AppError, Result};
 use crate::message::{Attachment, Mail, Mailbox, MessageBuilder};
 
+mod ahead;
 mod journal;
 mod progress;
 pub(crate) mod rate;
 mod rows;
 mod template;
 
+use ahead::Ahead;
 use journal::{Identity, Journal, State};
 use progress::{Progress, RowReport, Tally};
 use rate::{Limiter, Rate};
@@ -58,7 +61,7 @@ pub(crate) struct Plan {
 }
 
 /// Rows a session takes at once, their transactions pipelined.
-const BATCH: usize = 32;
+pub(crate) const BATCH: usize = 32;
 
 /// How many times a row the server throttled is put back in one run.
 const THROTTLE_RETRIES: u32 = 3;
@@ -73,6 +76,7 @@ struct Job {
 
 /// Runs the plan; the exit code says how it went.
 pub(crate) async fn run(plan: Plan) -> Result<i32> {
+    let plan = Arc::new(plan);
     let templates = Templates::load(
         &plan.template,
         plan.html.as_deref(),
@@ -144,11 +148,12 @@ pub(crate) async fn run(plan: Plan) -> Result<i32> {
     }
     let mailer = Mailer::new(plan.options.clone())?;
     let connections = plan.options.connections;
+    let journal = Arc::new(Mutex::new(journal));
+    let ahead = Ahead::spawn(plan.clone(), Arc::new(templates), journal.clone())?;
     let shared = Shared {
         plan: &plan,
-        templates: &templates,
-        rows: Mutex::new(Rows::open(&plan.csv)?),
-        journal: Mutex::new(journal),
+        ahead,
+        journal,
         retry: Mutex::new(Vec::new()),
         limiter: Limiter::new(plan.rates.clone()),
         mailer: &mailer,
@@ -158,6 +163,7 @@ pub(crate) async fn run(plan: Plan) -> Result<i32> {
         stop: AtomicBool::new(false),
     };
     futures_util::future::join_all((0..connections).map(|_| shared.worker())).await;
+    shared.ahead.finish().await;
     mailer.close().await;
     if let Ok(mut j) = shared.journal.lock() {
         j.sync()?;
@@ -177,9 +183,9 @@ pub(crate) async fn run(plan: Plan) -> Result<i32> {
 /// What the workers share.
 struct Shared<'a> {
     plan: &'a Plan,
-    templates: &'a Templates,
-    rows: Mutex<Rows>,
-    journal: Mutex<Journal>,
+    /// The rows still to send, built on the rendering thread.
+    ahead: Ahead,
+    journal: Arc<Mutex<Journal>>,
     /// Rows the server throttled, with when they may go again.
     retry: Mutex<Vec<(Instant, Job)>>,
     limiter: Limiter,
@@ -234,8 +240,13 @@ impl Shared<'_> {
     async fn take_batch(&self) -> Result<Option<(Vec<Job>, journal::Synced)>> {
         let most = if self.plan.rates.is_empty() { BATCH } else { 1 };
         let mut jobs = Vec::new();
+        let mut turn = self.ahead.take().await;
         while jobs.len() < most {
-            match self.next_job()? {
+            let job = match self.due_retry() {
+                Some(job) => Some(job),
+                None => turn.next().await?,
+            };
+            match job {
                 Some(job) => {
                     self.limiter.acquire().await;
                     jobs.push(job);
@@ -243,6 +254,7 @@ impl Shared<'_> {
                 None => break,
             }
         }
+        drop(turn);
         if jobs.is_empty() {
             return Ok(None);
         }
@@ -265,31 +277,12 @@ impl Shared<'_> {
         }
     }
 
-    /// A throttled row that is due, else the next row of the file still to send.
-    fn next_job(&self) -> Result<Option<Job>> {
-        if let Ok(mut retry) = self.retry.lock() {
-            let now = Instant::now();
-            if let Some(i) = retry.iter().position(|(at, _)| *at <= now) {
-                return Ok(Some(retry.swap_remove(i).1));
-            }
-        }
-        let mut rows = self.rows.lock().map_err(|_| poisoned())?;
-        while let Some(row) = rows.next_row(&self.plan.csv) {
-            let row = row?;
-            let (state, id) = {
-                let j = self.journal.lock().map_err(|_| poisoned())?;
-                (j.state(row.number), j.id_of(row.number).map(String::from))
-            };
-            let send = match state {
-                State::Accepted | State::Refused => false,
-                State::InDoubt => self.plan.resend_in_doubt,
-                _ => true,
-            };
-            if send {
-                return build(self.templates, self.plan, &row, id.as_deref(), true).map(Some);
-            }
-        }
-        Ok(None)
+    /// A throttled row that is due to go again.
+    fn due_retry(&self) -> Option<Job> {
+        let mut retry = self.retry.lock().ok()?;
+        let now = Instant::now();
+        let i = retry.iter().position(|(at, _)| *at <= now)?;
+        Some(retry.swap_remove(i).1)
     }
 
     fn earliest_retry(&self) -> Option<Instant> {
