@@ -46,8 +46,9 @@ cpu=$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || t
   echo
   echo "Written by \`bench/run.sh\` ($START). Machine: $(nproc) CPU(s)${cpu:+ ($cpu)}, $(uname -sr);"
   echo "load average (1, 5, 15 min) $LOAD_START at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end."
-  echo "The machine is shared with other builds and tests, so every figure is noisy: each"
-  echo "script measures missive, its peers and the floor interleaved in the same run."
+  echo "Each script measures missive, its peers and the floor interleaved in the same run;"
+  echo "the load averages below say how quiet the machine was (figures from a busy machine"
+  echo "move a lot: bench/README.md says which and why)."
   echo "\"floor\": what the server and the wire allow, measured by \`bench/floor\` (a minimal"
   echo "Rust client, not part of missive) or the named reference. See bench/README.md."
   echo
