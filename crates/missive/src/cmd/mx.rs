@@ -169,15 +169,8 @@ async fn host(dns: &Hickory, preference: u16, name: &str, dane: bool) -> HostRep
 }
 
 async fn dane_report(dns: &Hickory, name: &str) -> DaneReport {
-    // In full, in presentation form (the text report shows them shortened).
-    let list = |r: &[crate::transport::dane::Tlsa]| {
-        r.iter()
-            .map(|t| {
-                let hex: String = t.data.iter().map(|b| format!("{b:02x}")).collect();
-                format!("{} {} {} {hex}", t.usage, t.selector, t.matching)
-            })
-            .collect()
-    };
+    // In full (the text report shows them shortened).
+    let list = |r: &[crate::transport::dane::Tlsa]| r.iter().map(|t| t.presentation()).collect();
     match crate::deliver::host_dane(dns, &ascii_domain(name)).await {
         Ok(d) => {
             let detail = d.describe();

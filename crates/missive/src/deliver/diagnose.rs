@@ -2,7 +2,7 @@
 //! stage (QUIT; RSET first inside a transaction) and says how far it got.
 //! The fastest answer to "does my login work?" without sending anything.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use missive_smtp::{Envelope, Reply};
 
@@ -51,21 +51,15 @@ impl Mailer {
         // each reply just in time cannot hold the diagnosis for an hour.
         let allowed = engine.options.deadline_for(0);
         let end = Instant::now() + allowed;
-        // Past the deadline, any error is the deadline's: a connect or TLS
-        // handshake cut short by it fails with its own words otherwise.
         let late = |e: AppError| {
-            if Instant::now() + Duration::from_millis(20) < end {
-                return e;
-            }
-            let during = match &e {
-                AppError::Deadline { stage } => format!("during {stage}"),
-                other => format!("({other})"),
-            };
-            AppError::Network(format!(
+            match relay::ran_out(&e, end) {
+            None => e,
+            Some(during) => AppError::Network(format!(
                 "the deadline ({} s) ran out {during}, before --quit-after {} was reached: the server answers too slowly; allow more time with --deadline SECS",
                 allowed.as_secs(),
                 quit_after.name()
-            ))
+            )),
+        }
         };
         let mut session = relay::open(engine, self.transcript(), Some(quit_after), Some(end))
             .await

@@ -20,7 +20,7 @@ use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfi
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::dnssec::{Proof, TrustAnchors};
 use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::{Name, RData, RecordType};
+use hickory_resolver::proto::rr::{Name, RData, Record, RecordType};
 use hickory_resolver::TokioResolver;
 
 use super::anchors::{self, Anchors};
@@ -196,6 +196,16 @@ impl Hickory {
     }
 }
 
+/// The proofs of the aliases (CNAME records) an answer went through: every
+/// one counts in the answer's security (RFC 7672 §2.1.3), so an unsigned
+/// link makes it insecure and a bogus one bogus.
+fn alias_proofs(answers: &[Record]) -> impl Iterator<Item = Proof> + '_ {
+    answers
+        .iter()
+        .filter(|r| matches!(r.data, RData::CNAME(_)))
+        .map(|r| r.proof)
+}
+
 /// The status of an RRset from its records' proofs: any bogus or
 /// indeterminate record spoils it (RFC 4035 §5).
 fn security_of(
@@ -333,15 +343,11 @@ impl Dns for Hickory {
                     proofs.push(r.proof);
                     Some((mx.preference, ascii_name(&mx.exchange)))
                 }
-                // every alias on the way counts (RFC 7672 §2.1.3)
-                RData::CNAME(_) => {
-                    proofs.push(r.proof);
-                    None
-                }
                 _ => None,
             })
             .collect();
-        let security = security_of(domain, proofs.into_iter(), self.validating)?;
+        let proofs = proofs.into_iter().chain(alias_proofs(lookup.answers()));
+        let security = security_of(domain, proofs, self.validating)?;
         Ok((security, records))
     }
 
@@ -372,14 +378,11 @@ impl Dns for Hickory {
                         data: t.cert_data.clone(),
                     })
                 }
-                RData::CNAME(_) => {
-                    proofs.push(r.proof);
-                    None
-                }
                 _ => None,
             })
             .collect();
-        let security = security_of(name, proofs.into_iter(), self.validating)?;
+        let proofs = proofs.into_iter().chain(alias_proofs(lookup.answers()));
+        let security = security_of(name, proofs, self.validating)?;
         Ok((security, records))
     }
 
@@ -403,13 +406,8 @@ impl Dns for Hickory {
                             _ => None,
                         })
                         .collect();
-                    let aliases = l
-                        .answers()
-                        .iter()
-                        .filter(|r| matches!(r.data, RData::CNAME(_)))
-                        .map(|r| r.proof);
                     // bogus addresses (or aliases) are not connected to (RFC 4035 §4.3)
-                    let proofs = addrs.iter().map(|a| a.1).chain(aliases);
+                    let proofs = addrs.iter().map(|a| a.1).chain(alias_proofs(l.answers()));
                     match security_of(host, proofs, self.validating) {
                         Ok(_) => out.extend(addrs.into_iter().map(|a| a.0)),
                         Err(e) => errors.push(e),

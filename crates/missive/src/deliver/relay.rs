@@ -77,6 +77,22 @@ pub(super) fn outcome(session: &Session, tx: &TransactionOutcome) -> Outcome {
     }
 }
 
+/// When `e` came because the deadline ending at `end` ran out, where it
+/// ran out ("during the reply to DATA", or the cut-short wait's own error
+/// in brackets); `None` when it came in time. A connect or TLS handshake
+/// cut short by the deadline fails with its own words, so any error past
+/// the deadline is the deadline's.
+pub(super) fn ran_out(e: &AppError, end: Instant) -> Option<String> {
+    // Each wait ends at the deadline itself: a little slack for the timer.
+    if Instant::now() + Duration::from_millis(20) < end {
+        return None;
+    }
+    Some(match e {
+        AppError::Deadline { stage } => format!("during {stage}"),
+        other => format!("({other})"),
+    })
+}
+
 /// `e`, or when it came because the message's deadline (`allowed`, ending
 /// at `end`) ran out, the error that says so: every recipient is a
 /// temporary failure, and once the end of the message went out
@@ -87,20 +103,15 @@ pub(super) fn past_deadline(
     allowed: Duration,
     in_doubt: bool,
 ) -> AppError {
-    // Each wait ends at the deadline itself: a little slack for the timer.
-    if Instant::now() + Duration::from_millis(20) < end {
+    let Some(during) = ran_out(&e, end) else {
         return e;
-    }
+    };
     let secs = allowed.as_secs();
     if in_doubt {
         return AppError::Network(format!(
             "the message's deadline ({secs} s) ran out after its end went out and before the server's reply: it may have been delivered; check before sending it again (or allow more time with --deadline SECS)"
         ));
     }
-    let during = match &e {
-        AppError::Deadline { stage } => format!("during {stage}"),
-        other => format!("({other})"),
-    };
     AppError::Network(format!(
         "the message's deadline ({secs} s) ran out {during}; nothing was accepted: try again later, or allow more time with --deadline SECS"
     ))

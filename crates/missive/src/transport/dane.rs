@@ -33,6 +33,22 @@ pub const DANE_TA: u8 = 2;
 pub const DANE_EE: u8 = 3;
 
 impl Tlsa {
+    /// The data in hexadecimal, in full.
+    pub fn hex(&self) -> String {
+        self.data.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Presentation form, the data in full (`Display` shortens it).
+    pub fn presentation(&self) -> String {
+        format!(
+            "{} {} {} {}",
+            self.usage,
+            self.selector,
+            self.matching,
+            self.hex()
+        )
+    }
+
     /// Whether an SMTP client can use it (RFC 7672 §3.1.3): DANE-TA or
     /// DANE-EE, a known selector and matching type, and data of the
     /// digest's length.
@@ -71,7 +87,7 @@ impl Tlsa {
 impl std::fmt::Display for Tlsa {
     /// Presentation form, the data shortened: `3 1 1 5c1b…e9a0`.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let hex: String = self.data.iter().map(|b| format!("{b:02x}")).collect();
+        let hex = self.hex();
         let short = match hex.len() > 16 {
             true => format!("{}…{}", &hex[..8], &hex[hex.len() - 8..]),
             false => hex,
