@@ -215,7 +215,7 @@ impl Taker<'_> {
     }
 }
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use std::path::{Path, PathBuf};
 
     use super::*;
@@ -240,7 +240,13 @@ mod tests {
         .unwrap()
     }
 
-    fn plan(dir: &Path, rows: usize, resend_in_doubt: bool, dkim: bool) -> Plan {
+    /// A plan for `rows` rows (`email,name`), optionally DKIM-signing.
+    pub(in crate::bulk) fn plan(
+        dir: &Path,
+        rows: usize,
+        resend_in_doubt: bool,
+        dkim: bool,
+    ) -> Plan {
         let mut csv = String::from("email,name\n");
         for i in 1..=rows {
             csv.push_str(&format!("r{i}@example.test,Name {i}\n"));
@@ -276,7 +282,8 @@ mod tests {
         }
     }
 
-    fn fresh(name: &str) -> PathBuf {
+    /// A new, empty directory for one test.
+    pub(in crate::bulk) fn fresh(name: &str) -> PathBuf {
         let dir = std::env::temp_dir().join(format!("missive-ahead-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();

@@ -21,6 +21,7 @@ use crate::error::{AppError, Result};
 use crate::message::{Attachment, Mail, Mailbox, MessageBuilder};
 
 mod ahead;
+mod check;
 mod journal;
 mod progress;
 pub(crate) mod rate;
@@ -83,7 +84,7 @@ pub(crate) async fn run(plan: Plan) -> Result<i32> {
         &plan.attach,
         &plan.inline,
     )?;
-    let mut rows = Rows::open(&plan.csv)?;
+    let rows = Rows::open(&plan.csv)?;
     if !rows.columns.contains(&plan.to_column) {
         return Err(AppError::Data(format!(
             "{} has no column {:?} for the recipients (columns: {}); name it with --to-column",
@@ -93,21 +94,8 @@ pub(crate) async fn run(plan: Plan) -> Result<i32> {
         )));
     }
     templates.check_columns(&rows.columns, &plan.csv)?;
-    // Every row is checked before the first message leaves. Only the
-    // first (shown for confirmation) is DKIM-signed here: a signature does
-    // not depend on whether a row is valid, and signing reads the whole
-    // message, attachments too, which the send does again.
-    let mut total = 0;
-    let mut first = None;
-    while let Some(row) = rows.next_row(&plan.csv) {
-        let row = row?;
-        let job = build(&templates, &plan, &row, None, first.is_none())?;
-        total = row.number;
-        if first.is_none() {
-            first = Some(job);
-        }
-    }
-    let Some(first) = first else {
+    // Every row is checked before the first message leaves.
+    let Some((first, total)) = check::check_rows(&plan, &templates, rows)? else {
         return Err(AppError::Data(format!(
             "{} has no rows",
             plan.csv.display()
@@ -148,6 +136,7 @@ pub(crate) async fn run(plan: Plan) -> Result<i32> {
     }
     let mailer = Mailer::new(plan.options.clone())?;
     let connections = plan.options.connections;
+    journal.set_writers(connections);
     let journal = Arc::new(Mutex::new(journal));
     let ahead = Ahead::spawn(plan.clone(), Arc::new(templates), journal.clone())?;
     let shared = Shared {
