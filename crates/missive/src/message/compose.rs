@@ -221,7 +221,7 @@ impl Composition<'_> {
         out.bytes(head.as_bytes());
         self.body_node().write(&mut out);
         Ok(Message {
-            segments: out.0,
+            segments: out.0.into(),
             eight_bit: false,
             line_end_growth: 0,
         })

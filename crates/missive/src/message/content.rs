@@ -86,6 +86,7 @@ impl Segment {
         }
     }
 
+    /// A reader for a segment in a file (bytes in memory are read in place).
     fn open(&self) -> io::Result<Box<dyn Read + Send>> {
         Ok(match self {
             Segment::Bytes(b) => Box::new(io::Cursor::new(b.clone())),
@@ -99,10 +100,11 @@ impl Segment {
     }
 }
 
-/// A whole message: segments in order.
+/// A whole message: segments in order, shared by its clones and readers
+/// (opening a message copies nothing).
 #[derive(Debug, Clone, Default)]
 pub struct Message {
-    pub(crate) segments: Vec<Segment>,
+    pub(crate) segments: Arc<Vec<Segment>>,
     /// The message has octets over 127 outside base64 (8BITMIME wanted).
     pub(crate) eight_bit: bool,
     /// Octets that CRLF normalisation adds on the wire (ready-made messages
@@ -121,33 +123,59 @@ impl Message {
         MessageReader {
             segments: self.segments.clone(),
             next: 0,
-            current: None,
+            current: Current::Between,
         }
     }
 }
 
 /// Reads the segments one after the other, opening files as it reaches them.
 pub struct MessageReader {
-    segments: Vec<Segment>,
+    segments: Arc<Vec<Segment>>,
     next: usize,
-    current: Option<Box<dyn Read + Send>>,
+    current: Current,
+}
+
+/// Where a [`MessageReader`] is.
+enum Current {
+    /// Between segments: `next` is the one to start.
+    Between,
+    /// In segment `next - 1`, in memory, at this offset.
+    Bytes(usize),
+    /// In a file's segment.
+    File(Box<dyn Read + Send>),
 }
 
 impl Read for MessageReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         loop {
-            if let Some(r) = self.current.as_mut() {
-                let n = r.read(buf)?;
-                if n > 0 || buf.is_empty() {
-                    return Ok(n);
+            match &mut self.current {
+                Current::Bytes(at) => {
+                    if let Some(Segment::Bytes(b)) = self.segments.get(self.next - 1) {
+                        let n = buf.len().min(b.len() - *at);
+                        buf[..n].copy_from_slice(&b[*at..*at + n]);
+                        *at += n;
+                        if n > 0 || buf.is_empty() {
+                            return Ok(n);
+                        }
+                    }
                 }
-                self.current = None;
+                Current::File(r) => {
+                    let n = r.read(buf)?;
+                    if n > 0 || buf.is_empty() {
+                        return Ok(n);
+                    }
+                }
+                Current::Between => {}
             }
             let Some(seg) = self.segments.get(self.next) else {
+                self.current = Current::Between;
                 return Ok(0);
             };
             self.next += 1;
-            self.current = Some(seg.open()?);
+            self.current = match seg {
+                Segment::Bytes(_) => Current::Bytes(0),
+                _ => Current::File(seg.open()?),
+            };
         }
     }
 }
@@ -246,14 +274,14 @@ mod tests {
             let path = dir.join(format!("f{n}"));
             std::fs::write(&path, &data).unwrap();
             let m = Message {
-                segments: vec![
+                segments: Arc::new(vec![
                     Segment::Bytes(b"head\r\n".to_vec()),
                     Segment::Base64File {
                         path,
                         len: n as u64,
                     },
                     Segment::Bytes(b"tail\r\n".to_vec()),
-                ],
+                ]),
                 eight_bit: false,
                 line_end_growth: 0,
             };
@@ -277,11 +305,11 @@ mod tests {
         let path = spool.path.clone();
         let spool = Arc::new(spool);
         let m = Message {
-            segments: vec![Segment::Raw {
+            segments: Arc::new(vec![Segment::Raw {
                 file: spool.clone(),
                 offset: 3,
                 len: 4,
-            }],
+            }]),
             eight_bit: false,
             line_end_growth: 0,
         };

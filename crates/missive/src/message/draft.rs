@@ -66,7 +66,7 @@ impl Draft {
         let mut mail = self.outgoing()?;
         if self.tls_required_no {
             let field = super::content::Segment::Bytes(b"TLS-Required: No\r\n".to_vec());
-            mail.message.segments.insert(0, field);
+            std::sync::Arc::make_mut(&mut mail.message.segments).insert(0, field);
             mail.envelope.size = Some(mail.message.size());
         }
         mail.envelope.dsn = Dsn {

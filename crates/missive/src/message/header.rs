@@ -190,20 +190,19 @@ pub fn encode_words(text: &str) -> String {
 /// The body and its Content-Transfer-Encoding: 7bit when it is ASCII with
 /// short lines, else quoted-printable (safe whatever the server offers).
 pub fn encode_body(body: &str) -> (&'static str, String) {
-    let lines: Vec<&str> = body
-        .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .collect();
+    // The lines, without their LF or CRLF.
+    let lines = || body.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
+    // Any CR left in a line is a bare one; most bodies have none at all.
+    let crs = body.contains('\r');
     let plain = body.is_ascii()
-        && !body.contains('\0')
-        && lines.iter().all(|l| l.len() <= 998 && !l.contains('\r'));
-    let mut out = String::with_capacity(body.len() + body.len() / 8);
-    let n = if lines.last() == Some(&"") {
-        lines.len() - 1
-    } else {
-        lines.len()
-    };
-    for line in &lines[..n] {
+        && !body.as_bytes().contains(&0)
+        && lines().all(|l| l.len() <= 998 && !(crs && l.contains('\r')));
+    let mut out = String::with_capacity(body.len() + body.len() / 8 + 2);
+    let mut lines = lines().peekable();
+    while let Some(line) = lines.next() {
+        if line.is_empty() && lines.peek().is_none() {
+            break; // after the last line end
+        }
         if plain {
             out.push_str(line);
         } else {
@@ -216,23 +215,26 @@ pub fn encode_body(body: &str) -> (&'static str, String) {
 
 /// One line in quoted-printable (RFC 2045 §6.7), soft-broken at 76 columns.
 fn quoted_printable_line(line: &[u8], out: &mut String) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut col = 0;
     for (i, &b) in line.iter().enumerate() {
         let last = i + 1 == line.len();
         let literal =
             (b'!'..=b'~').contains(&b) && b != b'=' || (matches!(b, b' ' | b'\t') && !last);
-        let piece = if literal {
-            (b as char).to_string()
-        } else {
-            format!("={b:02X}")
-        };
+        let width = if literal { 1 } else { 3 };
         // keep room for the soft break "=" (76 columns in all)
-        if col + piece.len() > 75 {
+        if col + width > 75 {
             out.push_str("=\r\n");
             col = 0;
         }
-        out.push_str(&piece);
-        col += piece.len();
+        if literal {
+            out.push(b as char);
+        } else {
+            out.push('=');
+            out.push(HEX[usize::from(b >> 4)] as char);
+            out.push(HEX[usize::from(b & 15)] as char);
+        }
+        col += width;
     }
 }
 

@@ -113,7 +113,7 @@ pub fn load(path: &str, opts: &LoadOptions) -> Result<Ready> {
     ];
     Ok(Ready {
         message: Message {
-            segments,
+            segments: segments.into(),
             eight_bit,
             // What CRLF normalisation adds, so SIZE= is what goes on the wire.
             line_end_growth: scan.growth,

@@ -190,7 +190,7 @@ fn enqueue_notice(outbox: &Outbox, failed: &Entry) -> Result<Option<String>> {
         failure: None,
     };
     let message = Message {
-        segments: vec![Segment::Bytes(bytes)],
+        segments: vec![Segment::Bytes(bytes)].into(),
         eight_bit: entry.eight_bit,
         line_end_growth: 0,
     };

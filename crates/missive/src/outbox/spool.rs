@@ -259,11 +259,11 @@ impl Outbox {
             .map_err(|e| spool_error("read", &path, &e))?
             .len();
         Ok(Message {
-            segments: vec![Segment::Raw {
+            segments: Arc::new(vec![Segment::Raw {
                 file: Arc::new(MessageFile::existing(&path)),
                 offset: 0,
                 len,
-            }],
+            }]),
             eight_bit: entry.eight_bit,
             line_end_growth: entry.line_end_growth,
         })
@@ -433,7 +433,7 @@ mod tests {
 
     fn message(text: &str) -> Message {
         Message {
-            segments: vec![Segment::Bytes(text.as_bytes().to_vec())],
+            segments: vec![Segment::Bytes(text.as_bytes().to_vec())].into(),
             ..Message::default()
         }
     }

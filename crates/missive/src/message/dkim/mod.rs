@@ -278,7 +278,7 @@ pub fn sign(message: &Message, signers: &[Signer], now: SystemTime) -> Result<Me
     let mut segments = vec![Segment::Bytes(added)];
     segments.extend(message.segments.iter().cloned());
     Ok(Message {
-        segments,
+        segments: segments.into(),
         eight_bit: message.eight_bit,
         line_end_growth: message.line_end_growth,
     })
@@ -398,7 +398,8 @@ mod tests {
         let m = Message {
             segments: vec![Segment::Bytes(
                 b"From: a@b\nSubject: x\n\nbody  \n\n".to_vec(),
-            )],
+            )]
+            .into(),
             eight_bit: false,
             line_end_growth: 0,
         };

@@ -71,6 +71,8 @@ pub struct Session {
     pub peer: Option<std::net::SocketAddr>,
     /// The body's read buffer, kept for the session's next message.
     body_in: Vec<u8>,
+    /// The body's encoded bytes (DATA), kept likewise.
+    body_out: Vec<u8>,
     /// Hold the end of the message being sent back, to go out in one write
     /// with the next transaction's commands (RFC 2920 §3.1).
     hold_end: bool,
@@ -153,6 +155,7 @@ impl Session {
             progress: Progress::default(),
             peer,
             body_in: Vec::new(),
+            body_out: Vec::new(),
             hold_end: false,
             held: Vec::new(),
         };
@@ -532,7 +535,8 @@ impl Session {
         let mut encoder = DataEncoder::new();
         let mut input = std::mem::take(&mut self.body_in);
         input.resize(CHUNK, 0);
-        let mut out = Vec::new();
+        let mut out = std::mem::take(&mut self.body_out);
+        out.clear();
         loop {
             let n = read_message(body, &mut input)?;
             if n == 0 {
@@ -557,6 +561,7 @@ impl Session {
         if let Some(bar) = bar {
             bar.inc(out.len() as u64);
         }
+        self.body_out = out;
         Ok(stats)
     }
 
