@@ -190,27 +190,48 @@ pub fn encode_words(text: &str) -> String {
 /// The body and its Content-Transfer-Encoding: 7bit when it is ASCII with
 /// short lines, else quoted-printable (safe whatever the server offers).
 pub fn encode_body(body: &str) -> (&'static str, String) {
-    // The lines, without their LF or CRLF.
-    let lines = || body.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l));
-    // Any CR left in a line is a bare one; most bodies have none at all.
-    let crs = body.contains('\r');
-    let plain = body.is_ascii()
-        && !body.as_bytes().contains(&0)
-        && lines().all(|l| l.len() <= 998 && !(crs && l.contains('\r')));
     let mut out = String::with_capacity(body.len() + body.len() / 8 + 2);
-    let mut lines = lines().peekable();
+    if body.is_ascii() && !body.as_bytes().contains(&0) {
+        // 7bit unless a line is too long or holds a bare CR, which copying
+        // the lines finds out (most bodies have no CR at all).
+        let crs = body.contains('\r');
+        let plain = each_line(body, |line| {
+            if line.len() > 998 || (crs && line.contains('\r')) {
+                return false;
+            }
+            out.push_str(line);
+            out.push_str("\r\n");
+            true
+        });
+        if plain {
+            return ("7bit", out);
+        }
+        out.clear();
+    }
+    each_line(body, |line| {
+        quoted_printable_line(line.as_bytes(), &mut out);
+        out.push_str("\r\n");
+        true
+    });
+    ("quoted-printable", out)
+}
+
+/// Calls `f` with each line of `body` (without its LF or CRLF) while it
+/// returns true; whether every line was taken.
+fn each_line(body: &str, mut f: impl FnMut(&str) -> bool) -> bool {
+    let mut lines = body
+        .split('\n')
+        .map(|l| l.strip_suffix('\r').unwrap_or(l))
+        .peekable();
     while let Some(line) = lines.next() {
         if line.is_empty() && lines.peek().is_none() {
             break; // after the last line end
         }
-        if plain {
-            out.push_str(line);
-        } else {
-            quoted_printable_line(line.as_bytes(), &mut out);
+        if !f(line) {
+            return false;
         }
-        out.push_str("\r\n");
     }
-    (if plain { "7bit" } else { "quoted-printable" }, out)
+    true
 }
 
 /// One line in quoted-printable (RFC 2045 §6.7), soft-broken at 76 columns.
