@@ -5,7 +5,7 @@
 //! signature costs about half a millisecond) is CPU work that the sessions'
 //! round trips need not wait for. These threads do it beside them, on the
 //! other cores: the replies come, the next message is already built. With
-//! DKIM, one thread a core (at most [`MOST_THREADS`]). Without it, rows are
+//! DKIM, one thread a core (at most eight). Without it, rows are
 //! built where they are taken, as before: rendering alone is a few
 //! microseconds a row, about what a hand-over between threads costs, and a
 //! rendering thread measured slightly slower on eight connections.
@@ -33,9 +33,6 @@ use crate::error::{AppError, Result};
 /// Built messages that may wait for a session: two batches, so the next
 /// batch is ready as one is taken.
 const AHEAD: usize = 2 * BATCH;
-
-/// Rendering threads at most, when the messages are DKIM-signed.
-const MOST_THREADS: usize = 8;
 
 /// The rows to send, built.
 pub(super) enum Ahead {
@@ -69,9 +66,7 @@ impl Ahead {
                 journal,
             });
         }
-        let count = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(MOST_THREADS);
+        let count = super::render_threads();
         let rows = Arc::new(Mutex::new(rows));
         let (tx, rx) = mpsc::channel(AHEAD);
         let mut threads = Vec::new();

@@ -20,9 +20,6 @@ use crate::error::{AppError, Result};
 /// Rows handed to a checking thread at once.
 const CHUNK: usize = 128;
 
-/// Checking threads at most.
-const MOST_THREADS: usize = 8;
-
 /// What the check found: the first row's message (DKIM-signed, shown for
 /// confirmation) and the number of the last row; `None` for a file
 /// without rows.
@@ -39,9 +36,7 @@ pub(super) fn check_rows(
         None => return Ok(None),
         Some(row) => build(templates, plan, &row?, None, true)?,
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(MOST_THREADS);
+    let threads = super::render_threads();
     let failed = Failed::new();
     let (tx, rx) = mpsc::sync_channel::<Vec<Row>>(2 * threads);
     let rx = Mutex::new(rx);

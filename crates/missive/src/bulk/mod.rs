@@ -64,6 +64,14 @@ pub(crate) struct Plan {
 /// Rows a session takes at once, their transactions pipelined.
 pub(crate) const BATCH: usize = 32;
 
+/// Threads for rendering rows (the check, and DKIM-signed sends): one a
+/// core, at most eight.
+fn render_threads() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(8)
+}
+
 /// How many times a row the server throttled is put back in one run.
 const THROTTLE_RETRIES: u32 = 3;
 

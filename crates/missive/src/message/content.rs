@@ -86,7 +86,8 @@ impl Segment {
         }
     }
 
-    /// A reader for a segment in a file (bytes in memory are read in place).
+    /// A reader for the segment on its own ([`MessageReader`] reads bytes
+    /// in memory in place and opens only files this way).
     fn open(&self) -> io::Result<Box<dyn Read + Send>> {
         Ok(match self {
             Segment::Bytes(b) => Box::new(io::Cursor::new(b.clone())),
